@@ -1,0 +1,8 @@
+"""MioDesk: an offline desktop reader built on MioTTS and MioCodec."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("miodesk")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+source"

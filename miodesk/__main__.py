@@ -1,0 +1,5 @@
+import sys
+
+from miodesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,204 @@
+"""The `miodesk` command: the desktop app by default, and headless tools as subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from miodesk import __version__
+from miodesk.errors import MioDeskError
+
+log = logging.getLogger("miodesk.cli")
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _add_compute_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--provider",
+        choices=("auto", "cuda", "directml", "cpu"),
+        default="auto",
+        help="where the codec runs (default: auto = CUDA, then DirectML, then CPU)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="miodesk",
+        description="MioDesk reads text aloud offline with MioTTS and MioCodec. "
+        "Without a command it opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"MioDesk {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress and details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    speak = commands.add_parser("speak", help="turn a sentence into an audio file")
+    speak.add_argument("text", help='the text to say ("-" reads standard input)')
+    speak.add_argument(
+        "--voice",
+        help="voice name (see `miodesk voices list`) or a voice file (.pt, .npy, .npz); "
+        "default: jp_female for Japanese text, en_female otherwise",
+    )
+    speak.add_argument("-o", "--output", required=True, type=Path, help="out.wav, out.flac or out.npy")
+    speak.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.5 to 2.0 (default 1.0)")
+    speak.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
+    speak.add_argument("--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or .onnx")
+    speak.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
+    _add_compute_options(speak)
+
+    codec = commands.add_parser("codec", help="build or run the MioCodec decoder")
+    codec_commands = codec.add_subparsers(dest="codec_command", metavar="ACTION", required=True)
+    export = codec_commands.add_parser("export", help="build decoder.onnx from an official codec folder")
+    export.add_argument("folder", type=Path, help="folder with config.yaml and model.safetensors")
+    export.add_argument("-o", "--output", required=True, type=Path, help="where to write the .onnx graph")
+    decode = codec_commands.add_parser("decode", help="decode codec tokens to audio")
+    decode.add_argument("decoder", type=Path, help="decoder .onnx (or a codec folder)")
+    decode.add_argument("--tokens", required=True, type=Path, help="int64 (T,) .npy of codes 0..12799")
+    decode.add_argument("--voice", required=True, help="voice file (.npy float32 (128,), .npz, .pt) or name")
+    decode.add_argument("-o", "--output", required=True, type=Path, help="out.wav, out.flac or out.npy")
+    decode.add_argument("--speed", type=float, default=1.0, help="time-stretch, 0.5 to 2.0 (default 1.0)")
+    _add_compute_options(decode)
+
+    voices = commands.add_parser("voices", help="list or import voices")
+    voice_commands = voices.add_subparsers(dest="voices_command", metavar="ACTION", required=True)
+    voice_commands.add_parser("list", help="list installed voices")
+    voice_import = voice_commands.add_parser("import", help="install a voice file (.pt, .npy, .npz)")
+    voice_import.add_argument("file", type=Path)
+    voice_import.add_argument("--name", help="name to store it under (default: the file name)")
+    voice_import.add_argument("--overwrite", action="store_true", help="replace a voice of that name")
+
+    commands.add_parser("doctor", help="print versions, compute providers, audio devices and model folders")
+    return parser
+
+
+def _read_text_argument(text: str) -> str:
+    if text == "-":
+        return sys.stdin.read()
+    return text
+
+
+def _default_voice_name(text: str) -> str:
+    from miodesk.text import detect_language
+
+    return "jp_female" if detect_language(text) == "ja" else "en_female"
+
+
+def run_speak(args: argparse.Namespace) -> int:
+    from miodesk.audio.files import check_output_path, write_audio
+    from miodesk.tts.engine import SpeechEngine
+    from miodesk.tts.voices import resolve_voice
+
+    text = _read_text_argument(args.text)
+    output = check_output_path(args.output)
+    voice = resolve_voice(args.voice or _default_voice_name(text))
+    engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider)
+    result = engine.synthesize(text, voice, speed=args.speed, seed=args.seed)
+    write_audio(output, result.samples, result.sample_rate)
+    print(
+        f"{output}: {result.seconds:.2f} s at {result.sample_rate} Hz, {len(result.codes)} codes "
+        f"(LLM {result.timings['tokens_per_s']:.0f} tokens/s, codec {result.timings['codec_s']:.2f} s)"
+    )
+    return 0
+
+
+def run_codec_export(args: argparse.Namespace) -> int:
+    from miodesk.tts.export.decoder import export_decoder
+
+    if args.output.suffix.lower() != ".onnx":
+        raise MioDeskError(f"Cannot write '{args.output.name}': the decoder file must end in .onnx.")
+    out = export_decoder(args.folder, args.output)
+    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+def _load_tokens(path: Path) -> np.ndarray:
+    try:
+        tokens = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise MioDeskError(f"Token file '{path}' does not exist.") from None
+    except (ValueError, OSError) as error:
+        raise MioDeskError(f"Cannot read '{path}' as a .npy array of tokens ({error}).") from None
+    if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
+        raise MioDeskError(
+            f"'{path.name}' holds a {tokens.dtype} array of shape {tokens.shape}; "
+            "tokens must be integers of shape (T,)."
+        )
+    return tokens.astype(np.int64)
+
+
+def run_codec_decode(args: argparse.Namespace) -> int:
+    from miodesk.audio.files import check_output_path, write_audio
+    from miodesk.tts.codec import CodecRuntime, ensure_decoder
+    from miodesk.tts.voices import resolve_voice
+
+    output = check_output_path(args.output)
+    tokens = _load_tokens(args.tokens)
+    voice = resolve_voice(args.voice)
+    codec = CodecRuntime(ensure_decoder(args.decoder), provider=args.provider)
+    samples = codec.decode(tokens, voice.vector, speed=args.speed)
+    write_audio(output, samples, codec.sample_rate)
+    print(f"{output}: {len(samples) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz")
+    return 0
+
+
+def run_voices(args: argparse.Namespace) -> int:
+    from miodesk.tts.voices import VoiceStore
+
+    store = VoiceStore()
+    if args.voices_command == "import":
+        voice = store.import_file(args.file, name=args.name, overwrite=args.overwrite)
+        print(f"installed voice '{voice.name}'")
+        return 0
+    names = store.names()
+    if not names:
+        print(f"No voices installed in {store.root}. Import one with `miodesk voices import FILE`.")
+    for name in names:
+        print(name)
+    return 0
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from miodesk.doctor import doctor_report
+
+    print(doctor_report())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    from miodesk.logs import setup_logging
+
+    log_path = setup_logging(verbose=args.verbose)
+    handlers = {
+        "speak": run_speak,
+        "codec": lambda a: run_codec_export(a) if a.codec_command == "export" else run_codec_decode(a),
+        "voices": run_voices,
+        "doctor": run_doctor,
+    }
+    if args.command is None:
+        # The desktop window arrives with the GUI issue; until then show what is available.
+        parser.print_help()
+        return 0
+    try:
+        return handlers[args.command](args)
+    except MioDeskError as error:
+        log.info("user error: %s", error)
+        print(f"miodesk: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("miodesk: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the user sees one line; the traceback goes to the log file
+        log.exception("unexpected error in %s", args.command)
+        print(
+            f"miodesk: unexpected error: {type(error).__name__}: {error} (details in {log_path})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR

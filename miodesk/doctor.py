@@ -1,0 +1,88 @@
+"""`miodesk doctor`: what a bug report needs, gathered without ever failing itself."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from miodesk import __version__, paths
+
+
+def _safely(probe: Callable[[], str]) -> str:
+    try:
+        return probe()
+    except Exception as error:  # a broken component is exactly what doctor must report
+        return f"unavailable ({type(error).__name__}: {error})"
+
+
+def _llama_info() -> str:
+    import llama_cpp
+
+    system = llama_cpp.llama_print_system_info()
+    system = system.decode(errors="replace") if isinstance(system, bytes) else str(system)
+    gpu = llama_cpp.llama_supports_gpu_offload()
+    return f"{llama_cpp.__version__} (GPU offload: {'yes' if gpu else 'no'}; {system.strip()})"
+
+
+def _onnxruntime_info() -> str:
+    import onnxruntime
+
+    return f"{onnxruntime.__version__}, providers: {', '.join(onnxruntime.get_available_providers())}"
+
+
+def _audio_devices() -> str:
+    import sounddevice
+
+    lines = [f"PortAudio {sounddevice.get_portaudio_version()[1]}"]
+    devices = sounddevice.query_devices()
+    if len(devices) == 0:
+        lines.append("    no audio devices found")
+    for index, device in enumerate(devices):
+        kinds = []
+        if device["max_output_channels"] > 0:
+            kinds.append("out")
+        if device["max_input_channels"] > 0:
+            kinds.append("in")
+        lines.append(
+            f"    [{index}] {device['name']} ({'/'.join(kinds)}, {device['default_samplerate']:.0f} Hz)"
+        )
+    return "\n".join(lines)
+
+
+def _folder_listing(folder: Path) -> str:
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not entries:
+        return f"{folder} (empty)"
+    lines = [str(folder)]
+    for entry in entries:
+        if entry.is_dir():
+            size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            lines.append(f"    {entry.name}/ ({size / 1e6:.1f} MB)")
+        else:
+            lines.append(f"    {entry.name} ({entry.stat().st_size / 1e6:.1f} MB)")
+    return "\n".join(lines)
+
+
+def doctor_report() -> str:
+    from miodesk.logs import log_file
+
+    def version_of(module: str) -> Callable[[], str]:
+        return lambda: __import__(module).__version__
+
+    rows = [
+        ("MioDesk", lambda: __version__),
+        ("Python", lambda: f"{sys.version.split()[0]} ({sys.executable})"),
+        ("Platform", lambda: f"{platform.platform()} {platform.machine()}"),
+        ("numpy", version_of("numpy")),
+        ("llama-cpp-python", _llama_info),
+        ("onnxruntime", _onnxruntime_info),
+        ("PySide6", version_of("PySide6")),
+        ("Audio", _audio_devices),
+        ("Models", lambda: _folder_listing(paths.models_dir())),
+        ("Voices", lambda: _folder_listing(paths.voices_dir())),
+        ("Decoder cache", lambda: _folder_listing(paths.onnx_cache_dir())),
+        ("Log file", lambda: str(log_file())),
+    ]
+    return "\n".join(f"{name}: {_safely(probe)}" for name, probe in rows)

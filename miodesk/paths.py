@@ -1,0 +1,71 @@
+"""Where MioDesk keeps its files (platformdirs locations).
+
+`MIODESK_HOME` moves every folder under one root: tests and portable installs use it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "MioDesk"
+
+
+def _root_override() -> Path | None:
+    home = os.environ.get("MIODESK_HOME")
+    return Path(home) if home else None
+
+
+def _dir(kind: str) -> Path:
+    root = _root_override()
+    if root is not None:
+        path = root / kind
+    else:
+        dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+        path = Path(
+            {
+                "data": dirs.user_data_dir,
+                "config": dirs.user_config_dir,
+                "cache": dirs.user_cache_dir,
+                "logs": dirs.user_log_dir,
+            }[kind]
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    return _dir("data")
+
+
+def config_dir() -> Path:
+    return _dir("config")
+
+
+def cache_dir() -> Path:
+    return _dir("cache")
+
+
+def log_dir() -> Path:
+    return _dir("logs")
+
+
+def models_dir() -> Path:
+    path = data_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def voices_dir() -> Path:
+    path = data_dir() / "voices"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def onnx_cache_dir() -> Path:
+    """Decoder graphs built from codec weights, keyed by the source files' hash."""
+    path = cache_dir() / "onnx"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("-o", "--output", required=True, type=Path, help="out.wav, out.flac or out.npy")
     speak.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.5 to 2.0 (default 1.0)")
     speak.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
-    speak.add_argument("--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or .onnx")
+    speak.add_argument(
+        "--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or decoder .onnx"
+    )
     speak.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
     _add_compute_options(speak)
 

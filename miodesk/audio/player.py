@@ -1,0 +1,334 @@
+"""Gapless playback through PortAudio: the pipeline writes PCM into a ring buffer, the callback drains it.
+
+The PortAudio callback never allocates, logs or waits on anything but a short lock: it copies what
+is buffered, writes silence for the rest and counts an underrun when the buffer ran dry while more
+audio was still expected. Position events ("utterance 7 is now audible") are markers placed at a
+frame of the written stream; a small dispatcher thread fires them when the callback has consumed
+that frame and the device's output latency has passed, so highlighting follows what is heard.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from miodesk.audio.resample import StreamResampler
+from miodesk.errors import MioDeskError
+
+log = logging.getLogger(__name__)
+
+
+class AudioDeviceError(MioDeskError):
+    """No usable output device, or the device went away."""
+
+
+@dataclass
+class Marker:
+    frame: int  # position in the device-rate stream at which `payload` becomes audible
+    payload: Any
+
+
+class RingBuffer:
+    """Fixed-size float32 FIFO; `read_into` is called from the audio callback and never allocates."""
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.zeros(capacity, dtype=np.float32)
+        self._capacity = capacity
+        self._read = 0
+        self._size = 0
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def __len__(self) -> int:
+        return self._size
+
+    def free(self) -> int:
+        return self._capacity - self._size
+
+    def write(self, samples: np.ndarray) -> int:
+        """Append as much of `samples` as fits; returns how many were taken."""
+        with self._lock:
+            count = min(len(samples), self._capacity - self._size)
+            start = (self._read + self._size) % self._capacity
+            first = min(count, self._capacity - start)
+            self._data[start : start + first] = samples[:first]
+            self._data[: count - first] = samples[first:count]
+            self._size += count
+        return count
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Fill `out` from the buffer (zeros where it runs dry); returns how many real samples it got."""
+        with self._lock:
+            count = min(len(out), self._size)
+            first = min(count, self._capacity - self._read)
+            out[:first] = self._data[self._read : self._read + first]
+            out[first:count] = self._data[: count - first]
+            out[count:] = 0.0
+            self._read = (self._read + count) % self._capacity
+            self._size -= count
+        return count
+
+    def clear(self) -> None:
+        with self._lock:
+            self._read = 0
+            self._size = 0
+
+
+def find_output_device(device: str | int | None) -> int | None:
+    """Resolve a device index or a (part of a) device name; None means the system default."""
+    import sounddevice
+
+    if device is None or device == "":
+        return None
+    try:
+        devices = sounddevice.query_devices()
+    except Exception as error:  # PortAudio missing or broken
+        raise AudioDeviceError(f"Cannot list audio devices: {error}") from error
+    if isinstance(device, int) or str(device).isdigit():
+        index = int(device)
+        if 0 <= index < len(devices) and devices[index]["max_output_channels"] > 0:
+            return index
+        raise AudioDeviceError(f"There is no audio output device number {index}.")
+    matches = [
+        i
+        for i, info in enumerate(devices)
+        if info["max_output_channels"] > 0 and str(device).lower() in info["name"].lower()
+    ]
+    if not matches:
+        names = ", ".join(info["name"] for info in devices if info["max_output_channels"] > 0)
+        raise AudioDeviceError(f"No audio output device matches '{device}'. Available: {names or 'none'}.")
+    return matches[0]
+
+
+class AudioPlayer:
+    """Mono float32 playback with pause/resume, volume, markers and an underrun counter."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        device: str | int | None = None,
+        volume: float = 1.0,
+        buffer_seconds: float = 4.0,
+        latency_seconds: float = 0.15,
+        on_marker: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.source_rate = sample_rate
+        self.device = find_output_device(device)
+        self.volume = volume
+        # A reader needs no low latency (highlighting accounts for it) but must never stutter, even
+        # while the synthesis threads keep both cores busy: ~150 ms of device buffer absorbs that.
+        self.latency_seconds = latency_seconds
+        self._on_marker = on_marker
+        self._on_error = on_error
+        self.device_rate = self._choose_device_rate(sample_rate)
+        self._resampler = (
+            StreamResampler(sample_rate, self.device_rate) if self.device_rate != sample_rate else None
+        )
+        self._buffer = RingBuffer(int(buffer_seconds * self.device_rate))
+        self._markers: deque[Marker] = deque()
+        self._markers_lock = threading.Lock()
+        self._frames_written = 0  # device-rate frames handed to the ring buffer
+        self.frames_played = 0  # device-rate frames of real audio the callback consumed
+        self.underruns = 0
+        # Silence output after the last real sample pushes that sample through the device latency.
+        self._trailing_silence = 0
+        self._paused = False
+        self._expecting_audio = False  # an underrun only counts while more audio is promised
+        self._space = threading.Condition()
+        self._closed = threading.Event()
+        self._first_audio_time: float | None = None
+        self._stream = self._open_stream()
+        self.output_latency = float(self._stream.latency)
+        self._dispatcher = threading.Thread(target=self._dispatch_markers, name="audio-events", daemon=True)
+        self._dispatcher.start()
+
+    # --- setup ------------------------------------------------------------------------------------
+
+    def _choose_device_rate(self, rate: int) -> int:
+        import sounddevice
+
+        try:
+            sounddevice.check_output_settings(device=self.device, samplerate=rate, channels=1, dtype="float32")
+            return rate
+        except Exception:
+            info = sounddevice.query_devices(self.device, "output")
+            fallback = int(info["default_samplerate"])
+            log.info("output device cannot play %d Hz; resampling to %d Hz", rate, fallback)
+            return fallback
+
+    def _open_stream(self):
+        import sounddevice
+
+        try:
+            stream = sounddevice.OutputStream(
+                samplerate=self.device_rate,
+                device=self.device,
+                channels=1,
+                dtype="float32",
+                latency=self.latency_seconds,
+                callback=self._callback,
+                finished_callback=self._stream_finished,
+            )
+            stream.start()
+        except Exception as error:
+            raise AudioDeviceError(f"Cannot open the audio output: {error}") from error
+        log.info(
+            "audio output opened: device %s at %d Hz, latency %.0f ms",
+            self.device if self.device is not None else "default",
+            self.device_rate,
+            stream.latency * 1000,
+        )
+        return stream
+
+    # --- PortAudio thread ---------------------------------------------------------------------------
+
+    def _callback(self, outdata, frames, time_info, status) -> None:  # noqa: ARG002 - PortAudio signature
+        channel = outdata[:, 0]
+        if self._paused:
+            channel.fill(0.0)
+            self._trailing_silence += frames
+            return
+        got = self._buffer.read_into(channel)
+        if got:
+            if self.volume != 1.0:
+                channel[:got] *= self.volume
+            self.frames_played += got
+            self._trailing_silence = frames - got
+        else:
+            self._trailing_silence += frames
+        if got < frames and self._expecting_audio:
+            self.underruns += 1
+        with self._space:
+            self._space.notify_all()
+
+    def _stream_finished(self) -> None:
+        if not self._closed.is_set() and self._on_error is not None:
+            self._on_error(AudioDeviceError("The audio output device stopped (was it unplugged?)."))
+
+    # --- writer side --------------------------------------------------------------------------------
+
+    @property
+    def audible_frame(self) -> int:
+        """The frame of the written stream that is reaching the speakers about now."""
+        in_flight = max(0, int(self.output_latency * self.device_rate) - self._trailing_silence)
+        return max(0, self.frames_played - in_flight)
+
+    @property
+    def buffered_seconds(self) -> float:
+        return len(self._buffer) / self.device_rate
+
+    def expect_audio(self, expecting: bool) -> None:
+        """Tell the player whether more audio is on its way (an empty buffer is then an underrun)."""
+        self._expecting_audio = expecting
+
+    def add_marker(self, payload: Any) -> None:
+        """Fire `on_marker(payload)` when what is written from now on becomes audible."""
+        with self._markers_lock:
+            self._markers.append(Marker(self._frames_written, payload))
+
+    def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool:
+        """Queue source-rate samples, waiting for room; False if cancelled or closed first."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if self._resampler is not None:
+            samples = self._resampler.process(samples)
+        offset = 0
+        while offset < len(samples):
+            if self._closed.is_set() or (cancel is not None and cancel.is_set()):
+                return False
+            if not self._stream.active:
+                raise AudioDeviceError("The audio output device stopped (was it unplugged?).")
+            taken = self._buffer.write(samples[offset:])
+            offset += taken
+            self._frames_written += taken
+            if taken and self._first_audio_time is None and np.any(samples[offset - taken : offset]):
+                self._first_audio_time = time.perf_counter()
+            if offset < len(samples):
+                with self._space:
+                    self._space.wait(0.05)
+        return True
+
+    def finish_stream(self) -> None:
+        """Flush the resampler's tail; call after the last write of a session."""
+        if self._resampler is not None:
+            tail = self._resampler.flush()
+            self._resampler = StreamResampler(self.source_rate, self.device_rate)
+            if len(tail):
+                self._buffer.write(tail)
+                self._frames_written += len(tail)
+
+    @property
+    def first_audio_time(self) -> float | None:
+        """perf_counter() when the first non-silent sample was handed to PortAudio's buffer."""
+        return self._first_audio_time
+
+    def wait_until_played(self, cancel: threading.Event | None = None, timeout: float | None = None) -> bool:
+        """Wait until everything written has been heard (output latency included)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.audible_frame < self._frames_written or len(self._buffer):
+            if cancel is not None and cancel.is_set():
+                return False
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            if not self._stream.active:
+                raise AudioDeviceError("The audio output device stopped (was it unplugged?).")
+            time.sleep(0.01)
+        return True
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def flush(self) -> None:
+        """Drop everything queued (stop, skip): markers for dropped audio are dropped too."""
+        self._buffer.clear()
+        with self._markers_lock:
+            self._markers.clear()
+        self._frames_written = self.frames_played
+        if self._resampler is not None:
+            self._resampler = StreamResampler(self.source_rate, self.device_rate)
+        with self._space:
+            self._space.notify_all()
+
+    def reset_first_audio(self) -> None:
+        self._first_audio_time = None
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except Exception as error:  # a vanished device may fail to close; nothing left to do
+            log.info("closing the audio stream failed: %s", error)
+        with self._space:
+            self._space.notify_all()
+
+    def _dispatch_markers(self) -> None:
+        while not self._closed.wait(0.01):
+            due = []
+            with self._markers_lock:
+                audible = self.audible_frame
+                while self._markers and self._markers[0].frame <= audible:
+                    due.append(self._markers.popleft().payload)
+            for payload in due:
+                if self._on_marker is not None:
+                    try:
+                        self._on_marker(payload)
+                    except Exception:
+                        log.exception("position event handler failed")

@@ -1,0 +1,64 @@
+"""A tiny helper for building ONNX graphs node by node with onnx.helper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class GraphBuilder:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._names: set[str] = set()
+        self._counter = 0
+        self._consts: dict[tuple, str] = {}
+
+    def fresh(self, base: str) -> str:
+        self._counter += 1
+        name = f"{base}__{self._counter}"
+        self._names.add(name)
+        return name
+
+    def weight(self, name: str, arr: np.ndarray) -> str:
+        """A named initializer (model weights keep readable names)."""
+        if name in self._names:
+            name = self.fresh(name)
+        self._names.add(name)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        return name
+
+    def const(self, value: object, dtype: type | np.dtype = np.float32) -> str:
+        """A small constant, shared between uses."""
+        arr = np.asarray(value, dtype=dtype)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.weight(self.fresh("const"), arr)
+        return self._consts[key]
+
+    def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, name: str | None = None,
+           **attrs: object) -> str | list[str]:
+        outs = [name if (name and n_out == 1) else self.fresh(op_type.lower()) for _ in range(n_out)]
+        if name and n_out == 1:
+            self._names.add(name)
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def op1(self, op_type: str, inputs: Sequence[str], **attrs: object) -> str:
+        out = self.op(op_type, inputs, 1, **attrs)
+        assert isinstance(out, str)
+        return out
+
+    def identity(self, x: str, name: str) -> str:
+        return self.op1("Identity", [x], name=name)
+
+
+def value_info(name: str, elem: int, shape: Sequence[int | str | None] | None) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem, None if shape is None else list(shape))
+
+
+FLOAT = TensorProto.FLOAT
+INT64 = TensorProto.INT64

@@ -1,0 +1,476 @@
+"""The MioTTS language model: text in, MioCodec content codes (0..12799) out, through llama.cpp.
+
+`MioLLM` loads a MioTTS GGUF with llama-cpp-python, finds the audio tokens ``<|s_0|>``..``<|s_12799|>``
+in its vocabulary (their ids differ per base model), renders the prompt from the GGUF's own chat
+template, and streams codes from `MioLLM.generate`. Sampling runs entirely in llama.cpp's C sampler
+chain; restricting the output to audio tokens is a C-side logit bias of -inf on every other
+non-EOG id, so no Python code touches the logits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from miodesk.errors import GenerationError, ModelError
+
+log = logging.getLogger(__name__)
+_llama_log = logging.getLogger("miodesk.llama_cpp")
+
+N_AUDIO_CODES = 12_800
+_AUDIO_TOKEN = re.compile(rb"<\|s_(\d+)\|>")
+CHATML_FALLBACK = "<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
+_GGUF_MAGIC = b"GGUF"
+
+
+@dataclass
+class SamplingParams:
+    """Official MioTTS defaults (llama-server's defaults with top_p 1.0)."""
+
+    temperature: float = 0.8
+    top_p: float = 1.0
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    max_tokens: int = 700
+    seed: int | None = None
+
+
+# --- llama.cpp log routing ----------------------------------------------------------------------
+
+_log_lock = threading.Lock()
+_log_buffer: list[str] = []
+_log_state = {"level": logging.DEBUG, "error": False}
+_last_error: list[str] = []  # recent llama.cpp error lines, used to explain a failed load
+# ggml_log_level: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continues the previous line.
+# llama.cpp's errors end up as ModelError/GenerationError, so its own lines are detail, not news.
+_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.INFO}
+_GGML_ERROR, _GGML_CONT = 4, 5
+_log_callback = None  # keeps the ctypes callback alive
+
+
+def _install_log_callback() -> None:
+    """Send llama.cpp/ggml log lines to Python logging instead of stderr (idempotent)."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        try:
+            with _log_lock:
+                if level != _GGML_CONT:
+                    _log_state["level"] = _LEVELS.get(level, logging.DEBUG)
+                    _log_state["error"] = level == _GGML_ERROR
+                    if level == _GGML_ERROR:
+                        _last_error.append("")
+                        del _last_error[:-8]
+                chunk = text.decode("utf-8", "replace") if text else ""
+                if _log_state["error"] and _last_error:
+                    _last_error[-1] += chunk
+                _log_buffer.append(chunk)
+                if chunk.endswith("\n"):
+                    line = "".join(_log_buffer).rstrip()
+                    _log_buffer.clear()
+                    if line:
+                        _llama_log.log(_log_state["level"], "%s", line)
+        except Exception:  # never let an exception cross back into C
+            pass
+
+    _log_callback = _callback
+    llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+
+
+def _take_last_error() -> str:
+    """The most specific llama.cpp error line since the last call, without function prefixes."""
+    with _log_lock:
+        lines = [" ".join(e.split()) for e in _last_error if e.strip()]
+        _last_error.clear()
+    reasons = []
+    for line in lines:
+        line = line.split("error loading model:", 1)[-1].strip()
+        while re.match(r"^[A-Za-z_][\w:]*: ", line):  # "llama_model_loader: ..." prefixes
+            line = line.split(": ", 1)[1]
+        if line and not line.startswith("failed to load model"):
+            reasons.append(line)
+    return reasons[0] if reasons else ""
+
+
+def _import_llama_cpp():
+    try:
+        import llama_cpp
+    except ImportError as e:  # pragma: no cover - packaging problem
+        raise ModelError(f"llama-cpp-python is not installed or failed to load ({e})") from e
+    _install_log_callback()
+    return llama_cpp
+
+
+def _check_gguf_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"Speech model not found: {path}")
+    if not path.is_file():
+        raise ModelError(f"Speech model path is not a file: {path}")
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ModelError(f"Cannot read speech model {path}: {e.strerror or e}") from e
+    if len(head) < 8 or head[:4] != _GGUF_MAGIC:
+        raise ModelError(f"{path.name} is not a GGUF model file (no GGUF signature at the start)")
+    version = int.from_bytes(head[4:8], "little")
+    if version not in (2, 3):
+        raise ModelError(f"{path.name} is a GGUF file of unsupported version {version}")
+
+
+def _default_threads() -> int:
+    # Decoding is memory-bound: more than a few threads do not help and starve the codec.
+    n = os.cpu_count() or 2
+    return max(1, min(4, n // 2))
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+
+class MioLLM:
+    """A loaded MioTTS GGUF. Not thread-safe: run one generation at a time per instance."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        n_ctx: int = 2048,
+    ) -> None:
+        self.model_path = Path(model_path)
+        _check_gguf_file(self.model_path)
+        llama_cpp = _import_llama_cpp()
+        self._lc = llama_cpp
+        threads = n_threads or _default_threads()
+        _take_last_error()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(self.model_path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=n_gpu_layers,
+                flash_attn=n_gpu_layers != 0,
+                logits_all=False,
+                verbose=False,
+            )
+        except Exception as e:  # llama-cpp-python raises ValueError/RuntimeError with a generic text
+            reason = _take_last_error() or str(e).splitlines()[0]
+            raise ModelError(
+                f"Cannot load speech model {self.model_path.name}: {reason} "
+                "(the file may be damaged, incomplete, or need a newer llama.cpp)"
+            ) from e
+
+        self.n_threads = threads
+        self.n_ctx = self._llm.n_ctx()
+        self._ctx = self._llm.ctx
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self.n_vocab: int = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        meta = self._llm.metadata
+        self.architecture: str = meta.get("general.architecture", "unknown")
+        self.chat_template: str | None = meta.get("tokenizer.chat_template") or None
+        self.add_bos: bool = meta.get("tokenizer.ggml.add_bos_token", "false").lower() == "true"
+        self.bos_id: int = llama_cpp.llama_vocab_bos(self._vocab)
+        self.eos_id: int = llama_cpp.llama_vocab_eos(self._vocab)
+
+        t0 = time.perf_counter()
+        self.audio_token_ids, self.eog_ids, self._im_end_id = self._scan_vocab()
+        self._id_to_code: dict[int, int] = {tid: code for code, tid in enumerate(self.audio_token_ids)}
+        self._build_bias_array()
+        log.debug(
+            "%s: %s, vocab %d, audio tokens %d..%d, EOG %s, vocab scan %.0f ms",
+            self.model_path.name, self.architecture, self.n_vocab, self.audio_token_ids[0],
+            self.audio_token_ids[-1], sorted(self.eog_ids), (time.perf_counter() - t0) * 1000,
+        )
+        self._active: Generation | None = None
+
+    # -- vocabulary --------------------------------------------------------------------------
+
+    def _token_text(self, tid: int) -> bytes:
+        return self._lc.llama_vocab_get_text(self._vocab, tid) or b""
+
+    def _scan_vocab(self) -> tuple[tuple[int, ...], frozenset[int], int | None]:
+        lc, vocab = self._lc, self._vocab
+        get_text, is_eog = lc.llama_vocab_get_text, lc.llama_vocab_is_eog
+        codes: dict[int, int] = {}
+        duplicate = False
+        eog: set[int] = set()
+        im_end: int | None = None
+        for tid in range(self.n_vocab):
+            text = get_text(vocab, tid) or b""
+            if is_eog(vocab, tid):
+                eog.add(tid)
+            if text.startswith(b"<|"):
+                m = _AUDIO_TOKEN.fullmatch(text)
+                if m:
+                    code = int(m.group(1))
+                    if code in codes or str(code).encode() != m.group(1):
+                        duplicate = True
+                    codes[code] = tid
+                elif text == b"<|im_end|>":
+                    im_end = tid
+        for tid in (self.eos_id, im_end):
+            if tid is not None and tid >= 0:
+                eog.add(tid)
+        if duplicate or sorted(codes) != list(range(N_AUDIO_CODES)):
+            raise ModelError(
+                f"{self.model_path.name} has no MioTTS audio tokens (<|s_0|>..<|s_12799|>): "
+                "it is not a MioTTS model"
+            )
+        if not eog:
+            raise ModelError(f"{self.model_path.name} has no end-of-generation token: it is not a MioTTS model")
+        ids = tuple(codes[c] for c in range(N_AUDIO_CODES))
+        if eog & set(ids):
+            raise ModelError(f"{self.model_path.name} marks audio tokens as end-of-generation")
+        return ids, frozenset(eog), im_end
+
+    def _build_bias_array(self) -> None:
+        # -inf for every id that is neither audio nor EOG; built once, copied by llama.cpp per chain.
+        allowed = np.zeros(self.n_vocab, dtype=bool)
+        allowed[list(self.audio_token_ids)] = True
+        allowed[list(self.eog_ids)] = True
+        banned = np.flatnonzero(~allowed).astype(np.int32)
+        arr = np.zeros(len(banned), dtype=[("token", "<i4"), ("bias", "<f4")])
+        arr["token"] = banned
+        arr["bias"] = -np.inf
+        self._bias_np = arr
+        self._bias_c = (self._lc.llama_logit_bias * len(arr)).from_buffer(arr) if len(arr) else None
+
+    def code_of(self, token_id: int) -> int | None:
+        """The codec code of an audio token id, or None for any other token."""
+        return self._id_to_code.get(token_id)
+
+    # -- prompt ------------------------------------------------------------------------------
+
+    def render_prompt(self, text: str) -> str:
+        """The prompt text: the GGUF's chat template with one user message, or ChatML without it."""
+        if not self.chat_template:
+            return CHATML_FALLBACK.format(text=text)
+        from jinja2 import TemplateError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(message: str) -> None:
+            raise TemplateError(message)
+
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+        )
+        env.globals["raise_exception"] = raise_exception
+        env.globals["strftime_now"] = lambda fmt: time.strftime(fmt)
+        try:
+            return env.from_string(self.chat_template).render(
+                messages=[{"role": "user", "content": text}],
+                add_generation_prompt=True,
+                bos_token=self._special_text(self.bos_id),
+                eos_token=self._special_text(self.eos_id),
+            )
+        except TemplateError as e:
+            raise ModelError(
+                f"The chat template in {self.model_path.name} cannot be used: {' '.join(str(e).split())}"
+            ) from e
+
+    def _special_text(self, tid: int) -> str:
+        return self._token_text(tid).decode("utf-8", "replace") if tid >= 0 else ""
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        """Token ids of the prompt for `text` (special tokens parsed, BOS only where the GGUF asks)."""
+        prompt = self.render_prompt(text)
+        ids = list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        if self.chat_template and self.add_bos and self.bos_id >= 0:
+            bos_text = self._special_text(self.bos_id)
+            if not (bos_text and prompt.startswith(bos_text)):
+                ids.insert(0, self.bos_id)
+        return ids
+
+    # -- generation --------------------------------------------------------------------------
+
+    def generate(
+        self,
+        text: str,
+        params: SamplingParams | None = None,
+        cancel: threading.Event | None = None,
+        restrict_to_audio: bool = True,
+    ) -> Generation:
+        """Start generating codes for `text`; iterate the result to receive them as they come.
+
+        Starting a new generation ends any unfinished previous one (they share one context).
+        """
+        if self._active is not None:
+            self._active.close()
+        gen = Generation(self, self.prompt_tokens(text), params or SamplingParams(), cancel, restrict_to_audio)
+        self._active = gen
+        return gen
+
+    def _make_sampler(self, params: SamplingParams, restrict: bool):
+        lc = self._lc
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+
+        def add(s) -> None:
+            if not s:
+                raise GenerationError("llama.cpp could not create a sampler")
+            lc.llama_sampler_chain_add(chain, s)
+
+        try:
+            # The bias must come first: it uses a fast path while candidates are still in id order.
+            if restrict and self._bias_c is not None:
+                add(lc.llama_sampler_init_logit_bias(self.n_vocab, len(self._bias_np), self._bias_c))
+            if params.repeat_penalty != 1.0:
+                add(lc.llama_sampler_init_penalties(self.n_vocab, 64, params.repeat_penalty, 0.0, 0.0))
+            if params.temperature <= 0:
+                add(lc.llama_sampler_init_greedy())
+                return chain
+            if params.top_k > 0:
+                add(lc.llama_sampler_init_top_k(params.top_k))
+            if params.top_p < 1.0:
+                add(lc.llama_sampler_init_top_p(params.top_p, 1))
+            if params.min_p > 0.0:
+                add(lc.llama_sampler_init_min_p(params.min_p, 1))
+            add(lc.llama_sampler_init_temp(params.temperature))
+            seed = lc.LLAMA_DEFAULT_SEED if params.seed is None else params.seed & 0xFFFFFFFF
+            add(lc.llama_sampler_init_dist(seed))
+        except BaseException:
+            lc.llama_sampler_free(chain)
+            raise
+        return chain
+
+    def _reset_context(self) -> None:
+        # Every utterance is a fresh prompt; recurrent/hybrid state (falcon-h1, lfm2) must go too.
+        self._llm.reset()
+        mem = self._lc.llama_get_memory(self._ctx)
+        if mem is not None:
+            self._lc.llama_memory_clear(mem, True)
+
+    def _eval(self, tokens: list[int]) -> None:
+        try:
+            self._llm.eval(tokens)
+        except Exception as e:
+            raise GenerationError(f"The speech model failed while generating: {e}") from e
+
+    def close(self) -> None:
+        """Free the model now rather than at garbage collection."""
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+        llm = getattr(self, "_llm", None)
+        if llm is not None:
+            llm.close()
+            self._llm = None  # type: ignore[assignment]
+
+    def __enter__(self) -> MioLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Generation(Iterator[int]):
+    """Codes (0..12799) as the model produces them.
+
+    After exhaustion: ``finish_reason`` is "eog" (the model ended the utterance), "cap" (max_tokens
+    reached, or the context is full) or "cancelled"; ``n_tokens`` counts sampled tokens other than
+    the final EOG (``n_codes`` of them were audio, ``n_skipped`` were other tokens, which only an
+    unrestricted run can draw); ``prompt_seconds``/``generate_seconds`` time prefill and decoding.
+    """
+
+    def __init__(
+        self,
+        llm: MioLLM,
+        prompt: list[int],
+        params: SamplingParams,
+        cancel: threading.Event | None,
+        restrict: bool,
+    ) -> None:
+        self._llm = llm
+        self.prompt = prompt
+        self.params = params
+        self._cancel = cancel
+        self._restrict = restrict
+        self.finish_reason: str | None = None
+        self.n_tokens = 0
+        self.n_codes = 0
+        self.n_skipped = 0
+        self.prompt_seconds = 0.0
+        self.generate_seconds = 0.0
+        self._gen = self._run()
+
+    def __iter__(self) -> Generation:
+        return self
+
+    def __next__(self) -> int:
+        return next(self._gen)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.n_tokens / self.generate_seconds if self.generate_seconds > 0 else 0.0
+
+    def close(self) -> None:
+        """Stop early (e.g. superseded by a new generation); frees the sampler."""
+        self._gen.close()
+        if self.finish_reason is None:
+            self.finish_reason = "cancelled"
+
+    def _run(self) -> Iterator[int]:
+        llm = self._llm
+        lc = llm._lc
+        cancel = self._cancel
+        max_tokens = self.params.max_tokens
+        room = llm.n_ctx - len(self.prompt)
+        if room <= 0:
+            raise GenerationError(
+                f"The text is too long for the speech model's context ({len(self.prompt)} prompt tokens, "
+                f"context {llm.n_ctx}); split it into shorter sentences"
+            )
+        if cancel is not None and cancel.is_set():
+            self.finish_reason = "cancelled"
+            return
+        chain = llm._make_sampler(self.params, self._restrict)
+        try:
+            t0 = time.perf_counter()
+            llm._reset_context()
+            llm._eval(self.prompt)
+            self.prompt_seconds = time.perf_counter() - t0
+            ctx, sample, eog, id_to_code = llm._ctx, lc.llama_sampler_sample, llm.eog_ids, llm._id_to_code
+            t0 = time.perf_counter()
+            while True:
+                if cancel is not None and cancel.is_set():
+                    self.finish_reason = "cancelled"
+                    break
+                if self.n_tokens >= max_tokens or self.n_tokens >= room:
+                    self.finish_reason = "cap"
+                    break
+                tok = sample(chain, ctx, -1)
+                if tok in eog:
+                    self.finish_reason = "eog"
+                    break
+                self.n_tokens += 1
+                code = id_to_code.get(tok)
+                if code is not None:
+                    self.n_codes += 1
+                    self.generate_seconds += time.perf_counter() - t0
+                    yield code
+                    t0 = time.perf_counter()
+                else:
+                    self.n_skipped += 1
+                if self.n_tokens < max_tokens and not (cancel is not None and cancel.is_set()):
+                    llm._eval([tok])
+            self.generate_seconds += time.perf_counter() - t0
+        finally:
+            lc.llama_sampler_free(chain)
+            if self.finish_reason is None:
+                self.finish_reason = "cancelled"
+            if llm._active is self:
+                llm._active = None

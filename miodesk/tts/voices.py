@@ -1,0 +1,629 @@
+"""Voices: the 128-value speaker embedding MioCodec is conditioned on.
+
+Voice files come as PyTorch `.pt` saves (the official presets), `.npy` or `.npz`. A `.pt`
+file is a pickle, and unpickling an untrusted file can run arbitrary code, so we never
+unpickle: we walk the pickle's opcodes symbolically and accept only the exact shape that
+`torch.save(tensor_of_128_floats)` writes, then read the raw float32 storage ourselves.
+
+Saved voices live in a folder as `<name>.npy` (the vector) + `<name>.json` (metadata).
+The json is written last, so a voice that was only half saved is never listed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import logging
+import pickletools
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miodesk import paths
+from miodesk.atomic import atomic_write_bytes
+from miodesk.errors import VoiceError
+
+logger = logging.getLogger(__name__)
+
+VOICE_DIM = 128
+
+OFFICIAL_PRESETS = ("jp_female", "jp_male", "en_female", "en_male")
+
+# sha256 of the official MioTTS-Inference preset files (golden README §7).
+OFFICIAL_PRESET_SHA256: dict[str, str] = {
+    "jp_female": "b9fb6483be458d81b7edcb8edc49487a781ea2a344495f964bfd0d463d560dba",
+    "jp_male": "cb6667eff5e7a1a80314dd2d52b3a818b7cc00d54a3b659e1b21f2423581cb82",
+    "en_female": "5a386d2ee0b48036586fc322da0ccf4b88f585ef9162e0371a9999637ebd7645",
+    "en_male": "33a37cffd19795491707edcd760b5f9ecf9da1354296fbca6b7add25f2de42d1",
+}
+_PRESET_BY_SHA256 = {sha: name for name, sha in OFFICIAL_PRESET_SHA256.items()}
+
+PRESET_LICENCE_NOTE = (
+    "non-commercial: audio made with the official preset voices may not be used commercially"
+)
+USER_LICENCE_NOTE = "user-provided: you are responsible for the rights to the voice it was made from"
+
+IMPORT_HINT = "Import a voice file with `miodesk voices import FILE`."
+
+VOICE_SUFFIXES = (".pt", ".npy", ".npz")
+MAX_NAME_CHARS = 64
+
+# A voice file is under 3 KB; anything far bigger is not a voice, and we refuse to read it
+# (or decompress it) into memory.
+_MAX_FILE_BYTES = 1 << 20
+_MAX_PICKLE_BYTES = 64 << 10
+
+# Characters Windows forbids in file names, plus both path separators.
+_FORBIDDEN_NAME_CHARS = set('<>:"/\\|?*')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+
+
+@dataclass(eq=False)  # eq on numpy arrays is ambiguous; compare vectors explicitly
+class Voice:
+    name: str
+    vector: np.ndarray  # float32, shape (VOICE_DIM,)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_preset(self) -> bool:
+        return self.metadata.get("kind") == "preset"
+
+
+# --------------------------------------------------------------------------------------
+# Loading files
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one short line (our errors are shown as one line)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _validated_vector(values: np.ndarray, label: str) -> np.ndarray:
+    """Flatten like the server does, then insist on 128 finite real numbers."""
+    if values.dtype.kind not in "fiu":
+        raise VoiceError(f"{label} holds {values.dtype} data; a MioTTS voice is 128 float numbers.")
+    flat = np.asarray(values).reshape(-1)
+    if flat.size != VOICE_DIM:
+        raise VoiceError(f"{label} holds {flat.size} values; a MioTTS voice has {VOICE_DIM}.")
+    with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf, caught below
+        vector = flat.astype(np.float32)
+    if not np.all(np.isfinite(vector)):
+        raise VoiceError(f"{label} holds NaN or infinite values; it is not a usable voice.")
+    return np.ascontiguousarray(vector)
+
+
+class _Refused(Exception):
+    """Internal: the pickle does something a plain tensor save never does."""
+
+
+@dataclass(frozen=True)
+class _Global:
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
+class _StorageRef:
+    storage_type: str
+    key: str
+    numel: int
+
+
+@dataclass(frozen=True)
+class _TensorSpec:
+    storage: _StorageRef
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+_MARK = object()
+
+# The only globals a `torch.save(tensor)` pickle names. Storage classes are only ever used
+# as tags inside the persistent id, never called; the others are called in a checked way.
+_REBUILD = ("torch._utils", "_rebuild_tensor_v2")
+_ORDERED_DICT = ("collections", "OrderedDict")
+_STORAGE_TYPES = {
+    "FloatStorage": "float32",
+    "DoubleStorage": "float64",
+    "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16",
+}
+_ALLOWED_GLOBALS = {_REBUILD, _ORDERED_DICT} | {("torch", name) for name in _STORAGE_TYPES}
+
+_PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
+_GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
+_SCALAR_OPS = {
+    "BININT",
+    "BININT1",
+    "BININT2",
+    "INT",
+    "LONG",
+    "LONG1",
+    "LONG4",
+    "BINUNICODE",
+    "SHORT_BINUNICODE",
+    "UNICODE",
+    "BINUNICODE8",
+}
+
+
+def _analyse_tensor_pickle(data: bytes) -> _TensorSpec:
+    """Symbolically run a pickle, allowing only what a plain tensor save contains.
+
+    Nothing is imported or called: globals are recorded as names, and the two calls a
+    tensor save makes (`OrderedDict()` and `_rebuild_tensor_v2(...)`) are checked and
+    simulated. Any other opcode, global or call raises _Refused.
+    """
+    stack: list[Any] = []
+    memo: dict[int, Any] = {}
+    storages: list[_StorageRef] = []
+    result: Any = None
+
+    def pop_to_mark() -> list[Any]:
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index] is _MARK:
+                items = stack[index + 1 :]
+                del stack[index:]
+                return items
+        raise _Refused("MARK missing")
+
+    def pop() -> Any:
+        if not stack:
+            raise _Refused("stack underflow")
+        value = stack.pop()
+        if value is _MARK:
+            raise _Refused("unexpected MARK")
+        return value
+
+    def push_global(module: Any, name: Any) -> None:
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise _Refused("non-string global")
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise _Refused(f"global {module}.{name}")
+        stack.append(_Global(module, name))
+
+    try:
+        ops = list(pickletools.genops(data))
+    except Exception as exc:  # genops raises ValueError and friends on garbage
+        raise _Refused(f"unreadable pickle: {exc}") from None
+
+    for opcode, arg, _pos in ops:
+        op = opcode.name
+        if op == "PROTO" or op == "FRAME":
+            continue
+        if op == "STOP":
+            result = pop()
+            break
+        if op == "MARK":
+            stack.append(_MARK)
+        elif op in _PUT_OPS:
+            if not stack or stack[-1] is _MARK:
+                raise _Refused("PUT without a value")
+            memo[int(arg)] = stack[-1]
+        elif op == "MEMOIZE":
+            if not stack or stack[-1] is _MARK:
+                raise _Refused("MEMOIZE without a value")
+            memo[len(memo)] = stack[-1]
+        elif op in _GET_OPS:
+            if int(arg) not in memo:
+                raise _Refused("GET of unknown memo entry")
+            stack.append(memo[int(arg)])
+        elif op in _SCALAR_OPS:
+            stack.append(arg)
+        elif op == "NEWTRUE":
+            stack.append(True)
+        elif op == "NEWFALSE":
+            stack.append(False)
+        elif op == "NONE":
+            stack.append(None)
+        elif op == "EMPTY_TUPLE":
+            stack.append(())
+        elif op in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            count = int(op[-1])
+            items = [pop() for _ in range(count)][::-1]
+            stack.append(tuple(items))
+        elif op == "TUPLE":
+            stack.append(tuple(pop_to_mark()))
+        elif op == "GLOBAL":
+            module, _, name = str(arg).partition(" ")
+            push_global(module, name)
+        elif op == "STACK_GLOBAL":
+            name = pop()
+            module = pop()
+            push_global(module, name)
+        elif op == "BINPERSID":
+            pid = pop()
+            # ('storage', torch.<Type>Storage, key, location, numel)
+            if not (
+                isinstance(pid, tuple)
+                and len(pid) == 5
+                and pid[0] == "storage"
+                and isinstance(pid[1], _Global)
+                and pid[1].module == "torch"
+                and pid[1].name in _STORAGE_TYPES
+                and isinstance(pid[2], str)
+                and isinstance(pid[3], str)
+                and type(pid[4]) is int
+            ):
+                raise _Refused("unexpected persistent id")
+            ref = _StorageRef(pid[1].name, pid[2], pid[4])
+            if any(existing.key != ref.key for existing in storages):
+                raise _Refused("more than one storage")
+            storages.append(ref)
+            stack.append(ref)
+        elif op == "REDUCE":
+            args = pop()
+            func = pop()
+            if not isinstance(func, _Global) or not isinstance(args, tuple):
+                raise _Refused("call of a non-global")
+            key = (func.module, func.name)
+            if key == _ORDERED_DICT:
+                if args != ():
+                    raise _Refused("OrderedDict with contents")
+                stack.append({})
+            elif key == _REBUILD:
+                stack.append(_rebuild_spec(args))
+            else:
+                raise _Refused(f"call of {func.module}.{func.name}")
+        else:
+            # BUILD, INST, OBJ, NEWOBJ, SETITEM(S), APPEND(S), EXT*, PERSID, ... never
+            # appear in a plain tensor save.
+            raise _Refused(f"opcode {op}")
+    else:
+        raise _Refused("no STOP")
+
+    if stack:
+        raise _Refused("data left on the stack")
+    if not isinstance(result, _TensorSpec):
+        raise _Refused("the pickle is not a tensor")
+    return result
+
+
+def _is_int_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and all(type(v) is int and v >= 0 for v in value)
+
+
+def _rebuild_spec(args: tuple) -> _TensorSpec:
+    # _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
+    if len(args) not in (6, 7):
+        raise _Refused("_rebuild_tensor_v2 with unexpected arguments")
+    storage, offset, shape, stride, requires_grad, hooks = args[:6]
+    extra = args[6] if len(args) == 7 else None
+    if not (
+        isinstance(storage, _StorageRef)
+        and type(offset) is int
+        and _is_int_tuple(shape)
+        and _is_int_tuple(stride)
+        and isinstance(requires_grad, bool)
+        and hooks == {}
+        and extra in (None, {})
+    ):
+        raise _Refused("_rebuild_tensor_v2 with unexpected arguments")
+    return _TensorSpec(storage, offset, shape, stride)
+
+
+def _load_pt(path: Path) -> np.ndarray:
+    label = path.name
+    refused = VoiceError(f"{label} is not a plain voice tensor; refusing to load it (it could run code).")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise VoiceError(
+            f"{label} is not a readable PyTorch file (not a zip archive: {_reason(exc)})."
+        ) from None
+    with archive:
+        infos = archive.infolist()
+        pickles = [info for info in infos if info.filename.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise refused
+        # The zip root is the file stem at save time ("archive" for non-ASCII stems).
+        root = pickles[0].filename[: -len("data.pkl")]
+        if any(not info.filename.startswith(root) for info in infos):
+            raise refused
+        if pickles[0].file_size > _MAX_PICKLE_BYTES:
+            raise refused
+        try:
+            spec = _analyse_tensor_pickle(archive.read(pickles[0]))
+        except _Refused as why:
+            logger.warning("Refused %s: %s", path, why)
+            raise refused from None
+        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
+            raise VoiceError(f"{label} is a damaged PyTorch file ({_reason(exc)}).") from None
+
+        storage = spec.storage
+        dtype = _STORAGE_TYPES[storage.storage_type]
+        if dtype != "float32":
+            raise VoiceError(f"{label} holds {dtype} values; a MioTTS voice is float32.")
+        numel = 1
+        for dim in spec.shape:
+            numel *= dim
+        # Only a contiguous view of the whole storage: anything else is not a preset save.
+        squeezed = tuple(d for d in spec.shape if d != 1)
+        if storage.numel != VOICE_DIM or numel != VOICE_DIM or squeezed != (VOICE_DIM,):
+            shown = numel if storage.numel == numel else f"{numel} (storage {storage.numel})"
+            raise VoiceError(f"{label} holds {shown} values; a MioTTS voice has {VOICE_DIM}.")
+        if (
+            spec.offset != 0
+            or len(spec.stride) != len(spec.shape)
+            or spec.stride[spec.shape.index(VOICE_DIM)] != 1
+        ):
+            raise refused
+
+        data_name = f"{root}data/{storage.key}"
+        try:
+            data_info = archive.getinfo(data_name)
+        except KeyError:
+            raise VoiceError(f"{label} is a damaged PyTorch file (no {data_name}).") from None
+        if data_info.file_size != 4 * VOICE_DIM:
+            raise VoiceError(f"{label} is a damaged PyTorch file ({data_name} has the wrong size).")
+        byteorder = "little"
+        if f"{root}byteorder" in archive.namelist():
+            byteorder = archive.read(f"{root}byteorder").decode("ascii", "replace").strip()
+        if byteorder not in ("little", "big"):
+            raise VoiceError(f"{label} is a damaged PyTorch file (byte order {byteorder!r}).")
+        try:
+            raw = archive.read(data_info)
+        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
+            raise VoiceError(f"{label} is a damaged PyTorch file ({_reason(exc)}).") from None
+    return np.frombuffer(raw, dtype="<f4" if byteorder == "little" else ">f4")
+
+
+def _load_numpy(path: Path) -> np.ndarray:
+    label = path.name
+    if zipfile.is_zipfile(path):
+        # An .npz is a zip: check sizes before numpy decompresses anything.
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if sum(info.file_size for info in archive.infolist()) > _MAX_FILE_BYTES:
+                    raise VoiceError(f"{label} is far too large to be a voice file.")
+        except zipfile.BadZipFile as exc:
+            raise VoiceError(f"{label} is a damaged .npz file ({_reason(exc)}).") from None
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        # allow_pickle=False turns object arrays into ValueError: never load those.
+        raise VoiceError(f"{label} is not a plain numeric array file ({_reason(exc)}).") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise VoiceError(f"{label} is not a readable NumPy file ({_reason(exc)}).") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:  # NpzFile: the server's key order
+        keys = list(loaded.files)
+        if not keys:
+            raise VoiceError(f"{label} holds no arrays; a MioTTS voice has {VOICE_DIM} values.")
+        key = next((k for k in ("global_embedding", "embedding") if k in keys), keys[0])
+        try:
+            return loaded[key]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise VoiceError(f"{label} has an unreadable array {key!r} ({_reason(exc)}).") from None
+
+
+def load_voice_file(path: Path, name: str | None = None) -> Voice:
+    """Read a `.pt`, `.npy` or `.npz` voice file without running any code from it."""
+    path = Path(path)
+    label = path.name
+    suffix = path.suffix.lower()
+    if suffix not in VOICE_SUFFIXES:
+        raise VoiceError(f"{label}: unknown voice file type; use a .pt, .npy or .npz file.")
+    if not path.is_file():
+        raise VoiceError(f"Voice file {path} does not exist.")
+    try:
+        size = path.stat().st_size
+        if size > _MAX_FILE_BYTES:
+            raise VoiceError(f"{label} is {size} bytes, far too large to be a voice file.")
+        sha256 = _sha256_file(path)
+    except OSError as exc:
+        raise VoiceError(f"Cannot read voice file {label}: {_reason(exc)}.") from None
+    raw = _load_pt(path) if suffix == ".pt" else _load_numpy(path)
+    vector = _validated_vector(raw, label)
+    preset = _PRESET_BY_SHA256.get(sha256)
+    metadata: dict[str, Any] = {
+        "name": name or path.stem,
+        "source": {"file": label, "sha256": sha256},
+        "kind": "preset" if preset else "user",
+        "licence": PRESET_LICENCE_NOTE if preset else USER_LICENCE_NOTE,
+    }
+    if preset:
+        metadata["preset"] = preset
+    return Voice(name=name or path.stem, vector=vector, metadata=metadata)
+
+
+# --------------------------------------------------------------------------------------
+# The voice store
+
+
+def validate_voice_name(name: str) -> str:
+    """Return `name` if it can be a voice name (and a file name on every platform)."""
+    if not isinstance(name, str) or not name:
+        raise VoiceError("A voice name cannot be empty.")
+    if len(name) > MAX_NAME_CHARS:
+        raise VoiceError(
+            f"Voice name {name[:20]!r}… is too long ({len(name)} characters; at most {MAX_NAME_CHARS})."
+        )
+    if name != name.strip():
+        raise VoiceError(f"Voice name {name!r} cannot start or end with spaces.")
+    if any(ch in _FORBIDDEN_NAME_CHARS or not ch.isprintable() for ch in name):
+        raise VoiceError(
+            f'Voice name {name!r} cannot contain path separators, control characters or <>:"|?*.'
+        )
+    # Leading dots cover "." and ".." and keep names apart from hidden/temporary files;
+    # Windows drops trailing dots and reserves device names.
+    if name.startswith(".") or name.endswith("."):
+        raise VoiceError(f"Voice name {name!r} cannot start or end with a dot.")
+    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        raise VoiceError(f"Voice name {name!r} is reserved on Windows; choose another.")
+    return name
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _npy_bytes(vector: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(vector, dtype="<f4"), allow_pickle=False)
+    return buffer.getvalue()
+
+
+class VoiceStore:
+    """Named voices in one folder: `<name>.npy` + `<name>.json`."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else paths.voices_dir()
+
+    def _npy(self, name: str) -> Path:
+        return self.root / f"{name}.npy"
+
+    def _json(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for meta in self.root.glob("*.json"):
+            name = meta.stem
+            try:
+                validate_voice_name(name)
+            except VoiceError:
+                continue
+            if self._npy(name).is_file():
+                found.append(name)
+        return sorted(found)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.names()
+
+    def _missing(self, name: str) -> VoiceError:
+        available = self.names()
+        listing = ", ".join(available) if available else "none yet"
+        return VoiceError(f"No voice named {name!r}. Available voices: {listing}. {IMPORT_HINT}")
+
+    def get(self, name: str) -> Voice:
+        validate_voice_name(name)
+        if not (self._json(name).is_file() and self._npy(name).is_file()):
+            raise self._missing(name)
+        damaged = f"The settings file {self._json(name).name} of voice {name!r} is damaged"
+        try:
+            metadata = json.loads(self._json(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise VoiceError(f"{damaged}: {_reason(exc)}.") from None
+        if not isinstance(metadata, dict):
+            raise VoiceError(f"{damaged}.")
+        vector = load_voice_file(self._npy(name), name=name).vector
+        return Voice(name=name, vector=vector, metadata=metadata)
+
+    def save(self, voice: Voice, overwrite: bool = False) -> Voice:
+        """Store `voice` under `voice.name`; the json goes last so half a save is never listed."""
+        name = validate_voice_name(voice.name)
+        vector = _validated_vector(np.asarray(voice.vector), f"Voice {name!r}")
+        npy_path, json_path = self._npy(name), self._json(name)
+        exists = npy_path.exists() or json_path.exists()
+        if exists and not overwrite:
+            raise VoiceError(f"A voice named {name!r} already exists; choose another name or replace it.")
+        metadata = dict(voice.metadata)
+        metadata["name"] = name
+        metadata.setdefault("created", _now_iso())
+        metadata.setdefault("kind", "user")
+        is_preset = metadata["kind"] == "preset"
+        metadata.setdefault("licence", PRESET_LICENCE_NOTE if is_preset else USER_LICENCE_NOTE)
+        meta_bytes = (json.dumps(metadata, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+        # Keep the old vector so a failed metadata write can put it back: the pair stays old.
+        old_npy = npy_path.read_bytes() if npy_path.is_file() else None
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            atomic_write_bytes(npy_path, _npy_bytes(vector))
+            try:
+                atomic_write_bytes(json_path, meta_bytes)
+            except BaseException:
+                if old_npy is not None:
+                    atomic_write_bytes(npy_path, old_npy)
+                elif not json_path.exists():
+                    npy_path.unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            reason = _reason(exc)
+            raise VoiceError(f"Could not save voice {name!r} in {self.root}: {reason}.") from None
+        logger.info("Saved voice %r (%s)", name, metadata["kind"])
+        return Voice(name=name, vector=vector, metadata=metadata)
+
+    def import_file(self, path: Path, name: str | None = None, overwrite: bool = False) -> Voice:
+        """Import a voice file; the official presets are recognised by their sha256."""
+        path = Path(path)
+        loaded = load_voice_file(path)
+        preset = loaded.metadata.get("preset")
+        target = name if name is not None else (preset or path.stem)
+        try:
+            validate_voice_name(target)
+        except VoiceError as exc:
+            if name is None:
+                hint = f"Give the voice a name of your own when importing {path.name}."
+                raise VoiceError(f"{exc} {hint}") from None
+            raise
+        metadata = dict(loaded.metadata)
+        metadata["created"] = _now_iso()
+        return self.save(Voice(name=target, vector=loaded.vector, metadata=metadata), overwrite=overwrite)
+
+    def delete(self, name: str) -> None:
+        validate_voice_name(name)
+        if not (self._json(name).exists() or self._npy(name).exists()):
+            raise self._missing(name)
+        try:
+            # json first: from then on the voice is no longer listed.
+            self._json(name).unlink(missing_ok=True)
+            self._npy(name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise VoiceError(f"Could not delete voice {name!r}: {_reason(exc)}.") from None
+        logger.info("Deleted voice %r", name)
+
+    def rename(self, old: str, new: str) -> Voice:
+        validate_voice_name(new)
+        voice = self.get(old)
+        if old == new:
+            return voice
+        if old.casefold() == new.casefold():
+            # On case-insensitive file systems the two names are one file: go through a
+            # temporary name so the new spelling really lands on disk.
+            temp = f"{new[: MAX_NAME_CHARS - 8]}~rename"
+            self.rename(old, temp)
+            return self.rename(temp, new)
+        if new in self.names() or self._npy(new).exists() or self._json(new).exists():
+            raise VoiceError(f"A voice named {new!r} already exists; choose another name.")
+        renamed = self.save(Voice(name=new, vector=voice.vector, metadata=dict(voice.metadata)))
+        self.delete(old)
+        return renamed
+
+
+def resolve_voice(name_or_file: str, store: VoiceStore | None = None) -> Voice:
+    """A voice from a file path (if that file exists) or else from the store by name."""
+    candidate = Path(name_or_file)
+    if name_or_file and candidate.is_file():
+        return load_voice_file(candidate)
+    store = store if store is not None else VoiceStore()
+    looks_like_file = candidate.suffix.lower() in VOICE_SUFFIXES or any(sep in name_or_file for sep in "/\\")
+    if looks_like_file and name_or_file not in store.names():
+        raise VoiceError(f"Voice file {name_or_file} does not exist.")
+    if name_or_file in OFFICIAL_PRESETS and name_or_file not in store.names():
+        raise VoiceError(
+            f"The preset voice {name_or_file!r} is not installed yet. Get {name_or_file}.pt from the "
+            "MioTTS-Inference repository (presets/) and import it with "
+            f"`miodesk voices import {name_or_file}.pt`."
+        )
+    return store.get(name_or_file)

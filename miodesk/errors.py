@@ -19,3 +19,7 @@ class TextError(MioDeskError):
 
 class GenerationError(MioDeskError):
     """The speech model did not produce usable speech (e.g. it never stopped)."""
+
+
+class DocumentError(MioDeskError):
+    """A file that cannot be opened as a document; the message names the file and the reason."""

@@ -183,6 +183,19 @@ def test_greedy_and_custom_params(qwen3_nostop: MioLLM) -> None:
     assert len(_run(gen)) == 30
 
 
+@pytest.mark.parametrize("arch", ["qwen3", "falcon-h1", "lfm2"])
+def test_state_is_cleared_between_generations(gguf_dir: Path, arch: str) -> None:  # noqa: F811
+    # unrigged weights: the output depends on everything in the context (KV cache, conv/SSM state)
+    info = make_model(gguf_dir, f"unrigged_{arch}", arch, rigged=False)
+    params = SamplingParams(seed=1, max_tokens=30)
+    with MioLLM(info.path, n_threads=1) as llm:
+        first = _run(llm.generate("Hello world", params))
+        other = _run(llm.generate("Something else entirely", params))
+        again = _run(llm.generate("Hello world", params))
+    assert first != other
+    assert again == first
+
+
 # --- streaming and cancellation -----------------------------------------------------------------
 
 
@@ -272,3 +285,24 @@ def test_gguf_without_audio_tokens(gguf_dir: Path) -> None:  # noqa: F811
         MioLLM(info.path)
     msg = _one_line(err)
     assert "no MioTTS audio tokens" in msg and "not a MioTTS model" in msg
+
+
+@pytest.mark.parametrize("template", ["{% if %}", "{{ raise_exception('only user messages') }}"])
+def test_broken_chat_template(gguf_dir: Path, template: str) -> None:  # noqa: F811
+    info = make_model(gguf_dir, f"qwen3_badtemplate_{len(template)}", "qwen3", chat_template=template)
+    with pytest.raises(ModelError) as err:
+        MioLLM(info.path, n_threads=1).prompt_tokens("Hi")
+    _one_line(err)
+
+
+def test_llama_cpp_logs_stay_out_of_the_terminal(
+    qwen3_model: GeneratedModel, tmp_path: Path, capfd: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    with MioLLM(qwen3_model.path, n_threads=1) as llm:
+        list(llm.generate("Hello", SamplingParams(seed=1)))
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(qwen3_model.path.read_bytes()[:4096])
+    with pytest.raises(ModelError):
+        MioLLM(bad)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""

@@ -32,14 +32,13 @@ def test_plays_in_order_without_gaps_and_fires_markers_when_audible(pulse_sink):
     with MonitorRecorder(RATE) as recorder:
         player = AudioPlayer(RATE, on_marker=lambda index: heard.append((time.monotonic(), index)))
         try:
-            player.expect_audio(True)
             for index, frequency in enumerate(frequencies):
                 player.add_marker(index)
                 # Written in small pieces, like a streaming decoder delivers them.
                 signal = tone(frequency, 0.6)
                 for start in range(0, len(signal), 4410):
                     assert player.write(signal[start : start + 4410])
-            player.expect_audio(False)
+            player.end_of_audio()
             assert player.wait_until_played(timeout=10)
             time.sleep(0.2)
         finally:
@@ -66,17 +65,15 @@ def test_pause_is_instant_and_resume_continues_the_same_sample(pulse_sink):
     with MonitorRecorder(RATE) as recorder:
         player = AudioPlayer(RATE)
         try:
-            player.expect_audio(True)
             writer = threading.Thread(target=player.write, args=(signal,))
             writer.start()
             time.sleep(0.35)
             player.pause()
-            player.expect_audio(False)
+            player.end_of_audio()
             time.sleep(0.5)
             player.resume()
-            player.expect_audio(True)
             writer.join()
-            player.expect_audio(False)
+            player.end_of_audio()
             assert player.wait_until_played(timeout=10)
             time.sleep(0.2)
         finally:

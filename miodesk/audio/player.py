@@ -138,6 +138,7 @@ class AudioPlayer:
         self._buffer = RingBuffer(int(buffer_seconds * self.device_rate))
         self._markers: deque[Marker] = deque()
         self._markers_lock = threading.Lock()
+        self._dispatch_lock = threading.Lock()
         self._frames_written = 0  # device-rate frames handed to the ring buffer
         self.frames_played = 0  # device-rate frames of real audio the callback consumed
         self.underruns = 0
@@ -228,9 +229,16 @@ class AudioPlayer:
     def buffered_seconds(self) -> float:
         return len(self._buffer) / self.device_rate
 
-    def expect_audio(self, expecting: bool) -> None:
-        """Tell the player whether more audio is on its way (an empty buffer is then an underrun)."""
-        self._expecting_audio = expecting
+    def end_of_audio(self) -> None:
+        """No more audio is coming for now (end of a reading, pause): an empty buffer is no underrun.
+
+        Writing audio re-arms the underrun counter, so the wait for the very first sample of a
+        reading is never counted.
+        """
+        self._expecting_audio = False
+
+    def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None:
+        self._on_marker = handler
 
     def add_marker(self, payload: Any) -> None:
         """Fire `on_marker(payload)` when what is written from now on becomes audible."""
@@ -251,6 +259,7 @@ class AudioPlayer:
             taken = self._buffer.write(samples[offset:])
             offset += taken
             self._frames_written += taken
+            self._expecting_audio = True
             if taken and self._first_audio_time is None and np.any(samples[offset - taken : offset]):
                 self._first_audio_time = time.perf_counter()
             if offset < len(samples):
@@ -283,6 +292,7 @@ class AudioPlayer:
             if not self._stream.active:
                 raise AudioDeviceError("The audio output device stopped (was it unplugged?).")
             time.sleep(0.01)
+        self._fire_due_markers()  # events for the last audio precede "finished"
         return True
 
     def pause(self) -> None:
@@ -301,6 +311,7 @@ class AudioPlayer:
         with self._markers_lock:
             self._markers.clear()
         self._frames_written = self.frames_played
+        self._expecting_audio = False
         if self._resampler is not None:
             self._resampler = StreamResampler(self.source_rate, self.device_rate)
         with self._space:
@@ -319,8 +330,9 @@ class AudioPlayer:
         with self._space:
             self._space.notify_all()
 
-    def _dispatch_markers(self) -> None:
-        while not self._closed.wait(0.01):
+    def _fire_due_markers(self) -> None:
+        # One lock around pop + call keeps events in order when two threads fire them.
+        with self._dispatch_lock:
             due = []
             with self._markers_lock:
                 audible = self.audible_frame
@@ -332,3 +344,7 @@ class AudioPlayer:
                         self._on_marker(payload)
                     except Exception:
                         log.exception("position event handler failed")
+
+    def _dispatch_markers(self) -> None:
+        while not self._closed.wait(0.01):
+            self._fire_due_markers()

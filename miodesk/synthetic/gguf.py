@@ -25,7 +25,7 @@ How the weights are rigged (random weights alone almost never emit end-of-genera
 The next-token distribution is thus (nearly) independent of prompt and position, and generations
 stop after about ``1/eog_probability`` tokens. ``eog_probability=None`` (or 0) gives ``<|im_end|>`` a
 low logit so generation runs to the cap. The layers still do their full amount of work, so timings
-reflect the shapes. Tied embeddings are not supported (the trick needs a separate lm_head).
+reflect the shapes. Tied embeddings can only be written unrigged (the trick needs a separate lm_head).
 
 Real vocabulary layouts for the size measurements: `REAL_LAYOUTS`.
 """
@@ -102,7 +102,7 @@ class GeneratedModel:
 
 def bytes_to_unicode() -> dict[int, str]:
     """The byte-level BPE alphabet: printable bytes map to themselves, the rest to code points >= 256."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = {*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)}
     table: dict[int, str] = {}
     extra = 0
     for b in range(256):
@@ -254,6 +254,8 @@ def write_test_gguf(
     audio_token_type: Literal["user_defined", "control"] = "user_defined",
     weight_dtype: Literal["f16", "f32"] = "f16",
     n_audio: int = N_AUDIO,
+    rigged: bool = True,
+    tied: bool = False,
     n_ctx_train: int = 4096,
     ssm_d_state: int = 16,
     ssm_n_heads: int | None = None,
@@ -272,10 +274,15 @@ def write_test_gguf(
     tokens before the specials. chat_template: True for the architecture's default ChatML template,
     False for none, or a template string. add_bos: written as ``tokenizer.ggml.add_bos_token``
     (default: True for lfm2 only). n_audio: how many audio tokens to include (fewer than 12,800
-    makes a model that MioDesk must reject).
+    makes a model that MioDesk must reject). rigged=False writes plain random weights instead, whose
+    output depends on the whole context (to test that state is cleared between generations); such a
+    model practically never stops by itself. tied=True omits ``output.weight`` (llama.cpp then reuses
+    the token embeddings, like the real 0.6B model); it needs rigged=False.
     """
     if arch not in ARCHES:
         raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHES}")
+    if tied and rigged:
+        raise ValueError("tied embeddings cannot be rigged (the trick needs a separate lm_head)")
     import gguf  # only needed when writing; gguf-py is a test/benchmark dependency
 
     rng = np.random.default_rng(seed)
@@ -324,22 +331,32 @@ def write_test_gguf(
         return (rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(wdt)
 
     def out_proj(rows: int, cols: int) -> np.ndarray:
+        if not rigged:
+            return mat(rows, cols, 0.5)  # large enough that context visibly changes the logits
         w = mat(rows, cols, out_std)
         w[0, :] = 0  # never touch hidden dimension 0 (see the module docstring)
         return w
+
+    def small_f32(rows: int, cols: int) -> np.ndarray:  # conv kernels: ggml's ssm_conv wants f32
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * 0.1).astype(np.float32)
 
     def ones(n: int) -> np.ndarray:
         return np.ones(n, dtype=np.float32)
 
     tensors: list[tuple[str, np.ndarray]] = []
-    embd = mat(V, E, in_std)
-    embd[:, 0] = _EMBD_C
-    tensors.append(("token_embd.weight", embd))
-    out = mat(V, E, in_std)
-    out[:, 0] = logits.astype(np.float32)
-    tensors.append(("output.weight", out))
+    embd = mat(V, E, in_std if rigged else 1.0)
+    out = mat(V, E, in_std if rigged else 0.5) if not tied else embd
     final_norm = np.zeros(E, dtype=np.float32)
-    final_norm[0] = 1.0 / math.sqrt(E)
+    if rigged:
+        embd[:, 0] = _EMBD_C
+        out[:, 0] = logits.astype(np.float32)
+        final_norm[0] = 1.0 / math.sqrt(E)
+    else:
+        final_norm[:] = 1.0
+        logits[:] = np.nan  # unknown: depends on the context
+    tensors.append(("token_embd.weight", embd))
+    if not tied:
+        tensors.append(("output.weight", out))
     tensors.append(("token_embd_norm.weight" if arch == "lfm2" else "output_norm.weight", final_norm))
 
     def attn(i: int, qk_norm: bool) -> None:
@@ -380,7 +397,7 @@ def write_test_gguf(
             proj = d_inner + conv_dim + ssm_heads
             tensors.extend([
                 (f"{p}.ssm_in.weight", mat(proj, E)),
-                (f"{p}.ssm_conv1d.weight", (rng.standard_normal((conv_dim, ssm_d_conv)) * 0.1).astype(np.float32)),
+                (f"{p}.ssm_conv1d.weight", small_f32(conv_dim, ssm_d_conv)),
                 (f"{p}.ssm_conv1d.bias", np.zeros(conv_dim, dtype=np.float32)),
                 (f"{p}.ssm_dt.bias", np.zeros(ssm_heads, dtype=np.float32)),
                 (f"{p}.ssm_a", -np.ones((ssm_heads, 1), dtype=np.float32)),
@@ -395,8 +412,7 @@ def write_test_gguf(
                 attn(i, qk_norm=True)
             else:
                 tensors.extend([
-                    (f"{p}.shortconv.conv.weight",
-                     (rng.standard_normal((E, lfm2_l_cache)) * 0.1).astype(np.float32)),
+                    (f"{p}.shortconv.conv.weight", small_f32(E, lfm2_l_cache)),
                     (f"{p}.shortconv.in_proj.weight", mat(3 * E, E)),
                     (f"{p}.shortconv.out_proj.weight", out_proj(E, E)),
                 ])

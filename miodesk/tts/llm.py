@@ -138,6 +138,22 @@ def _default_threads() -> int:
     return max(1, min(4, n // 2))
 
 
+def _compile_template(source: str):
+    """Compile a GGUF chat template the way Hugging Face does (sandboxed, trimmed blocks)."""
+    from jinja2 import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: time.strftime(fmt)
+    return env.from_string(source)
+
+
 # --- the model ----------------------------------------------------------------------------------
 
 
@@ -169,7 +185,7 @@ class MioLLM:
                 verbose=False,
             )
         except Exception as e:  # llama-cpp-python raises ValueError/RuntimeError with a generic text
-            reason = _take_last_error() or str(e).splitlines()[0]
+            reason = _take_last_error() or " ".join(str(e).split()) or type(e).__name__
             raise ModelError(
                 f"Cannot load speech model {self.model_path.name}: {reason} "
                 "(the file may be damaged, incomplete, or need a newer llama.cpp)"
@@ -188,7 +204,11 @@ class MioLLM:
         self.eos_id: int = llama_cpp.llama_vocab_eos(self._vocab)
 
         t0 = time.perf_counter()
-        self.audio_token_ids, self.eog_ids, self._im_end_id = self._scan_vocab()
+        try:
+            self.audio_token_ids, self.eog_ids, self._im_end_id = self._scan_vocab()
+        except ModelError:
+            self._llm.close()  # free the weights now: the caller may try another file
+            raise
         self._id_to_code: dict[int, int] = {tid: code for code, tid in enumerate(self.audio_token_ids)}
         self._build_bias_array()
         log.debug(
@@ -197,6 +217,7 @@ class MioLLM:
             self.audio_token_ids[-1], sorted(self.eog_ids), (time.perf_counter() - t0) * 1000,
         )
         self._active: Generation | None = None
+        self._template = None  # compiled chat template, built on first use
 
     # -- vocabulary --------------------------------------------------------------------------
 
@@ -216,10 +237,10 @@ class MioLLM:
                 eog.add(tid)
             if text.startswith(b"<|"):
                 m = _AUDIO_TOKEN.fullmatch(text)
-                if m:
+                # only canonical spellings of valid codes; others stay banned by the restriction
+                if m and m.group(1) == str(int(m.group(1))).encode() and int(m.group(1)) < N_AUDIO_CODES:
                     code = int(m.group(1))
-                    if code in codes or str(code).encode() != m.group(1):
-                        duplicate = True
+                    duplicate = duplicate or code in codes
                     codes[code] = tid
                 elif text == b"<|im_end|>":
                     im_end = tid
@@ -232,7 +253,9 @@ class MioLLM:
                 "it is not a MioTTS model"
             )
         if not eog:
-            raise ModelError(f"{self.model_path.name} has no end-of-generation token: it is not a MioTTS model")
+            raise ModelError(
+                f"{self.model_path.name} has no end-of-generation token: it is not a MioTTS model"
+            )
         ids = tuple(codes[c] for c in range(N_AUDIO_CODES))
         if eog & set(ids):
             raise ModelError(f"{self.model_path.name} marks audio tokens as end-of-generation")
@@ -261,24 +284,17 @@ class MioLLM:
         if not self.chat_template:
             return CHATML_FALLBACK.format(text=text)
         from jinja2 import TemplateError
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        def raise_exception(message: str) -> None:
-            raise TemplateError(message)
-
-        env = ImmutableSandboxedEnvironment(
-            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
-        )
-        env.globals["raise_exception"] = raise_exception
-        env.globals["strftime_now"] = lambda fmt: time.strftime(fmt)
         try:
-            return env.from_string(self.chat_template).render(
+            if self._template is None:
+                self._template = _compile_template(self.chat_template)
+            return self._template.render(
                 messages=[{"role": "user", "content": text}],
                 add_generation_prompt=True,
                 bos_token=self._special_text(self.bos_id),
                 eos_token=self._special_text(self.eos_id),
             )
-        except TemplateError as e:
+        except (TemplateError, TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
             raise ModelError(
                 f"The chat template in {self.model_path.name} cannot be used: {' '.join(str(e).split())}"
             ) from e
@@ -311,7 +327,8 @@ class MioLLM:
         """
         if self._active is not None:
             self._active.close()
-        gen = Generation(self, self.prompt_tokens(text), params or SamplingParams(), cancel, restrict_to_audio)
+        prompt = self.prompt_tokens(text)
+        gen = Generation(self, prompt, params or SamplingParams(), cancel, restrict_to_audio)
         self._active = gen
         return gen
 

@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from miodesk.errors import MioDeskError
+from miodesk.errors import DocumentError
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Block", "Chapter", "Document", "DocumentBuilder", "DocumentError"]
 
 MB = 1024 * 1024
 
@@ -28,10 +30,6 @@ MAX_CONTAINER_FILE_BYTES = 512 * MB
 MAX_DOCUMENT_CHARS = 40_000_000
 
 BLOCK_SEPARATOR = "\n\n"
-
-
-class DocumentError(MioDeskError):
-    """A file that cannot be opened as a document; the message names the file and the reason."""
 
 
 @dataclass(slots=True)
@@ -83,8 +81,8 @@ _CJK = (
     "\u2e80-\u2fff\u3001-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uf900-\ufaff\uff00-\uffef"
 )
-# A line break or space run between two CJK characters is layout, not a word gap.
-_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[ \n]+(?=[{_CJK}])")
+# A line break (with any spaces around it) between two CJK characters is layout, not a word gap.
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[ \t]*\n[ \t\n]*(?=[{_CJK}])")
 
 
 def is_cjk(char: str) -> bool:
@@ -104,13 +102,12 @@ def clean_block(text: str, keep_lines: bool = True) -> str:
         return ""
     if keep_lines:
         return "\n".join(lines)
-    return _CJK_GAP.sub("", " ".join(lines))
+    return _CJK_GAP.sub("", "\n".join(lines)).replace("\n", " ")
 
 
 def collapse_inline(text: str) -> str:
     """Collapse HTML-like whitespace: runs become one space, and vanish between CJK characters."""
-    text = _CJK_GAP.sub("", re.sub(r"[ \t\r\n\f]+", " ", text))
-    return text
+    return re.sub(r"[ \t\r\n\f]+", " ", _CJK_GAP.sub("", text.replace("\r", "\n")))
 
 
 def size_text(count: int) -> str:
@@ -215,3 +212,28 @@ def add_with_heading_chapters(
                 builder.chapter(clean)
         builder.add(kind, text, level, keep_lines=keep_lines)
     return title
+
+
+def read_file_bytes(path: Path, limit: int, what: str = "file") -> bytes:
+    """Read a whole regular file, refusing directories, devices, empty files and files over `limit`."""
+    name = path.name or str(path)
+    try:
+        if not path.exists():
+            raise DocumentError(f"{path} does not exist")
+        if not path.is_file():
+            raise DocumentError(f"{path} is not a regular file")
+        size = path.stat().st_size
+        if size > limit:
+            raise DocumentError(
+                f"{name} is {size_text(size)}; MioDesk opens a {what} of up to {size_text(limit)}: "
+                "split it into smaller files"
+            )
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)  # the size may change while we read
+    except OSError as error:
+        raise DocumentError(f"cannot read {name}: {error.strerror or error}") from None
+    if len(data) > limit:
+        raise DocumentError(f"{name} is larger than {size_text(limit)}; split it into smaller files")
+    if not data.strip():
+        raise DocumentError(f"{name} is empty")
+    return data

@@ -1,8 +1,10 @@
 """Export the MioCodec wave decoder from `config.yaml` + `model.safetensors` to ONNX, without torch.
 
 Graph inputs: `tokens` int64 (T,), `voice` float32 (128,), `stft_length` int64 scalar (frames L;
-L = 2T at speed 1). Output: `waveform` float32 (hop·U·L,). Everything is derived from the config
-and the tensor shapes; the maths follows the golden README §3 (see the comments per stage).
+L = 2T at speed 1). Output: `waveform` float32 (hop·U·L,), or with istft_in_graph=False
+`head_out` float32 (U·L, n_fft+2), which CodecRuntime turns into the waveform with numpy.
+Everything is derived from the config and the tensor shapes; the maths follows the golden
+README §3 (see the comments per stage).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ VOICE_DIM = 128
 LN_EPS = 1e-5
 GN_EPS = 1e-6
 MAG_CLAMP = 100.0
+ATTN_BLOCK = 32  # query block of the banded attention (see _band_plan); 0 would mean dense
 NEG_INF = -1e30  # finite "minus infinity": exp() underflows to exactly 0, and no EP chokes on inf
 
 # Named intermediates exposed with `debug_outputs=True` (names as in the golden case files).
@@ -49,6 +52,21 @@ class _Ctx:
     w: dict[str, np.ndarray]
     cfg: CodecConfig
     debug: dict[str, str]
+    attn_block: int = 0  # query block size of the banded attention; 0 = dense (T, T) scores
+
+
+@dataclass
+class _Band:
+    """Per-transformer attention plan, shared by its layers (depends on T only)."""
+
+    length: str
+    window: int  # window_size // 2
+    block: int
+    dense_bias: str = ""
+    key_index: str = ""  # (nb, B+2w) key positions in the padded sequence
+    bias: str = ""  # (nb, B, B+2w)
+    q_pads: str = ""
+    kv_pads: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,17 +169,50 @@ def _rope_tables(c: _Ctx, length: str, t: TransformerConfig) -> tuple[str, str]:
             g.op1("Reshape", [g.op1("Sin", [ang]), shape]))
 
 
-def _band_bias(c: _Ctx, length: str, window_size: int) -> str:
-    """(T, T) additive mask: 0 where |i-j| <= window//2, else a huge negative."""
+def _band_plan(c: _Ctx, length: str, window_size: int) -> _Band:
+    """Additive band masks: key j is visible from query i iff |i-j| <= window//2.
+
+    Dense: one (T, T) bias. Blocked: queries in blocks of B attend only to the B + 2w keys around
+    their block (gathered from zero-padded k/v), so the cost grows as T·(B+2w), not T²; keys
+    outside the band or the sequence get the huge negative bias and contribute exactly 0.
+    """
     g = c.g
-    idx = g.op1("Range", [g.const(0, np.int64), length, g.const(1, np.int64)])
-    diff = g.op1("Abs", [g.op1("Sub", [g.op1("Unsqueeze", [idx, g.const([1], np.int64)]),
-                                       g.op1("Unsqueeze", [idx, g.const([0], np.int64)])])])
-    visible = g.op1("LessOrEqual", [diff, g.const(window_size // 2, np.int64)])
-    return g.op1("Where", [visible, g.const(0.0), g.const(NEG_INF)])
+    w = window_size // 2
+    band = _Band(length=length, window=w, block=c.attn_block)
+    if c.attn_block <= 0:
+        idx = g.op1("Range", [g.const(0, np.int64), length, g.const(1, np.int64)])
+        diff = g.op1("Abs", [g.op1("Sub", [g.op1("Unsqueeze", [idx, g.const([1], np.int64)]),
+                                           g.op1("Unsqueeze", [idx, g.const([0], np.int64)])])])
+        visible = g.op1("LessOrEqual", [diff, g.const(w, np.int64)])
+        band.dense_bias = g.op1("Where", [visible, g.const(0.0), g.const(NEG_INF)])
+        return band
+    b = c.attn_block
+    span = b + 2 * w
+    # block count without integer Div (which some EPs lack): ceil(T / B) in float
+    n_blocks = g.op1("Cast", [g.op1("Ceil", [g.op1("Div", [g.op1("Cast", [length], to=FLOAT),
+                                                          g.const(float(b))])])], to=INT64)
+    extra = g.op1("Reshape", [g.op1("Sub", [g.op1("Mul", [n_blocks, g.const(b, np.int64)]), length]),
+                              g.const([1], np.int64)])
+    band.q_pads = g.op1("Concat", [g.const([0, 0, 0, 0], np.int64), extra, g.const([0], np.int64)], axis=0)
+    band.kv_pads = g.op1("Concat", [g.const([0, w, 0, 0], np.int64),
+                                    g.op1("Add", [extra, g.const([w], np.int64)]),
+                                    g.const([0], np.int64)], axis=0)
+    starts = g.op1("Mul", [g.op1("Range", [g.const(0, np.int64), n_blocks, g.const(1, np.int64)]),
+                           g.const(b, np.int64)])
+    band.key_index = g.op1("Add", [g.op1("Unsqueeze", [starts, g.const([1], np.int64)]),
+                                   g.const(np.arange(span).reshape(1, span), np.int64)])
+    key_pos = g.op1("Sub", [band.key_index, g.const(w, np.int64)])
+    in_seq = g.op1("And", [g.op1("GreaterOrEqual", [key_pos, g.const(0, np.int64)]),
+                           g.op1("Less", [key_pos, length])])
+    r = np.arange(b)[:, None]
+    m = np.arange(span)[None, :]
+    in_band = g.const(np.abs(r - (m - w)) <= w, np.bool_)  # query r of a block vs its key slot m
+    visible = g.op1("And", [g.op1("Unsqueeze", [in_seq, g.const([1], np.int64)]), in_band])
+    band.bias = g.op1("Where", [visible, g.const(0.0), g.const(NEG_INF)])
+    return band
 
 
-def _attention(c: _Ctx, x: str, p: str, t: TransformerConfig, cos: str, sin: str, bias: str) -> str:
+def _attention(c: _Ctx, x: str, p: str, t: TransformerConfig, cos: str, sin: str, band: _Band) -> str:
     g = c.g
     d, h, hd = t.dim, t.n_heads, t.head_dim
     # One MatMul for q, k, v; the softmax scale is folded into Wq (RoPE is linear, so it commutes).
@@ -179,11 +230,21 @@ def _attention(c: _Ctx, x: str, p: str, t: TransformerConfig, cos: str, sin: str
     rot = g.op1("Reshape", [g.op1("Concat", [ye, yo], axis=3), g.const([-1, 2 * h, hd], np.int64)])
     q, k = g.op("Split", [g.op1("Transpose", [rot], perm=[1, 0, 2]), g.const([h, h], np.int64)],
                 n_out=2, axis=0)
-    kt = g.op1("Transpose", [k], perm=[0, 2, 1])
     vh = g.op1("Transpose", [g.op1("Reshape", [v, g.const([-1, h, hd], np.int64)])], perm=[1, 0, 2])
-    scores = g.op1("Add", [g.op1("MatMul", [q, kt]), bias])
-    probs = g.op1("Softmax", [scores], axis=-1)
-    ctx = g.op1("Transpose", [g.op1("MatMul", [probs, vh])], perm=[1, 0, 2])
+    if band.block <= 0:
+        kt = g.op1("Transpose", [k], perm=[0, 2, 1])
+        scores = g.op1("Add", [g.op1("MatMul", [q, kt]), band.dense_bias])
+        ctx = g.op1("MatMul", [g.op1("Softmax", [scores], axis=-1), vh])  # (H, T, hd)
+    else:
+        qb = g.op1("Reshape", [g.op1("Pad", [q, band.q_pads]), g.const([h, -1, band.block, hd], np.int64)])
+        kw = g.op1("Gather", [g.op1("Pad", [k, band.kv_pads]), band.key_index], axis=1)  # (H, nb, B+2w, hd)
+        vw = g.op1("Gather", [g.op1("Pad", [vh, band.kv_pads]), band.key_index], axis=1)
+        scores = g.op1("Add", [g.op1("MatMul", [qb, g.op1("Transpose", [kw], perm=[0, 1, 3, 2])]), band.bias])
+        ctx = g.op1("MatMul", [g.op1("Softmax", [scores], axis=-1), vw])  # (H, nb, B, hd)
+        ctx = g.op1("Reshape", [ctx, g.const([h, -1, hd], np.int64)])
+        end = g.op1("Reshape", [band.length, g.const([1], np.int64)])
+        ctx = g.op1("Slice", [ctx, g.const([0], np.int64), end, g.const([1], np.int64)])
+    ctx = g.op1("Transpose", [ctx], perm=[1, 0, 2])
     ctx = g.op1("Reshape", [ctx, g.const([-1, d], np.int64)])
     return _linear(c, ctx, f"{p}.attention.wo.weight")
 
@@ -208,13 +269,13 @@ def _transformer(c: _Ctx, x: str, prefix: str, t: TransformerConfig, debug_layer
     g = c.g
     length = g.op1("Gather", [g.op1("Shape", [x]), g.const(0, np.int64)], axis=0)
     cos, sin = _rope_tables(c, length, t)
-    bias = _band_bias(c, length, t.window_size)
+    band = _band_plan(c, length, t.window_size)
     for layer in range(t.n_layers):
         p = f"{prefix}.layers.{layer}"
         if adaln is None:
             hn = _layer_norm(c, x, g.weight(f"{p}.attention_norm.weight", c.w[f"{p}.attention_norm.weight"]),
                              g.weight(f"{p}.attention_norm.bias", c.w[f"{p}.attention_norm.bias"]))
-            x = g.op1("Add", [x, _attention(c, hn, p, t, cos, sin, bias)])
+            x = g.op1("Add", [x, _attention(c, hn, p, t, cos, sin, band)])
             hn = _layer_norm(c, x, g.weight(f"{p}.ffn_norm.weight", c.w[f"{p}.ffn_norm.weight"]),
                              g.weight(f"{p}.ffn_norm.bias", c.w[f"{p}.ffn_norm.bias"]))
             x = g.op1("Add", [x, _ffn(c, hn, p)])
@@ -223,7 +284,7 @@ def _transformer(c: _Ctx, x: str, prefix: str, t: TransformerConfig, debug_layer
             scale_f, shift_f, gate_f = adaln[2 * layer + 1]
             assert gate_a is not None and gate_f is not None
             hn = _layer_norm(c, x, scale_a, shift_a)
-            x = g.op1("Add", [x, g.op1("Mul", [_attention(c, hn, p, t, cos, sin, bias), gate_a])])
+            x = g.op1("Add", [x, g.op1("Mul", [_attention(c, hn, p, t, cos, sin, band), gate_a])])
             hn = _layer_norm(c, x, scale_f, shift_f)
             x = g.op1("Add", [x, g.op1("Mul", [_ffn(c, hn, p), gate_f])])
         if layer == 0:
@@ -404,9 +465,10 @@ def build_decoder_model(
     debug_outputs: bool = False,
     istft_in_graph: bool = True,
     metadata: dict[str, str] | None = None,
+    attn_block: int | None = None,
 ) -> onnx.ModelProto:
     g = GraphBuilder()
-    c = _Ctx(g=g, w=weights, cfg=cfg, debug={})
+    c = _Ctx(g=g, w=weights, cfg=cfg, debug={}, attn_block=ATTN_BLOCK if attn_block is None else attn_block)
     tokens, voice, stft_length = "tokens", "voice", "stft_length"
 
     # FSQ: table Gather (no integer Div/Mod, which some EPs lack), then proj_out.
@@ -505,8 +567,14 @@ def decoder_metadata(cfg: CodecConfig, *, istft_in_graph: bool, source_hash: str
 
 
 def export_decoder(codec_dir: Path, out_path: Path, *, debug_outputs: bool = False,
-                   istft_in_graph: bool = True) -> Path:
-    """Build the decoder ONNX for the codec folder (config.yaml + model.safetensors) at `out_path`."""
+                   istft_in_graph: bool = True, attn_block: int | None = None) -> Path:
+    """Build the decoder ONNX for the codec folder (config.yaml + model.safetensors) at `out_path`.
+
+    By default the whole iSTFT is in the graph (output `waveform`): the graph is self-contained
+    for any consumer and EP, at a cost of a few % of decode time on the CPU (the iDFT is a
+    MatMul; numpy's FFT is faster for n_fft 1920). `istft_in_graph=False` ends the graph at the
+    head (`head_out`, frames × (n_fft+2)) and CodecRuntime runs miodesk.tts.istft on it.
+    """
     codec_dir = Path(codec_dir)
     out_path = Path(out_path)
     if not codec_dir.is_dir():
@@ -515,17 +583,18 @@ def export_decoder(codec_dir: Path, out_path: Path, *, debug_outputs: bool = Fal
     weights = _load_weights(codec_dir, cfg)
     source_hash = hashlib.sha256((codec_dir / "config.yaml").read_bytes()).hexdigest()
     model = build_decoder_model(cfg, weights, debug_outputs=debug_outputs, istft_in_graph=istft_in_graph,
+                                attn_block=attn_block,
                                 metadata=decoder_metadata(cfg, istft_in_graph=istft_in_graph,
                                                           source_hash=source_hash))
     del weights
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
+    # a temp name beside the target (created with the usual permissions), renamed when complete
+    tmp = out_path.parent / f".{out_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        onnx.save_model(model, tmp)
+        onnx.save_model(model, str(tmp))
         os.replace(tmp, out_path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     log.info("Exported MioCodec decoder (%s) to %s", cfg.variant, out_path)
     return out_path

@@ -1,0 +1,1 @@
+"""One loader a format; `miodesk.text.documents` is the public entry point."""

@@ -1,0 +1,127 @@
+"""Streaming decode: turn codes into audio while the LLM is still generating them.
+
+MioCodec is non-causal (banded attention, GroupNorm over the whole utterance), so a chunk can only
+be approximated: each chunk is decoded inside a window with left context and a look-ahead, only the
+chunk's own samples are kept, and consecutive chunks are cross-faded over a few milliseconds. The
+sizes come from measuring the error against a full decode (`chunked_snr_db`, see the tests and
+`miodesk bench`); `ChunkPlan(full=True)` decodes each utterance in one pass instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class Decoder(Protocol):
+    sample_rate: int
+    samples_per_token: int
+
+    def decode(self, tokens: np.ndarray, voice: np.ndarray, speed: float = 1.0) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Chunk sizes in codec tokens (25 per second of speech)."""
+
+    first_chunk: int = 10  # short, so the first sound comes quickly
+    chunk: int = 25
+    left_context: int = 50
+    lookahead: int = 10
+    crossfade_ms: float = 10.0
+    full: bool = False  # decode the whole utterance at once (exact, but audio waits for the LLM)
+
+
+class StreamingDecoder:
+    """Feed codes with `push`, collect PCM as it becomes final; `finish` flushes the rest."""
+
+    def __init__(self, codec: Decoder, voice: np.ndarray, speed: float = 1.0, plan: ChunkPlan | None = None):
+        self.codec = codec
+        self.voice = voice
+        self.speed = speed
+        self.plan = plan or ChunkPlan()
+        self._codes: list[int] = []
+        self._done = 0  # tokens whose audio has been emitted
+        self._tail = np.zeros(0, dtype=np.float32)  # audio past `_done`, to cross-fade with the next chunk
+        fade = int(self.plan.crossfade_ms * codec.sample_rate / 1000)
+        self._fade_in = (0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)).astype(np.float32)
+        self.windows_decoded = 0
+        self.tokens_decoded = 0
+
+    @property
+    def codes(self) -> list[int]:
+        return self._codes
+
+    def push(self, codes: Sequence[int]) -> list[np.ndarray]:
+        self._codes.extend(codes)
+        pieces = []
+        if self.plan.full:
+            return pieces
+        while True:
+            size = self.plan.first_chunk if self._done == 0 else self.plan.chunk
+            end = self._done + size
+            if len(self._codes) < end + self.plan.lookahead:
+                return pieces
+            pieces.append(self._emit(end, window_end=end + self.plan.lookahead))
+
+    def finish(self) -> np.ndarray:
+        """All codes are in: return the audio not yet emitted."""
+        if self._done >= len(self._codes):
+            return np.zeros(0, dtype=np.float32)
+        if self.plan.full or self._done == 0:
+            # One window over everything: identical to the full decode.
+            return self._emit(len(self._codes), window_end=len(self._codes), window_start=0)
+        return self._emit(len(self._codes), window_end=len(self._codes))
+
+    def _emit(self, end: int, window_end: int, window_start: int | None = None) -> np.ndarray:
+        start = self._done
+        if window_start is None:
+            window_start = max(0, start - self.plan.left_context)
+        tokens = np.asarray(self._codes[window_start:window_end], dtype=np.int64)
+        audio = self.codec.decode(tokens, self.voice, speed=self.speed)
+        self.windows_decoded += 1
+        self.tokens_decoded += len(tokens)
+
+        def offset(token: int) -> int:
+            # Token k of the window starts at k/n of its audio (exact at speed 1, proportional otherwise).
+            return round((token - window_start) * len(audio) / len(tokens))
+
+        piece = audio[offset(start) : offset(end)].copy()
+        fade = min(len(self._fade_in), len(self._tail), len(piece))
+        if fade:
+            ramp = self._fade_in[:fade] if fade == len(self._fade_in) else np.linspace(0, 1, fade, dtype=np.float32)
+            piece[:fade] = self._tail[:fade] * (1 - ramp) + piece[:fade] * ramp
+        self._tail = audio[offset(end) : offset(end) + len(self._fade_in)].copy()
+        self._done = end
+        return piece
+
+
+def decode_in_chunks(codec: Decoder, tokens: np.ndarray, voice: np.ndarray, speed: float, plan: ChunkPlan) -> np.ndarray:
+    """What streaming produces when codes arrive one at a time (for measuring it against a full decode)."""
+    decoder = StreamingDecoder(codec, voice, speed, plan)
+    pieces = []
+    for code in tokens.tolist():
+        pieces.extend(decoder.push([code]))
+    pieces.append(decoder.finish())
+    return np.concatenate(pieces)
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Signal-to-noise ratio of `estimate` against `reference` (same length) in dB."""
+    length = min(len(reference), len(estimate))
+    error = reference[:length] - estimate[:length]
+    noise = float(np.sum(error.astype(np.float64) ** 2))
+    signal = float(np.sum(reference[:length].astype(np.float64) ** 2))
+    if noise == 0.0:
+        return float("inf")
+    return 10.0 * np.log10(max(signal, 1e-30) / noise)
+
+
+def chunked_snr_db(codec: Decoder, tokens: np.ndarray, voice: np.ndarray, plan: ChunkPlan, speed: float = 1.0) -> float:
+    full = codec.decode(np.asarray(tokens, dtype=np.int64), voice, speed=speed)
+    chunked = decode_in_chunks(codec, np.asarray(tokens, dtype=np.int64), voice, speed, plan)
+    assert abs(len(full) - len(chunked)) <= codec.samples_per_token, (len(full), len(chunked))
+    return snr_db(full, chunked)

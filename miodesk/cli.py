@@ -47,11 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("-o", "--output", required=True, type=Path, help="out.wav, out.flac or out.npy")
     speak.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.5 to 2.0 (default 1.0)")
     speak.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
-    speak.add_argument(
-        "--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or decoder .onnx"
-    )
+    speak.add_argument("--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or decoder .onnx")
     speak.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
     _add_compute_options(speak)
+
+    read = commands.add_parser("read", help="read a document aloud, live (or render it with -o)")
+    read.add_argument("file", help='the document (text, Markdown, HTML, EPUB, PDF, DOCX; "-" reads stdin)')
+    read.add_argument("--voice", help="voice name or file (default: by the text's language)")
+    read.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.5 to 2.0 (default 1.0)")
+    read.add_argument("--device", help="audio output device: a number or part of its name (see doctor)")
+    read.add_argument("--volume", type=float, default=1.0, help="volume, 0.0 to 1.0 (default 1.0)")
+    read.add_argument("--from-char", type=int, default=0, metavar="N", help="start at character offset N")
+    read.add_argument("-o", "--output", type=Path, help="render to book.wav/.flac instead of playing")
+    read.add_argument("--stats", action="store_true", help="print timing, real-time factor and memory")
+    read.add_argument("--full-decode", action="store_true", help="decode whole sentences (no streaming)")
+    read.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
+    read.add_argument("--codec", type=Path, help="MioCodec folder or decoder .onnx")
+    read.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
+    _add_compute_options(read)
+
+    text = commands.add_parser("text", help="print the text MioDesk would read from a document")
+    text.add_argument("file", type=Path)
 
     codec = commands.add_parser("codec", help="build or run the MioCodec decoder")
     codec_commands = codec.add_subparsers(dest="codec_command", metavar="ACTION", required=True)
@@ -105,6 +121,103 @@ def run_speak(args: argparse.Namespace) -> int:
         f"{output}: {result.seconds:.2f} s at {result.sample_rate} Hz, {len(result.codes)} codes "
         f"(LLM {result.timings['tokens_per_s']:.0f} tokens/s, codec {result.timings['codec_s']:.2f} s)"
     )
+    return 0
+
+
+def _load_reading_text(argument: str):
+    from miodesk.text.documents import document_from_text, load_document
+
+    if argument == "-":
+        return document_from_text(sys.stdin.read(), title="stdin")
+    return load_document(Path(argument))
+
+
+def run_read(args: argparse.Namespace) -> int:
+    from miodesk.audio.player import AudioPlayer
+    from miodesk.text.segment import segment
+    from miodesk.tts.engine import SpeechEngine, split_threads
+    from miodesk.tts.reader import FileSink, ReadingSession
+    from miodesk.tts.streaming import ChunkPlan
+    from miodesk.tts.voices import resolve_voice
+
+    if args.output is not None and args.output.suffix.lower() not in (".wav", ".flac"):
+        raise MioDeskError(f"Cannot write '{args.output.name}': a rendered reading must end in .wav or .flac.")
+    if args.output is not None and not args.output.parent.exists():
+        raise MioDeskError(f"Cannot write '{args.output}': the folder '{args.output.parent}' does not exist.")
+    if not 0.0 <= args.volume <= 1.0:
+        raise MioDeskError("--volume must be between 0.0 and 1.0.")
+    document = _load_reading_text(args.file)
+    utterances = segment(document.text)
+    if not utterances:
+        raise MioDeskError(f"'{args.file}' holds nothing that can be read aloud.")
+    voice = resolve_voice(args.voice or _default_voice_name(document.text[:2000]))
+    llm_threads, codec_threads = split_threads()
+    engine = SpeechEngine(
+        model_path=args.model,
+        codec_path=args.codec,
+        provider=args.provider,
+        llm_threads=llm_threads,
+        codec_threads=codec_threads,
+    )
+    if args.output is not None:
+        sink = FileSink(args.output, engine.sample_rate)
+    else:
+        sink = AudioPlayer(engine.sample_rate, device=args.device, volume=args.volume)
+
+    errors: list[str] = []
+
+    def show(event) -> None:
+        if event.kind == "utterance_started":
+            print(f"[{event.start}] {event.text}", flush=True)
+        elif event.kind == "warning":
+            print(f"miodesk: warning: {event.message} [{event.start}] {event.text}", file=sys.stderr, flush=True)
+        elif event.kind == "error":
+            errors.append(event.message)
+
+    session = ReadingSession(
+        engine,
+        utterances,
+        voice.vector,
+        sink,
+        source_text=document.text,
+        speed=args.speed,
+        plan=ChunkPlan(full=args.full_decode),
+        on_event=show,
+        seed=args.seed,
+    )
+    completed = False
+    try:
+        session.start_at_char(max(0, args.from_char))
+        while not session.wait(0.1):
+            pass
+        completed = not errors
+    except KeyboardInterrupt:
+        session.stop()
+        position = session.utterances[session.current_index].start if session.current_index is not None else 0
+        print(f"\nstopped; continue with --from-char {position}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        session.stop()
+        if isinstance(sink, FileSink):
+            sink.close(keep=completed)
+        else:
+            sink.close()
+    if errors:
+        position = session.utterances[session.current_index].start if session.current_index is not None else 0
+        raise MioDeskError(f"{errors[0]} (stopped at character {position}; continue with --from-char {position})")
+    if args.stats:
+        import json
+
+        print(json.dumps(session.stats.as_dict()))
+    if args.output is not None:
+        print(f"{args.output}: {session.stats.audio_seconds:.1f} s at {engine.sample_rate} Hz")
+    return 0
+
+
+def run_text(args: argparse.Namespace) -> int:
+    from miodesk.text.documents import load_document, outline_text
+
+    print(outline_text(load_document(args.file)))
     return 0
 
 
@@ -180,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     log_path = setup_logging(verbose=args.verbose)
     handlers = {
         "speak": run_speak,
+        "read": run_read,
+        "text": run_text,
         "codec": lambda a: run_codec_export(a) if a.codec_command == "export" else run_codec_decode(a),
         "voices": run_voices,
         "doctor": run_doctor,

@@ -45,9 +45,7 @@ def _audio_devices() -> str:
             kinds.append("out")
         if device["max_input_channels"] > 0:
             kinds.append("in")
-        lines.append(
-            f"    [{index}] {device['name']} ({'/'.join(kinds)}, {device['default_samplerate']:.0f} Hz)"
-        )
+        lines.append(f"    [{index}] {device['name']} ({'/'.join(kinds)}, {device['default_samplerate']:.0f} Hz)")
     return "\n".join(lines)
 
 

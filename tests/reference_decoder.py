@@ -183,7 +183,8 @@ def decode(cfg: CodecConfig, w: dict[str, np.ndarray], tokens: np.ndarray, voice
         if layer == 0:
             out["prenet_layer0_out"] = x
     x = _layer_norm(x, 1e-5, w["wave_prenet.norm.weight"], w["wave_prenet.norm.bias"])
-    x = x @ w["wave_prenet.output_proj.weight"].T + w["wave_prenet.output_proj.bias"]
+    if "wave_prenet.output_proj.weight" in w:
+        x = x @ w["wave_prenet.output_proj.weight"].T + w["wave_prenet.output_proj.bias"]
     out["prenet_out"] = x
 
     up = cfg.wave_upsample_factor

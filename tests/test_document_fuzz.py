@@ -17,7 +17,7 @@ from miodesk.text import documents
 from miodesk.text.documents import Document, DocumentError, load_document
 
 SEED = 20240605
-MUTANTS_PER_SAMPLE = 30
+MUTANTS_PER_SAMPLE = 40
 
 
 def _samples(tmp_path: Path) -> dict[str, bytes]:

@@ -205,3 +205,15 @@ def test_pdf_decompression_bomb(tmp_path: Path) -> None:
     path = tmp_path / "bomb.pdf"
     path.write_bytes(data[:start] + stream + data[end:])
     refuse(path, "damaged")
+
+
+def test_unknown_xml_encoding(tmp_path: Path) -> None:
+    # Found by the fuzz test: expat raises LookupError for an encoding that does not exist.
+    path = make_docx(tmp_path / "enc.docx", "")
+    with zipfile.ZipFile(path) as source:
+        members = {item.filename: source.read(item) for item in source.infolist()}
+    members["word/document.xml"] = members["word/document.xml"].replace(b'encoding="UTF-8"', b'encoding="utfOX"')
+    with zipfile.ZipFile(path, "w") as out:
+        for name, body in members.items():
+            out.writestr(name, body)
+    refuse(path, "not valid XML")

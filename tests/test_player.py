@@ -97,7 +97,7 @@ def test_flush_drops_queued_audio_and_its_markers(pulse_sink):
         player.write(tone(440.0, 0.2))
         player.add_marker(2)
         player.write(tone(440.0, 2.0))
-        time.sleep(0.3)
+        time.sleep(0.7)
         player.flush()
         player.add_marker(3)
         player.write(tone(440.0, 0.1))

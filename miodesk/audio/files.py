@@ -18,9 +18,7 @@ def check_output_path(path: Path) -> Path:
     """Fail before any model work when the output cannot be written as asked."""
     path = Path(path)
     if path.suffix.lower() not in AUDIO_EXTENSIONS:
-        raise MioDeskError(
-            f"Cannot write '{path.name}': the output must end in {', '.join(AUDIO_EXTENSIONS)}."
-        )
+        raise MioDeskError(f"Cannot write '{path.name}': the output must end in {', '.join(AUDIO_EXTENSIONS)}.")
     if path.is_dir():
         raise MioDeskError(f"Cannot write '{path}': it is a folder.")
     if not path.parent.exists():

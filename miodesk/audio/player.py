@@ -25,6 +25,9 @@ from miodesk.errors import MioDeskError
 log = logging.getLogger(__name__)
 
 
+_RUN_SLOTS = 256  # remembered runs of real audio; far more than fit in the device latency
+
+
 class AudioDeviceError(MioDeskError):
     """No usable output device, or the device went away."""
 
@@ -132,9 +135,7 @@ class AudioPlayer:
         self._on_marker = on_marker
         self._on_error = on_error
         self.device_rate = self._choose_device_rate(sample_rate)
-        self._resampler = (
-            StreamResampler(sample_rate, self.device_rate) if self.device_rate != sample_rate else None
-        )
+        self._resampler = StreamResampler(sample_rate, self.device_rate) if self.device_rate != sample_rate else None
         self._buffer = RingBuffer(int(buffer_seconds * self.device_rate))
         self._markers: deque[Marker] = deque()
         self._markers_lock = threading.Lock()
@@ -142,8 +143,14 @@ class AudioPlayer:
         self._frames_written = 0  # device-rate frames handed to the ring buffer
         self.frames_played = 0  # device-rate frames of real audio the callback consumed
         self.underruns = 0
-        # Silence output after the last real sample pushes that sample through the device latency.
-        self._trailing_silence = 0
+        # Where runs of real audio went in the device's output stream (silence fills between them),
+        # so the audible position can be found `latency` frames back. Fixed arrays: no allocation
+        # in the callback.
+        self._frames_output = 0  # every frame handed to PortAudio, silence included
+        self._run_output_start = np.zeros(_RUN_SLOTS, dtype=np.int64)
+        self._run_played_start = np.zeros(_RUN_SLOTS, dtype=np.int64)
+        self._runs = 0
+        self._in_run = False
         self._paused = False
         self._expecting_audio = False  # an underrun only counts while more audio is promised
         self._space = threading.Condition()
@@ -198,16 +205,21 @@ class AudioPlayer:
         channel = outdata[:, 0]
         if self._paused:
             channel.fill(0.0)
-            self._trailing_silence += frames
+            self._frames_output += frames
+            self._in_run = False
             return
         got = self._buffer.read_into(channel)
         if got:
             if self.volume != 1.0:
                 channel[:got] *= self.volume
+            if not self._in_run:
+                slot = self._runs % _RUN_SLOTS
+                self._run_output_start[slot] = self._frames_output
+                self._run_played_start[slot] = self.frames_played
+                self._runs += 1
             self.frames_played += got
-            self._trailing_silence = frames - got
-        else:
-            self._trailing_silence += frames
+        self._in_run = got == frames
+        self._frames_output += frames
         if got < frames and self._expecting_audio:
             self.underruns += 1
         with self._space:
@@ -222,8 +234,16 @@ class AudioPlayer:
     @property
     def audible_frame(self) -> int:
         """The frame of the written stream that is reaching the speakers about now."""
-        in_flight = max(0, int(self.output_latency * self.device_rate) - self._trailing_silence)
-        return max(0, self.frames_played - in_flight)
+        heard_output = self._frames_output - int(self.output_latency * self.device_rate)
+        played = self.frames_played
+        runs = self._runs
+        # Walk back from the newest run to the one that contains the output position now heard.
+        for newer in range(runs - 1, max(-1, runs - _RUN_SLOTS - 1), -1):
+            slot = newer % _RUN_SLOTS
+            if self._run_output_start[slot] <= heard_output:
+                return int(min(self._run_played_start[slot] + heard_output - self._run_output_start[slot], played))
+            played = int(self._run_played_start[slot])
+        return played
 
     @property
     def buffered_seconds(self) -> float:
@@ -292,7 +312,7 @@ class AudioPlayer:
             if not self._stream.active:
                 raise AudioDeviceError("The audio output device stopped (was it unplugged?).")
             time.sleep(0.01)
-        self._fire_due_markers()  # events for the last audio precede "finished"
+        self._fire_due_markers(through=self._frames_written)  # events for the end precede "finished"
         return True
 
     def pause(self) -> None:
@@ -330,13 +350,16 @@ class AudioPlayer:
         with self._space:
             self._space.notify_all()
 
-    def _fire_due_markers(self) -> None:
+    def _fire_due_markers(self, through: int | None = None) -> None:
+        """Fire markers whose first frame has been heard (or every marker up to `through`)."""
         # One lock around pop + call keeps events in order when two threads fire them.
         with self._dispatch_lock:
             due = []
             with self._markers_lock:
                 audible = self.audible_frame
-                while self._markers and self._markers[0].frame <= audible:
+                while self._markers and (
+                    self._markers[0].frame < audible or (through is not None and self._markers[0].frame <= through)
+                ):
                     due.append(self._markers.popleft().payload)
             for payload in due:
                 if self._on_marker is not None:

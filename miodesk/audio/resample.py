@@ -54,9 +54,7 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     if orig_rate == new_rate:
         return samples.copy()
     kernel, width, orig, _ = resample_kernel(orig_rate, new_rate)
-    padded = np.concatenate(
-        [np.zeros(width, np.float32), samples, np.zeros(width + orig, np.float32)]
-    )
+    padded = np.concatenate([np.zeros(width, np.float32), samples, np.zeros(width + orig, np.float32)])
     out, _ = _filter_blocks(padded, kernel, orig)
     return out[: resampled_length(len(samples), orig_rate, new_rate)]
 

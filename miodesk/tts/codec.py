@@ -30,9 +30,38 @@ _AUTO_ORDER = ("cuda", "directml", "cpu")
 _REQUIRED_META = ("sample_rate", "samples_per_token", "hop_length", "n_fft", "upsample_factor")
 
 
-def _default_threads() -> int:
-    """Half the physical cores (logical count / 2 is a fair guess without psutil), at least 1."""
+def physical_cores() -> int:
+    """Physical CPU cores: psutil if present, /proc/cpuinfo on Linux, else logical / 2 (SMT guess)."""
+    try:
+        import psutil  # optional
+
+        count = psutil.cpu_count(logical=False)
+        if count:
+            return int(count)
+    except Exception:  # not installed, or no answer on this platform
+        pass
+    try:
+        cores: set[tuple[str, str]] = set()
+        physical = core = ""
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "physical id":
+                    physical = value.strip()
+                elif key == "core id":
+                    core = value.strip()
+                    cores.add((physical, core))
+        if cores:
+            return len(cores)
+    except OSError:
+        pass
     return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _default_threads() -> int:
+    """Half the physical cores, at least 1: the LLM and the UI need the rest."""
+    return max(1, physical_cores() // 2)
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:

@@ -34,6 +34,17 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def split_threads(cores: int | None = None) -> tuple[int, int]:
+    """(llama.cpp threads, onnxruntime threads) for a pipelined reading: together ≤ the cores.
+
+    LLM decoding is memory-bound and gains little past a few threads, the codec runs in bursts;
+    on two cores each gets one (reference/performance.md §4c).
+    """
+    cores = cores or usable_cores()
+    llm = max(1, min(4, cores // 2))
+    return llm, max(1, cores - llm)
+
+
 def default_model_path() -> Path:
     """The recommended GGUF in the models folder, else the only MioTTS GGUF there."""
     folder = paths.models_dir()

@@ -60,6 +60,7 @@ class ReadingStats:
     underruns: int = 0
     codes: int = 0
     runaways: int = 0
+    utterance_codes: dict[int, int] = field(default_factory=dict)  # codes spoken per utterance index
 
     @property
     def rtf(self) -> float:
@@ -325,7 +326,7 @@ class ReadingSession:
                 for attempt in range(2):
                     seed = None if self._seed is None else self._seed + index * 1000 + attempt
                     params = SamplingParams(**{**params.__dict__, "seed": seed})
-                    verdict = self._generate_one(text, params, out, cancel)
+                    verdict = self._generate_one(index, text, params, out, cancel)
                     if verdict in ("ok", "cancelled"):
                         break
                     self.stats.runaways += 1
@@ -340,7 +341,7 @@ class ReadingSession:
             log.exception("speech generation failed")
             self._fail(f"Speech generation failed: {error}", cancel)
 
-    def _generate_one(self, text: str, params: Any, out: queue.Queue, cancel: threading.Event) -> str:
+    def _generate_one(self, index: int, text: str, params: Any, out: queue.Queue, cancel: threading.Event) -> str:
         from miodesk.text import text_for_model
 
         started = time.perf_counter()
@@ -361,11 +362,12 @@ class ReadingSession:
             self.stats.llm_busy_s += time.perf_counter() - started
         if batch:
             out.put(("codes", batch))
-        self.stats.codes += len(codes)
         if generation.finish_reason == "cancelled":
             return "cancelled"
         if generation.finish_reason == "cap":
             return "cap"
+        self.stats.codes += len(codes)
+        self.stats.utterance_codes[index] = len(codes)
         return "ok"
 
     # --- codec thread -----------------------------------------------------------------------------
@@ -388,7 +390,9 @@ class ReadingSession:
                 if not self._decode_utterance(index, codes_queue, voice, speed, cancel):
                     return
                 pause = self._pause_after(index)
-                if pause and not self.sink.write(np.zeros(int(pause * self.engine.codec.sample_rate), np.float32), cancel):
+                if pause and not self.sink.write(
+                    np.zeros(int(pause * self.engine.codec.sample_rate), np.float32), cancel
+                ):
                     return
                 self.sink.add_marker(("end", index))
                 with self._lock:
@@ -432,7 +436,11 @@ class ReadingSession:
                 utterance = self.utterances[index]
                 self._emit(
                     ReaderEvent(
-                        "warning", index, utterance.start, utterance.end, utterance.text,
+                        "warning",
+                        index,
+                        utterance.start,
+                        utterance.end,
+                        utterance.text,
                         message=f"Skipped a sentence the speech model could not finish ({value}).",
                     )
                 )

@@ -99,7 +99,9 @@ class StreamingDecoder:
         return piece
 
 
-def decode_in_chunks(codec: Decoder, tokens: np.ndarray, voice: np.ndarray, speed: float, plan: ChunkPlan) -> np.ndarray:
+def decode_in_chunks(
+    codec: Decoder, tokens: np.ndarray, voice: np.ndarray, speed: float, plan: ChunkPlan
+) -> np.ndarray:
     """What streaming produces when codes arrive one at a time (for measuring it against a full decode)."""
     decoder = StreamingDecoder(codec, voice, speed, plan)
     pieces = []

@@ -120,7 +120,8 @@ def parse_xml(data: bytes, where: str) -> Element:
         return fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
         raise DocumentError(f"{where} declares XML entities; refused (entity expansion attack?)") from None
-    except (ParseError, ValueError, RecursionError) as error:
+    except (ParseError, ValueError, LookupError, RecursionError) as error:
+        # LookupError: an XML declaration naming an encoding that does not exist.
         raise DocumentError(f"{where} is not valid XML ({error})") from None
 
 

@@ -480,7 +480,8 @@ def build_decoder_model(
     x = _transformer(c, x, "wave_prenet", cfg.prenet, "prenet_layer0_out")
     x = _layer_norm(c, x, g.weight("wave_prenet.norm.weight", weights["wave_prenet.norm.weight"]),
                     g.weight("wave_prenet.norm.bias", weights["wave_prenet.norm.bias"]))
-    x = _linear(c, x, "wave_prenet.output_proj.weight", "wave_prenet.output_proj.bias")
+    if "wave_prenet.output_proj.weight" in weights:
+        x = _linear(c, x, "wave_prenet.output_proj.weight", "wave_prenet.output_proj.bias")
     c.debug["prenet_out"] = x
 
     # ConvTranspose1d with kernel == stride is a per-frame MatMul: (T, Cin) @ (Cin, k·Cout).

@@ -67,8 +67,9 @@ def decoder_tensor_shapes(cfg: CodecConfig, ffn_dims: dict[str, int] | None = No
                                    ffn_dim=ffn_dims.get("wave_prenet")))
     out["wave_prenet.norm.weight"] = (d,)
     out["wave_prenet.norm.bias"] = (d,)
-    out["wave_prenet.output_proj.weight"] = (c, d)
-    out["wave_prenet.output_proj.bias"] = (c,)
+    if cfg.prenet.output_dim is not None:  # without output_dim the reference has no projection
+        out["wave_prenet.output_proj.weight"] = (c, d)
+        out["wave_prenet.output_proj.bias"] = (c,)
     out["wave_conv_upsample.weight"] = (c, c, cfg.wave_upsample_factor)
     out["wave_conv_upsample.bias"] = (c,)
     for b in range(cfg.resnet_num_blocks):

@@ -64,7 +64,7 @@ def _pactl(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def pulse_sink() -> str:
+def pulse_sink():
     """A PulseAudio null sink set as the default output, its monitor as the default input.
 
     Starts a PulseAudio daemon when none runs (CI), so playback is real PortAudio → PulseAudio.
@@ -89,4 +89,11 @@ def pulse_sink() -> str:
         assert loaded.returncode == 0, loaded.stderr
     assert _pactl("set-default-sink", name).returncode == 0
     assert _pactl("set-default-source", f"{name}.monitor").returncode == 0
-    return name
+    # A null sink renders in 2-second bursts unless a client asks for low latency; a real sound card
+    # consumes steadily. A low-latency reader of the monitor makes the null sink behave like one.
+    clock = subprocess.Popen(
+        ["parec", f"--device={name}.monitor", "--latency-msec=20", "--raw"], stdout=subprocess.DEVNULL
+    )
+    yield name
+    clock.terminate()
+    clock.wait(timeout=5)

@@ -97,8 +97,10 @@ def test_flush_drops_queued_audio_and_its_markers(pulse_sink):
         player.write(tone(440.0, 0.2))
         player.add_marker(2)
         player.write(tone(440.0, 2.0))
-        time.sleep(0.7)
-        player.flush()
+        deadline = time.monotonic() + 5
+        while not fired and time.monotonic() < deadline:
+            time.sleep(0.005)
+        player.flush()  # marker 2 is 0.2 s of audio later: it must never fire
         player.add_marker(3)
         player.write(tone(440.0, 0.1))
         assert player.wait_until_played(timeout=5)

@@ -208,7 +208,15 @@ class CodecRuntime:
                 continue
             providers = [ep] if name == "cpu" else [ep, "CPUExecutionProvider"]
             try:
-                session = ort.InferenceSession(str(self.onnx_path), so, providers=providers)
+                if name != "cpu":
+                    # onnxruntime prints multi-line errors to stderr when an EP's libraries are
+                    # missing; our one WARNING line below says the same, so keep the terminal clean.
+                    ort.set_default_logger_severity(4)
+                try:
+                    session = ort.InferenceSession(str(self.onnx_path), so, providers=providers)
+                finally:
+                    if name != "cpu":
+                        ort.set_default_logger_severity(2)  # onnxruntime's default (warnings)
             except Exception as exc:  # missing EP libraries, old drivers, a damaged graph
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 if name == "cpu":

@@ -130,7 +130,7 @@ def test_corrupt_gguf(run_cli, tmp_path, speaking_model):
 
 def test_gguf_without_audio_tokens(run_cli, tmp_path):
     plain = tmp_path / "plain.gguf"
-    write_test_gguf(plain, "qwen3", audio_tokens=False)
+    write_test_gguf(plain, "qwen3", n_audio=0, rigged=False)
     assert_one_line_error(_speak(run_cli, tmp_path, plain), "audio tokens")
 
 

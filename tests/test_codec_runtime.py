@@ -319,7 +319,15 @@ def test_provider_choice_and_fallback(random_codecs: dict, caplog: pytest.LogCap
         rt = CodecRuntime(path, provider="directml")
     assert rt.provider == "cpu"  # no DirectML in this build: CPU, with a warning saying why
     assert any("CPU" in r.message and "Dml" in r.message for r in caplog.records)
-    assert CodecRuntime(path, provider="auto").provider in ("cuda", "directml", "cpu")
+    assert rt.fallback_reason and "\n" not in rt.fallback_reason
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="miodesk.tts.codec"):
+        auto = CodecRuntime(path, provider="auto")
+    assert auto.provider in ("cuda", "directml", "cpu")
+    # under auto a CPU fallback is normal (CPU-only installs with onnxruntime-gpu): INFO, not WARNING
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    if auto.provider == "cpu" and auto.fallback_reason:
+        assert any(auto.fallback_reason in r.message for r in caplog.records)
     with pytest.raises(MioDeskError) as info:
         CodecRuntime(path, provider="tpu")
     _one_line(info, "tpu")

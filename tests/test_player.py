@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-
 from audio_helpers import MonitorRecorder, dominant_frequency, tone, voiced_runs
+
 from miodesk.audio.player import AudioDeviceError, AudioPlayer, RingBuffer, find_output_device
 
 RATE = 44100

@@ -188,9 +188,13 @@ class CodecRuntime:
             raise MioDeskError(f"Unknown decoder provider {provider!r}; use auto, cuda, directml or cpu.")
 
         self.session, self.provider = self._create_session(ort, so, candidates)
-        if self._fallback_reasons and choice != "cpu":
-            log.warning("Codec decoder runs on %s: %s.", self.provider.upper(),
-                        "; ".join(self._fallback_reasons))
+        # why a faster provider was not used ("" when the requested one runs); for doctor/UI
+        self.fallback_reason = "; ".join(self._fallback_reasons) if choice != "cpu" else ""
+        if self.fallback_reason:
+            # An explicit request that cannot be met is a WARNING. Under "auto" it is INFO: every
+            # CPU-only Linux install has onnxruntime-gpu (see pyproject), so CUDA failing is normal.
+            level = logging.INFO if choice == "auto" else logging.WARNING
+            log.log(level, "Codec decoder runs on %s: %s.", self.provider.upper(), self.fallback_reason)
         log.info("Codec decoder %s on %s, %d intra-op threads", self.onnx_path.name, self.provider,
                  so.intra_op_num_threads)
 

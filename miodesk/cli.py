@@ -11,6 +11,8 @@ import numpy as np
 
 from miodesk import __version__
 from miodesk.errors import MioDeskError
+from miodesk.models.cli import add_models_parser, run_models
+from miodesk.tts.voice_cli import add_voices_parser, run_voices
 
 log = logging.getLogger("miodesk.cli")
 
@@ -82,13 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--speed", type=float, default=1.0, help="time-stretch, 0.5 to 2.0 (default 1.0)")
     _add_compute_options(decode)
 
-    voices = commands.add_parser("voices", help="list or import voices")
-    voice_commands = voices.add_subparsers(dest="voices_command", metavar="ACTION", required=True)
-    voice_commands.add_parser("list", help="list installed voices")
-    voice_import = voice_commands.add_parser("import", help="install a voice file (.pt, .npy, .npz)")
-    voice_import.add_argument("file", type=Path)
-    voice_import.add_argument("--name", help="name to store it under (default: the file name)")
-    voice_import.add_argument("--overwrite", action="store_true", help="replace a voice of that name")
+    add_voices_parser(commands)
+    add_models_parser(commands)
 
     commands.add_parser("doctor", help="print versions, compute providers, audio devices and model folders")
     return parser
@@ -261,22 +258,6 @@ def run_codec_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_voices(args: argparse.Namespace) -> int:
-    from miodesk.tts.voices import VoiceStore
-
-    store = VoiceStore()
-    if args.voices_command == "import":
-        voice = store.import_file(args.file, name=args.name, overwrite=args.overwrite)
-        print(f"installed voice '{voice.name}'")
-        return 0
-    names = store.names()
-    if not names:
-        print(f"No voices installed in {store.root}. Import one with `miodesk voices import FILE`.")
-    for name in names:
-        print(name)
-    return 0
-
-
 def run_doctor(args: argparse.Namespace) -> int:
     from miodesk.doctor import doctor_report
 
@@ -297,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "text": run_text,
         "codec": lambda a: run_codec_export(a) if a.codec_command == "export" else run_codec_decode(a),
         "voices": run_voices,
+        "models": run_models,
         "doctor": run_doctor,
     }
     if args.command is None:

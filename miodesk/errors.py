@@ -23,3 +23,7 @@ class GenerationError(MioDeskError):
 
 class DocumentError(MioDeskError):
     """A file that cannot be opened as a document; the message names the file and the reason."""
+
+
+class DownloadError(MioDeskError):
+    """A model download that failed (network, offline mode, checksum, disk full); says what to do."""

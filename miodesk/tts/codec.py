@@ -260,10 +260,16 @@ class CodecRuntime:
             raise MioDeskError(f"Speed {speed} is outside [{MIN_SPEED}, {MAX_SPEED}].")
         return tok.astype(np.int64, copy=False), vec.astype(np.float32, copy=False)
 
-    def decode(self, tokens: np.ndarray, voice: np.ndarray, speed: float = 1.0) -> np.ndarray:
-        """Waveform float32 (samples,) at `sample_rate`; about samples_per_token·T/speed samples."""
+    def decode(
+        self, tokens: np.ndarray, voice: np.ndarray, speed: float = 1.0, frames: int | None = None
+    ) -> np.ndarray:
+        """Waveform float32 (samples,) at `sample_rate`; about samples_per_token·T/speed samples.
+
+        `frames` overrides the 50 Hz frame count that `speed` implies (streaming uses it to give every
+        window the same time-stretch ratio).
+        """
         tok, vec = self._check(tokens, voice, speed)
-        length = max(1, self.stft_length_for(len(tok), float(speed)))
+        length = max(1, frames if frames is not None else self.stft_length_for(len(tok), float(speed)))
         feeds = {"tokens": tok, "voice": vec, "stft_length": np.array(length, dtype=np.int64)}
         out = self.session.run(None, feeds)[0]
         if not self.istft_in_graph:

@@ -334,7 +334,8 @@ class ReadingSession:
                     out.put(("restart", verdict) if attempt == 0 else ("skip", verdict))
                 if cancel.is_set():
                     return
-                out.put(("end", None))
+                if verdict == "ok":
+                    out.put(("end", None))
         except MioDeskError as error:
             self._fail(str(error), cancel)
         except Exception as error:
@@ -420,35 +421,36 @@ class ReadingSession:
         self.sink.add_marker(("start", index))
         while True:
             try:
-                kind, value = codes_queue.get(timeout=0.05)
+                items = [codes_queue.get(timeout=0.05)]
             except queue.Empty:
                 if cancel.is_set():
                     return False
                 continue
-            if kind == "codes":
-                started = time.perf_counter()
-                pieces = decoder.push(value)
-                self.stats.codec_busy_s += time.perf_counter() - started
-            elif kind == "restart":
-                decoder = StreamingDecoder(codec, voice, speed, self.plan)
-                continue
-            elif kind == "skip":
-                utterance = self.utterances[index]
-                self._emit(
-                    ReaderEvent(
-                        "warning",
-                        index,
-                        utterance.start,
-                        utterance.end,
-                        utterance.text,
-                        message=f"Skipped a sentence the speech model could not finish ({value}).",
-                    )
-                )
+            # Take everything already generated: a backlog becomes one window, and an utterance whose
+            # generation has already ended is decoded in a single exact pass.
+            while True:
+                try:
+                    items.append(codes_queue.get_nowait())
+                except queue.Empty:
+                    break
+            codes = [code for kind, value in items if kind == "codes" for code in value]
+            control = [(kind, value) for kind, value in items if kind != "codes"]
+            kind, value = control[-1] if control else ("codes", None)
+            if kind == "skip":
+                self._emit_skipped(index, value)
                 return True
-            else:  # end
-                started = time.perf_counter()
+            if kind == "restart":
+                # Codes queued before the restart marker belong to the abandoned attempt.
+                restart_at = max(i for i, (k, _) in enumerate(items) if k == "restart")
+                codes = [code for k, v in items[restart_at + 1 :] if k == "codes" for code in v]
+                decoder = StreamingDecoder(codec, voice, speed, self.plan)
+            started = time.perf_counter()
+            if kind == "end":
+                decoder.extend(codes)
                 pieces = [decoder.finish()]
-                self.stats.codec_busy_s += time.perf_counter() - started
+            else:
+                pieces = decoder.push(codes)
+            self.stats.codec_busy_s += time.perf_counter() - started
             for piece in pieces:
                 if len(piece):
                     if not self.sink.write(piece, cancel):
@@ -457,6 +459,11 @@ class ReadingSession:
                     self._note_first_audio()
             if kind == "end":
                 return True
+
+    def _emit_skipped(self, index: int, reason: str) -> None:
+        utterance = self.utterances[index]
+        message = f"Skipped a sentence the speech model could not finish ({reason})."
+        self._emit(ReaderEvent("warning", index, utterance.start, utterance.end, utterance.text, message=message))
 
     def _note_first_audio(self) -> None:
         if self.stats.first_audio_s is None:

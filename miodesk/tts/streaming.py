@@ -9,8 +9,10 @@ sizes come from measuring the error against a full decode (`chunked_snr_db`, see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -20,17 +22,21 @@ class Decoder(Protocol):
     sample_rate: int
     samples_per_token: int
 
-    def decode(self, tokens: np.ndarray, voice: np.ndarray, speed: float = 1.0) -> np.ndarray: ...
+    def decode(
+        self, tokens: np.ndarray, voice: np.ndarray, speed: float = 1.0, frames: int | None = None
+    ) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
 class ChunkPlan:
     """Chunk sizes in codec tokens (25 per second of speech)."""
 
-    first_chunk: int = 10  # short, so the first sound comes quickly
-    chunk: int = 25
+    first_chunk: int = 8  # short, so the first sound comes quickly
+    first_lookahead: int = 6  # the first chunk waits for less right context: time to first audio
+    chunk: int = 25  # later chunks: at least this many, more when the codec has fallen behind
+    max_chunk: int = 200  # bound on one window (attention memory, latency of the next piece)
     left_context: int = 50
-    lookahead: int = 10
+    lookahead: int = 25  # right context of later chunks; the largest single factor in their error
     crossfade_ms: float = 10.0
     full: bool = False  # decode the whole utterance at once (exact, but audio waits for the LLM)
 
@@ -55,17 +61,25 @@ class StreamingDecoder:
     def codes(self) -> list[int]:
         return self._codes
 
+    def extend(self, codes: Sequence[int]) -> None:
+        """Add codes without decoding (when the whole utterance is known, `finish` decodes it exactly)."""
+        self._codes.extend(codes)
+
     def push(self, codes: Sequence[int]) -> list[np.ndarray]:
         self._codes.extend(codes)
         pieces = []
         if self.plan.full:
             return pieces
         while True:
-            size = self.plan.first_chunk if self._done == 0 else self.plan.chunk
-            end = self._done + size
-            if len(self._codes) < end + self.plan.lookahead:
+            first = self._done == 0
+            size = self.plan.first_chunk if first else self.plan.chunk
+            lookahead = self.plan.first_lookahead if first else self.plan.lookahead
+            ready = len(self._codes) - lookahead  # codes whose right context is known
+            if ready < self._done + size:
                 return pieces
-            pieces.append(self._emit(end, window_end=end + self.plan.lookahead))
+            # A backlog is decoded in one larger window: fewer windows, less overlap to recompute.
+            end = self._done + size if first else min(ready, self._done + self.plan.max_chunk)
+            pieces.append(self._emit(end, window_end=end + lookahead))
 
     def finish(self) -> np.ndarray:
         """All codes are in: return the audio not yet emitted."""
@@ -80,8 +94,21 @@ class StreamingDecoder:
         start = self._done
         if window_start is None:
             window_start = max(0, start - self.plan.left_context)
-        tokens = np.asarray(self._codes[window_start:window_end], dtype=np.int64)
-        audio = self.codec.decode(tokens, self.voice, speed=self.speed)
+        codes = self._codes[window_start:window_end]
+        frames = None
+        if self.speed != 1.0:
+            # Windows start on the stretch grid and span whole grid steps, so every window has the
+            # utterance's exact stretch ratio and its frames fall on the full decode's frames. Past
+            # the last code the window is padded by repeating it (its audio is cut off below).
+            grid = stretch_grid(self.speed)
+            window_start -= window_start % grid
+            missing = -(window_end - window_start) % grid
+            extra = self._codes[window_end : window_end + missing]
+            codes = self._codes[window_start:window_end] + extra + [self._codes[-1]] * (missing - len(extra))
+            window_end += len(extra)
+            frames = round(2 * len(codes) / self.speed)
+        tokens = np.asarray(codes, dtype=np.int64)
+        audio = self.codec.decode(tokens, self.voice, speed=self.speed, frames=frames)
         self.windows_decoded += 1
         self.tokens_decoded += len(tokens)
 
@@ -89,14 +116,32 @@ class StreamingDecoder:
             # Token k of the window starts at k/n of its audio (exact at speed 1, proportional otherwise).
             return round((token - window_start) * len(audio) / len(tokens))
 
-        piece = audio[offset(start) : offset(end)].copy()
+        begin = offset(start)
+        if self.speed == 1.0 and end == len(self._codes):
+            stop = len(audio)  # the last piece runs to the end of the utterance
+        else:
+            # Lengths follow the utterance's own timeline, so rounding inside windows never accumulates
+            # into drift when the speed stretches time.
+            samples_per_token = self.codec.samples_per_token / self.speed
+            stop = begin + round(end * samples_per_token) - round(start * samples_per_token)
+        piece = audio[begin:stop].copy()
         fade = min(len(self._fade_in), len(self._tail), len(piece))
         if fade:
             ramp = self._fade_in[:fade] if fade == len(self._fade_in) else np.linspace(0, 1, fade, dtype=np.float32)
             piece[:fade] = self._tail[:fade] * (1 - ramp) + piece[:fade] * ramp
-        self._tail = audio[offset(end) : offset(end) + len(self._fade_in)].copy()
+        self._tail = audio[stop : stop + len(self._fade_in)].copy()
         self._done = end
         return piece
+
+
+def stretch_grid(speed: float) -> int:
+    """Tokens per step of the time-stretch grid: windows starting on it share the full decode's frames.
+
+    A stretched window's frames line up with the full decode's only where 2·start/speed is a whole
+    number; for speed a/b that is every a/gcd(2b, a) tokens (0.8 → 2, 1.25 → 5, 1.1 → 11).
+    """
+    ratio = Fraction(speed).limit_denominator(100)
+    return ratio.numerator // math.gcd(2 * ratio.denominator, ratio.numerator)
 
 
 def decode_in_chunks(

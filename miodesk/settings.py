@@ -1,0 +1,209 @@
+"""The desktop app's settings: one dataclass, stored as JSON in the config folder.
+
+A settings file that cannot be read (corrupt JSON, wrong types, a half-written file from another
+tool) never stops the app: it is moved aside as `settings.json.bad-<time>`, the defaults are used,
+and `Settings.recovered_from` tells the UI to show a notice. Writes are atomic.
+
+Reading positions ("resume where I stopped") live in their own file, keyed by the document's path
+and a hash of its content, so an edited file does not jump to a stale offset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from miodesk import paths
+from miodesk.atomic import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+POSITIONS_FILE = "positions.json"
+MAX_RECENT_FILES = 10
+MAX_POSITIONS = 500  # the oldest are forgotten beyond this
+
+CODEC_VARIANTS = {
+    "44k": "MioCodec-25Hz-44.1kHz-v2",  # the official server's default
+    "24k": "MioCodec-25Hz-24kHz",
+}
+PROVIDERS = ("auto", "cuda", "directml", "cpu")
+LANGUAGES = ("", "en", "ja")  # "" = follow the system locale
+
+
+@dataclass
+class Settings:
+    # Engine
+    model_path: str = ""  # "" = the recommended model in the models folder
+    codec_variant: str = "44k"
+    codec_path: str = ""  # "" = the variant's folder in the models folder
+    provider: str = "auto"
+    llm_threads: int = 0  # 0 = automatic (split_threads)
+    codec_threads: int = 0
+    full_decode: bool = False  # decode whole sentences instead of streaming chunks
+    # Reading
+    voice: str = ""  # "" = chosen by the document's language
+    speed: float = 1.0
+    volume: float = 1.0
+    audio_device: str = ""  # "" = system default; else a device name
+    # Window
+    ui_language: str = ""
+    highlight: bool = True
+    auto_scroll: bool = True
+    close_to_tray: bool = False
+    show_outline: bool = True
+    recent_files: list[str] = field(default_factory=list)
+    window_geometry: str = ""  # hex of QWidget.saveGeometry()
+    welcome_done: bool = False
+
+    # Not persisted: where a damaged settings file was moved to, for the UI's notice.
+    recovered_from: Path | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("recovered_from", None)
+        return data
+
+    def add_recent(self, path: str) -> None:
+        self.recent_files = [path] + [p for p in self.recent_files if p != path]
+        del self.recent_files[MAX_RECENT_FILES:]
+
+    def codec_folder(self) -> Path:
+        if self.codec_path:
+            return Path(self.codec_path)
+        return paths.models_dir() / CODEC_VARIANTS.get(self.codec_variant, CODEC_VARIANTS["44k"])
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / SETTINGS_FILE
+
+
+def _coerce(data: dict[str, Any]) -> Settings:
+    """Build Settings from JSON, refusing wrong types instead of carrying them into the UI."""
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(Settings):
+        if spec.name == "recovered_from" or spec.name not in data:
+            continue
+        value, default = data[spec.name], getattr(defaults, spec.name)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, list):
+            ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ValueError(f"{spec.name} has the wrong type ({type(value).__name__})")
+        values[spec.name] = value
+    settings = Settings(**values)
+    # Out-of-range values are clamped, not fatal: a hand edit should not cost the whole file.
+    settings.speed = min(2.0, max(0.5, settings.speed))
+    settings.volume = min(1.0, max(0.0, settings.volume))
+    settings.llm_threads = max(0, settings.llm_threads)
+    settings.codec_threads = max(0, settings.codec_threads)
+    if settings.provider not in PROVIDERS:
+        settings.provider = "auto"
+    if settings.codec_variant not in CODEC_VARIANTS:
+        settings.codec_variant = "44k"
+    if settings.ui_language not in LANGUAGES:
+        settings.ui_language = ""
+    del settings.recent_files[MAX_RECENT_FILES:]
+    return settings
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The saved settings, or the defaults (with `recovered_from` set when the file was damaged)."""
+    path = path or settings_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Settings()
+    except OSError as error:
+        log.warning("cannot read %s: %s; using defaults", path, error)
+        return Settings()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return _coerce(data)
+    except (ValueError, UnicodeDecodeError, TypeError) as error:
+        backup = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            path.replace(backup)
+        except OSError:
+            backup = path
+        log.warning("settings file %s is damaged (%s); using defaults, kept it as %s", path, error, backup.name)
+        settings = Settings()
+        settings.recovered_from = backup
+        return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    path = path or settings_path()
+    data = json.dumps(settings.to_json(), ensure_ascii=False, indent=2) + "\n"
+    atomic_write_bytes(path, data.encode("utf-8"))
+
+
+# --- reading positions ------------------------------------------------------------------------------
+
+
+def content_hash(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def document_key(path: Path | str, digest: str) -> str:
+    """Where a document's position is stored: its absolute path plus a hash of its content."""
+    return f"{Path(path).resolve()}#{digest}"
+
+
+class PositionStore:
+    """Last reading offset per document, in positions.json (atomic writes)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.config_dir() / POSITIONS_FILE
+        self._data: dict[str, dict[str, Any]] | None = None
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._data is None:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                self._data = {
+                    key: value
+                    for key, value in data.items()
+                    if isinstance(value, dict) and isinstance(value.get("offset"), int)
+                } if isinstance(data, dict) else {}
+            except FileNotFoundError:
+                self._data = {}
+            except (OSError, ValueError) as error:
+                # Losing resume points is a nuisance, not a reason to fail.
+                log.warning("reading positions file %s unreadable (%s); starting afresh", self.path, error)
+                self._data = {}
+        return self._data
+
+    def get(self, key: str) -> int | None:
+        entry = self._load().get(key)
+        return entry["offset"] if entry else None
+
+    def set(self, key: str, offset: int) -> None:
+        data = self._load()
+        data.pop(key, None)
+        data[key] = {"offset": int(offset), "time": int(time.time())}
+        while len(data) > MAX_POSITIONS:
+            data.pop(next(iter(data)))
+        try:
+            atomic_write_bytes(self.path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+        except OSError as error:
+            log.warning("cannot save the reading position: %s", error)

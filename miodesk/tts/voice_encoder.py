@@ -1,0 +1,207 @@
+"""Voice encoder runtime: an audio file or samples → the 128-value voice vector MioCodec uses.
+
+Preprocessing follows the reference (golden README §4.1): mono (mean of channels), torchaudio-exact
+resample to the codec rate, peak-normalise, keep the first 20 s, symmetric zero padding so WavLM sees
+whole frames, resample to 16 kHz; then the exported ONNX graph (miodesk.tts.export.encoder) runs on
+the CPU EP by default. The graph is built once per (codec, WavLM) pair and cached like the decoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from miodesk import paths
+from miodesk.audio.resample import resample
+from miodesk.errors import MioDeskError, ModelError, VoiceError
+from miodesk.tts.codec_config import SSL_EXTRA, SSL_HOP, SSL_RATE, CodecConfig
+
+log = logging.getLogger(__name__)
+
+MAX_REFERENCE_SECONDS = 20.0  # the official server keeps the first 20 s of a reference
+DEFAULT_WAVLM_FOLDER = "wavlm-base-plus"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+_MAX_AUDIO_BYTES = 500 << 20
+
+
+def default_wavlm_path() -> Path:
+    folder = paths.models_dir() / DEFAULT_WAVLM_FOLDER
+    if folder.is_dir():
+        return folder
+    raise ModelError(
+        f"No WavLM model in {folder}. Put config.json and model.safetensors (or pytorch_model.bin) of "
+        "microsoft/wavlm-base-plus there, or pass --wavlm DIR."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# audio loading and preprocessing
+# ----------------------------------------------------------------------------------------------
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """(samples (n, channels) float32, rate) of a WAV/FLAC/OGG (and MP3 where libsndfile can)."""
+    import soundfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise VoiceError(f"Audio file {path} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix == ".mp3" and "MP3" not in soundfile.available_formats():
+        raise VoiceError(f"{path.name}: this system's libsndfile cannot read MP3; convert it to WAV or FLAC first.")
+    if path.stat().st_size > _MAX_AUDIO_BYTES:
+        raise VoiceError(f"{path.name} is too large for a voice recording; use 10–30 s of speech.")
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile raises LibsndfileError / RuntimeError with its own text
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise VoiceError(f"Cannot read {path.name} as audio (WAV, FLAC, OGG or MP3): {reason}.") from None
+    if data.shape[0] == 0:
+        raise VoiceError(f"{path.name} holds no audio.")
+    return data, int(rate)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    arr = np.asarray(samples, dtype=np.float32)
+    return arr.mean(axis=1, dtype=np.float32) if arr.ndim == 2 else arr.reshape(-1)
+
+
+def waveform_padding(n: int, sample_rate: int) -> int:
+    """Zeros added at each end so WavLM sees ceil(n16 / 320) whole frames (float64, as the reference)."""
+    n16 = n / sample_rate * SSL_RATE
+    frames = math.ceil(n16 / SSL_HOP)
+    need = (SSL_HOP * frames + SSL_EXTRA) / SSL_RATE * sample_rate
+    return max(0, math.ceil((need - n) / 2))
+
+
+@dataclass
+class Prepared:
+    loaded: np.ndarray  # mono, codec rate, peak-normalised, at most 20 s
+    padding: int
+    audio_16k: np.ndarray
+
+
+def prepare(samples: np.ndarray, rate: int, codec_rate: int, max_seconds: float | None = MAX_REFERENCE_SECONDS
+            ) -> Prepared:
+    mono = to_mono(samples)
+    if not np.all(np.isfinite(mono)):
+        raise VoiceError("The recording contains invalid (NaN or infinite) samples.")
+    if rate != codec_rate:
+        mono = resample(mono, rate, codec_rate)
+    loaded = (mono / (np.max(np.abs(mono)) + np.float32(1e-8))).astype(np.float32) if len(mono) else mono
+    if max_seconds is not None:
+        loaded = loaded[: int(max_seconds * codec_rate)]  # after normalising, as the server does
+    if len(loaded) == 0:
+        raise VoiceError("The recording is empty.")
+    pad = waveform_padding(len(loaded), codec_rate)
+    padded = np.concatenate([np.zeros(pad, np.float32), loaded, np.zeros(pad, np.float32)])
+    audio_16k = resample(padded, codec_rate, SSL_RATE)
+    if len(audio_16k) < 400:  # one WavLM frame needs 400 samples at 16 kHz
+        raise VoiceError("The recording is far too short to make a voice from.")
+    return Prepared(loaded, pad, audio_16k)
+
+
+# ----------------------------------------------------------------------------------------------
+# graph cache and session
+# ----------------------------------------------------------------------------------------------
+def _file_stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{path.name}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def ensure_encoder(codec_dir: Path, wavlm_dir: Path) -> Path:
+    """The voice-encoder graph for this codec + WavLM pair, exported into the cache on first use."""
+    from miodesk.tts.export.encoder import ENCODER_EXPORTER_VERSION, export_encoder, wavlm_weights_file
+
+    codec_dir, wavlm_dir = Path(codec_dir), Path(wavlm_dir)
+    if not (codec_dir / "config.yaml").is_file() or not (codec_dir / "model.safetensors").is_file():
+        raise ModelError(f"Codec folder {codec_dir} needs config.yaml and model.safetensors.")
+    if not wavlm_dir.is_dir():
+        raise ModelError(f"WavLM folder not found: {wavlm_dir}.")
+    h = hashlib.sha256()
+    h.update((codec_dir / "config.yaml").read_bytes())
+    h.update(_file_stamp(codec_dir / "model.safetensors").encode())
+    for name in ("config.json", "torchaudio_wavlm_params.json"):
+        if (wavlm_dir / name).is_file():
+            h.update((wavlm_dir / name).read_bytes())
+    h.update(_file_stamp(wavlm_weights_file(wavlm_dir)).encode())
+    h.update(f"|{ENCODER_EXPORTER_VERSION}".encode())
+    target = paths.onnx_cache_dir() / f"voice-encoder-{h.hexdigest()[:20]}.onnx"
+    if target.is_file():
+        return target
+    log.info("Building the voice encoder graph from %s and %s (one time)", codec_dir, wavlm_dir)
+    return export_encoder(codec_dir, wavlm_dir, target)
+
+
+class _SessionHost:
+    """Borrows CodecRuntime's provider choice and fallback logic for another graph."""
+
+    def __init__(self, onnx_path: Path) -> None:
+        self.onnx_path = onnx_path
+
+    from miodesk.tts.codec import CodecRuntime as _CR
+
+    _create_session = _CR._create_session
+    del _CR
+
+
+def _open_session(onnx_path: Path, provider: str, threads: int | None) -> tuple[object, str]:
+    import onnxruntime as ort
+
+    from miodesk.tts.codec import _AUTO_ORDER, _PROVIDERS, _default_threads
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads) if threads else _default_threads()
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    choice = provider.lower().strip()
+    available = set(ort.get_available_providers())
+    if choice == "auto":
+        candidates = [n for n in _AUTO_ORDER if _PROVIDERS[n] in available and n != "cpu"]
+    elif choice in _PROVIDERS:
+        candidates = [] if choice == "cpu" else [choice]
+    else:
+        raise MioDeskError(f"Unknown provider {provider!r}; use auto, cuda, directml or cpu.")
+    host = _SessionHost(onnx_path)
+    return host._create_session(ort, so, candidates)
+
+
+class VoiceEncoder:
+    """Audio → (128,) voice vector for one codec (its rate and GlobalEncoder) and one WavLM."""
+
+    def __init__(self, codec_dir: Path | None = None, wavlm_dir: Path | None = None, *, provider: str = "cpu",
+                 threads: int | None = None) -> None:
+        from miodesk.tts.engine import default_codec_path
+
+        self.codec_dir = Path(codec_dir) if codec_dir is not None else default_codec_path()
+        if self.codec_dir.suffix.lower() == ".onnx":
+            raise ModelError("The voice encoder needs the codec folder (config.yaml + model.safetensors), "
+                             "not a decoder .onnx file.")
+        self.wavlm_dir = Path(wavlm_dir) if wavlm_dir is not None else default_wavlm_path()
+        self.config = CodecConfig.from_file(self.codec_dir / "config.yaml")
+        self.sample_rate = self.config.sample_rate
+        self.onnx_path = ensure_encoder(self.codec_dir, self.wavlm_dir)
+        self.session, self.provider = _open_session(self.onnx_path, provider, threads)
+        self._lock = threading.Lock()  # one run at a time: the UI and a worker may share an encoder
+
+    def run_16k(self, audio_16k: np.ndarray) -> np.ndarray:
+        with self._lock:
+            out = self.session.run(["global_embedding"], {"audio_16k": np.ascontiguousarray(audio_16k, np.float32)})
+        vector = np.asarray(out[0], dtype=np.float32).reshape(-1)
+        if not np.all(np.isfinite(vector)):
+            raise VoiceError("The voice encoder produced invalid values for this audio.")
+        return vector
+
+    def encode_samples(self, samples: np.ndarray, rate: int) -> np.ndarray:
+        """Voice vector (128,) float32 of samples ((n,) or (n, channels)) at `rate` Hz."""
+        return self.run_16k(prepare(samples, int(rate), self.sample_rate).audio_16k)
+
+    def encode_file(self, path: Path) -> np.ndarray:
+        samples, rate = read_audio(path)
+        return self.encode_samples(samples, rate)

@@ -27,3 +27,7 @@ class DocumentError(MioDeskError):
 
 class DownloadError(MioDeskError):
     """A model download that failed (network, offline mode, checksum, disk full); says what to do."""
+
+
+class VoiceRecordingError(VoiceError):
+    """The microphone cannot be used (missing, busy, permission denied) or a recording is unusable."""

@@ -235,3 +235,25 @@ def test_cli_read_from_char_and_stdin(run_cli, tmp_path, tmp_path_factory):
     assert result.returncode == 0, result.stderr
     assert "Skip this one." not in result.stdout and "Read this one." in result.stdout
     assert Path(out).exists()
+
+
+def test_a_device_that_disappears_stops_with_a_clear_error_and_keeps_the_position(engine, pulse_sink):
+    """Through PulseAudio a vanished sink is silently replaced, so the loss is made where PortAudio
+    reports it on real hardware: the output stream stops underneath the player."""
+    text = "一つ目の文です。二つ目の文です。三つ目の文です。四つ目の文です。"
+    log = EventLog()
+    player = AudioPlayer(engine.sample_rate)
+    session = ReadingSession(engine, segment(text), VOICE, player, source_text=text, on_event=log, seed=9)
+    try:
+        session.start()
+        deadline = time.monotonic() + 30
+        while not log.started() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        player._stream.abort()  # the device is gone
+        assert session.wait(10)
+    finally:
+        session.stop()
+        player.close()
+    errors = log.kinds("error")
+    assert len(errors) == 1 and "audio output device" in errors[0][1].message
+    assert session.current_index is not None and not log.kinds("finished")

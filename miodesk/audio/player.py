@@ -25,6 +25,7 @@ from miodesk.errors import MioDeskError
 log = logging.getLogger(__name__)
 
 
+DEVICE_STALL_S = 2.0  # no callback for this long while open: the device is gone (unplugged, server died)
 _RUN_SLOTS = 256  # remembered runs of real audio; far more than fit in the device latency
 
 
@@ -156,6 +157,7 @@ class AudioPlayer:
         self._space = threading.Condition()
         self._closed = threading.Event()
         self._first_audio_time: float | None = None
+        self._last_callback = time.monotonic()
         self._stream = self._open_stream()
         self.output_latency = float(self._stream.latency)
         self._dispatcher = threading.Thread(target=self._dispatch_markers, name="audio-events", daemon=True)
@@ -202,6 +204,7 @@ class AudioPlayer:
     # --- PortAudio thread ---------------------------------------------------------------------------
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # noqa: ARG002 - PortAudio signature
+        self._last_callback = time.monotonic()
         channel = outdata[:, 0]
         if self._paused:
             channel.fill(0.0)
@@ -249,6 +252,12 @@ class AudioPlayer:
     def buffered_seconds(self) -> float:
         return len(self._buffer) / self.device_rate
 
+    def check_device(self) -> None:
+        """Raise AudioDeviceError when the output stopped or has not asked for audio in a while."""
+        stalled = time.monotonic() - self._last_callback > DEVICE_STALL_S
+        if stalled or not self._stream.active:
+            raise AudioDeviceError("The audio output device stopped responding (was it unplugged?).")
+
     def end_of_audio(self) -> None:
         """No more audio is coming for now (end of a reading, pause): an empty buffer is no underrun.
 
@@ -274,8 +283,7 @@ class AudioPlayer:
         while offset < len(samples):
             if self._closed.is_set() or (cancel is not None and cancel.is_set()):
                 return False
-            if not self._stream.active:
-                raise AudioDeviceError("The audio output device stopped (was it unplugged?).")
+            self.check_device()
             taken = self._buffer.write(samples[offset:])
             offset += taken
             self._frames_written += taken
@@ -309,8 +317,7 @@ class AudioPlayer:
                 return False
             if deadline is not None and time.monotonic() > deadline:
                 return False
-            if not self._stream.active:
-                raise AudioDeviceError("The audio output device stopped (was it unplugged?).")
+            self.check_device()
             time.sleep(0.01)
         self._fire_due_markers(through=self._frames_written)  # events for the end precede "finished"
         return True
@@ -342,13 +349,21 @@ class AudioPlayer:
 
     def close(self) -> None:
         self._closed.set()
+        with self._space:
+            self._space.notify_all()
+        # A vanished device can make PortAudio's close block forever: never let that hang the app.
+        closer = threading.Thread(target=self._close_stream, name="audio-close", daemon=True)
+        closer.start()
+        closer.join(timeout=2.0)
+        if closer.is_alive():
+            log.warning("the audio device did not close in time; leaving it behind")
+
+    def _close_stream(self) -> None:
         try:
-            self._stream.stop()
+            self._stream.abort()
             self._stream.close()
         except Exception as error:  # a vanished device may fail to close; nothing left to do
             log.info("closing the audio stream failed: %s", error)
-        with self._space:
-            self._space.notify_all()
 
     def _fire_due_markers(self, through: int | None = None) -> None:
         """Fire markers whose first frame has been heard (or every marker up to `through`)."""

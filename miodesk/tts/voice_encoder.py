@@ -21,6 +21,7 @@ from miodesk import paths
 from miodesk.audio.resample import resample
 from miodesk.errors import MioDeskError, ModelError, VoiceError
 from miodesk.tts.codec_config import SSL_EXTRA, SSL_HOP, SSL_RATE, CodecConfig
+from miodesk.tts.voices import Voice, VoiceStore, validate_voice_name
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +206,86 @@ class VoiceEncoder:
     def encode_file(self, path: Path) -> np.ndarray:
         samples, rate = read_audio(path)
         return self.encode_samples(samples, rate)
+
+
+# ----------------------------------------------------------------------------------------------
+# voices made from audio: the vector in the VoiceStore, the recording as FLAC beside it
+# ----------------------------------------------------------------------------------------------
+def flac_bytes(samples: np.ndarray, rate: int) -> bytes:
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(np.asarray(samples, np.float32).reshape(-1), -1.0, 1.0), int(rate),
+                    format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def decode_flac(data: bytes) -> tuple[np.ndarray, int]:
+    import io
+
+    import soundfile
+
+    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32")
+    return np.asarray(samples, np.float32).reshape(-1), int(rate)
+
+
+def recording_path(store: VoiceStore, name: str) -> Path:
+    """Where a voice's source recording is kept: `<name>.flac` in the voice folder."""
+    return Path(store.root) / f"{name}.flac"
+
+
+def make_voice_from_audio(store: VoiceStore, name: str, samples: np.ndarray, rate: int, encoder: VoiceEncoder, *,
+                          metadata: dict | None = None, overwrite: bool = False) -> Voice:
+    """Encode `samples` and save voice + FLAC; the vector is that of the FLAC as stored.
+
+    The FLAC (16-bit) is written first and the vector computed from its decoded samples, so
+    `encode_file(<name>.flac)` reproduces the saved voice exactly. The store writes its json last,
+    so a failure anywhere leaves no listed half-voice; a new FLAC left by a failure is removed.
+    """
+    from miodesk.atomic import atomic_write_bytes
+
+    validate_voice_name(name)
+    if not overwrite and name in store:
+        raise VoiceError(f"A voice named {name!r} already exists; choose another name or replace it.")
+    data = flac_bytes(samples, rate)
+    stored, stored_rate = decode_flac(data)
+    vector = encoder.encode_samples(stored, stored_rate)
+    flac = recording_path(store, name)
+    old = flac.read_bytes() if flac.is_file() else None
+    meta = dict(metadata or {})
+    meta.setdefault("kind", "user")
+    meta["recording"] = flac.name
+    meta["recording_seconds"] = round(len(stored) / stored_rate, 2)
+    meta["encoder"] = {"codec": encoder.config.variant, "codec_sample_rate": encoder.sample_rate,
+                       "graph": encoder.onnx_path.name}
+    try:
+        atomic_write_bytes(flac, data)
+    except OSError as exc:
+        raise VoiceError(f"Could not save the recording of voice {name!r}: {exc.strerror or exc}.") from None
+    try:
+        return store.save(Voice(name=name, vector=vector, metadata=meta), overwrite=overwrite)
+    except BaseException:
+        if old is not None:
+            atomic_write_bytes(flac, old)
+        else:
+            flac.unlink(missing_ok=True)
+        raise
+
+
+def rename_voice(store: VoiceStore, old: str, new: str) -> Voice:
+    """Rename a voice and its recording."""
+    voice = store.rename(old, new)
+    src, dst = recording_path(store, old), recording_path(store, new)
+    if src.is_file() and old != new:
+        src.replace(dst)
+        meta = dict(voice.metadata)
+        meta["recording"] = dst.name
+        voice = store.save(Voice(name=new, vector=voice.vector, metadata=meta), overwrite=True)
+    return voice
+
+
+def remove_voice(store: VoiceStore, name: str) -> None:
+    store.delete(name)
+    recording_path(store, name).unlink(missing_ok=True)

@@ -1,0 +1,722 @@
+"""Downloads, imports and checks of models, with progress, cancel, resume and verification.
+
+How a download goes (one model at a time):
+1. Resolve every file first: for hub files a HEAD through huggingface_hub (honours HF_ENDPOINT,
+   tokens, redirects) gives size, ETag and the commit; later files of the same model are fetched at
+   that commit, so one model never mixes two revisions. Preset files come over plain HTTPS with
+   size and sha256 from the catalog. Then the free disk space is checked for the whole model.
+2. Each file streams into `models/.staging/<name>/<file>.part` with huggingface_hub's `http_get`
+   (Range requests, retries on a cut connection). A `.meta.json` beside it remembers the ETag, so
+   an interrupted download (network loss, app closed, Ctrl+C) resumes next time from where it was,
+   if the server still has the same file. huggingface_hub 2.x's `hf_hub_download` deletes its
+   partial file on any failure, which is why we call its lower-level pieces instead.
+3. A finished file is checked: its size, and its sha256 (catalog value, or the hub's LFS ETag) or
+   git blob sha1 (the ETag of small non-LFS files). A mismatch deletes it and raises DownloadError.
+4. When every file is in, the staging folder is renamed to `models/<name>` (one rename: a model
+   is either fully installed or not at all) and recorded in the manifest. Codecs then get their
+   ONNX decoder built once (`ensure_decoder`); presets are also added to the voice store.
+
+Cancel (the `cancel` event) stops within one network chunk and deletes this model's partial
+files: nothing is left behind. A network failure keeps them for resuming.
+
+Nothing here touches the network unless `download` is called; HF_HUB_OFFLINE refuses even then.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from miodesk import paths
+from miodesk.errors import DownloadError, MioDeskError, ModelError
+from miodesk.models.catalog import CATALOG, ModelEntry, format_bytes, get_entry
+from miodesk.models.installed import (
+    InstalledFile,
+    InstalledModel,
+    Manifest,
+    VerifyProblem,
+    check_model,
+    file_hashes,
+    now_iso,
+)
+
+log = logging.getLogger(__name__)
+
+STAGING_NAME = ".staging"
+_DISK_RESERVE = 16 * 1000 * 1000  # keep a little space for the manifest and the OS
+_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_PROGRESS_INTERVAL_S = 0.1
+# huggingface_hub reads the body in 10 MiB pieces; our cancel check and progress run once per
+# piece, so smaller pieces keep Cancel prompt on slow connections.
+_CHUNK_SIZE = 256 * 1024
+_IMPORT_HINT = "or download the files on another machine and use `miodesk models import PATH`"
+
+
+class DownloadCancelled(DownloadError):
+    """The user cancelled; the partial files of the model in progress were deleted."""
+
+
+@dataclass
+class Progress:
+    """Progress of one model: bytes over all its files; `file` is the one being fetched."""
+
+    name: str
+    file: str
+    bytes_done: int
+    bytes_total: int
+    speed_bps: float
+    eta_s: float | None
+
+
+@dataclass
+class _RemoteFile:
+    filename: str
+    url: str
+    size: int | None
+    etag: str | None  # sha256 (LFS) or git blob sha1, as the hub reports; None for https
+    sha256: str | None  # known checksum (catalog)
+    commit: str
+    headers: dict[str, str]
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def offline_mode() -> bool:
+    """HF_HUB_OFFLINE (read now, not at import as huggingface_hub does)."""
+    return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
+
+
+def hub_endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+class _NullBar:
+    """Stands in for huggingface_hub's tqdm bar: our own progress comes from the file writes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> _NullBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, n: float = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Meter:
+    """Bytes done over a model, speed over the last few seconds, and throttled reports."""
+
+    def __init__(self, name: str, total: int, done: int, callback: Callable[[Progress], None] | None) -> None:
+        self.name = name
+        self.total = total
+        self.done = done
+        self.callback = callback
+        self.file = ""
+        self._window: collections.deque[tuple[float, int]] = collections.deque()
+        self._session_bytes = 0
+        self._last_report = 0.0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self._session_bytes += n
+        self.report()
+
+    def set_done(self, done: int) -> None:
+        self.done = done
+
+    def speed(self) -> float:
+        now = time.monotonic()
+        self._window.append((now, self._session_bytes))
+        while len(self._window) > 2 and now - self._window[0][0] > 3.0:
+            self._window.popleft()
+        t0, b0 = self._window[0]
+        return (self._session_bytes - b0) / (now - t0) if now - t0 > 0.05 else 0.0
+
+    def report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        speed = self.speed()
+        if self.callback is None or (not force and now - self._last_report < _PROGRESS_INTERVAL_S):
+            return
+        self._last_report = now
+        remaining = max(self.total - self.done, 0)
+        eta = remaining / speed if speed > 0 else (0.0 if remaining == 0 else None)
+        self.callback(Progress(self.name, self.file, self.done, self.total, speed, eta))
+
+
+class _ProgressFile:
+    """The file http_get writes into: counts bytes, and stops the download when cancelled."""
+
+    def __init__(self, handle: BinaryIO, meter: _Meter, cancel: threading.Event | None) -> None:
+        self._handle = handle
+        self._meter = meter
+        self._cancel = cancel
+
+    def write(self, data: bytes) -> int:
+        if self._cancel is not None and self._cancel.is_set():
+            raise DownloadCancelled("Download cancelled.")
+        before = self._handle.tell()
+        written = self._handle.write(data)
+        self._meter.add(self._handle.tell() - before)
+        return written
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        # http_get rewinds when a server ignores Range: take those bytes off the count.
+        before = self._handle.tell()
+        position = self._handle.seek(offset, whence)
+        self._meter.set_done(self._meter.done - (before - position))
+        return position
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._handle.truncate(size)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
+def _status_of(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    module = type(exc).__module__.split(".")[0]
+    return module in {"httpx", "httpx2", "httpcore", "requests", "urllib3", "h11"}
+
+
+def _disk_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS and _status_of(exc) is None
+
+
+class _Transient(Exception):
+    """A failure worth retrying (network, 5xx, 429); `reason` is for the final message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for item in path.rglob("*"):
+        try:
+            if item.is_file() and not item.is_symlink():
+                total += item.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+class DownloadManager:
+    """Installs models into the models folder and keeps the manifest of what is there."""
+
+    # Waits between attempts after a network error or a 5xx/429 answer (tests shorten them).
+    retry_delays: tuple[float, ...] = (1.0, 3.0, 10.0)
+
+    def __init__(self, models_dir: Path | None = None) -> None:
+        self.root = Path(models_dir) if models_dir is not None else paths.models_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.staging = self.root / STAGING_NAME
+        self.manifest = Manifest(self.root)
+
+    # ------------------------------------------------------------------ what is installed
+    def installed(self) -> list[InstalledModel]:
+        return sorted(self.manifest.load().values(), key=lambda m: m.name)
+
+    def get_installed(self, name: str) -> InstalledModel | None:
+        models = self.manifest.load()
+        if name in models:
+            return models[name]
+        folded = {k.casefold(): v for k, v in models.items()}
+        return folded.get(name.casefold())
+
+    def is_installed(self, name: str) -> bool:
+        return self.get_installed(name) is not None
+
+    def verify(self, full: bool = False) -> list[VerifyProblem]:
+        """Size (cheap, for startup) or also sha256 (full) of every installed file."""
+        problems: list[VerifyProblem] = []
+        for model in self.installed():
+            problems.extend(check_model(model, full=full))
+        return problems
+
+    def remove(self, name: str) -> int:
+        """Delete a model (and the graphs built from it, and its partial download); bytes freed."""
+        model = self.get_installed(name)
+        stage = self.staging / (model.name if model else name)
+        if model is None and not stage.exists():
+            raise ModelError(f"{name!r} is not installed (see `miodesk models list`).")
+        freed = 0
+        if model is not None:
+            # Manifest first: from then on the model is not listed, even if a delete below fails.
+            self.manifest.update(remove=model.name)
+            targets = [model.folder, *(Path(p) for p in model.derived)]
+        else:
+            targets = []
+        targets.append(stage)
+        for target in targets:
+            if not target.exists():
+                continue
+            size = _dir_size(target)
+            try:
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            except OSError as exc:
+                raise ModelError(f"Could not delete {target}: {exc.strerror or exc}.") from None
+            freed += size
+        log.info("Removed %s, freed %d bytes", name, freed)
+        return freed
+
+    # ------------------------------------------------------------------ download
+    def download(
+        self,
+        names: list[str],
+        progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[InstalledModel]:
+        """Download the named catalog models that are not installed (or are damaged)."""
+        entries: list[ModelEntry] = []
+        for name in names:
+            entry = get_entry(name)
+            if entry not in entries:
+                entries.append(entry)
+        results: list[InstalledModel] = []
+        for entry in entries:
+            existing = self.get_installed(entry.name)
+            if existing is not None and not check_model(existing, full=False):
+                log.info("%s is already installed", entry.name)
+                results.append(existing)
+                continue
+            if offline_mode():
+                raise DownloadError(
+                    f"Cannot download {entry.name}: offline mode is on (HF_HUB_OFFLINE). "
+                    f"Unset HF_HUB_OFFLINE to download, {_IMPORT_HINT}."
+                )
+            results.append(self._download_one(entry, progress, cancel))
+        return results
+
+    def _retrying(self, what: str, action: Callable[[], Any], cancel: threading.Event | None) -> Any:
+        attempts = len(self.retry_delays) + 1
+        for attempt in range(attempts):
+            try:
+                return action()
+            except _Transient as exc:
+                if attempt == attempts - 1:
+                    raise DownloadError(
+                        f"Could not download {what}: {exc.reason}. Check the network connection and try "
+                        f"again (it resumes), set HF_ENDPOINT to a reachable mirror, {_IMPORT_HINT}."
+                    ) from None
+                delay = self.retry_delays[attempt]
+                log.warning("%s: %s; trying again in %.1f s", what, exc.reason, delay)
+                if cancel is not None and cancel.wait(delay):
+                    raise DownloadCancelled("Download cancelled.") from None
+                if cancel is None:
+                    time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _translate(self, entry: ModelEntry, filename: str, url: str, exc: BaseException) -> BaseException:
+        """Map an exception from huggingface_hub/httpx to _Transient or a one-line DownloadError."""
+        if isinstance(exc, MioDeskError):
+            return exc
+        name = type(exc).__name__
+        if name == "OfflineModeIsEnabled":
+            return DownloadError(
+                f"Cannot download {entry.name}: offline mode is on (HF_HUB_OFFLINE). "
+                f"Unset HF_HUB_OFFLINE to download, {_IMPORT_HINT}."
+            )
+        status = _status_of(exc)
+        if status is not None:
+            if status in (408, 429) or status >= 500:
+                return _Transient(f"the server answered HTTP {status} for {filename}")
+            if status in (401, 403, 404):
+                return DownloadError(
+                    f"{filename} of {entry.name} is not available at {url} (HTTP {status}). If HF_ENDPOINT "
+                    f"points to a mirror, it may not have this file; unset it or {_IMPORT_HINT[3:]}."
+                )
+            return DownloadError(f"Downloading {filename} of {entry.name} failed: HTTP {status} from {url}.")
+        if _disk_error(exc):
+            return DownloadError(
+                f"The disk is full: {entry.name} could not be saved in {self.root}. "
+                f"Free some space (it needs {entry.size_text}) and download again."
+            )
+        if _is_network_error(exc):
+            reason = str(exc).splitlines()[0] if str(exc) else name
+            return _Transient(f"{reason} ({url})")
+        return exc
+
+    def _resolve(self, entry: ModelEntry) -> list[_RemoteFile]:
+        if entry.source == "https":
+            return [
+                _RemoteFile(
+                    f,
+                    entry.url_for(f),
+                    entry.size_bytes if len(entry.files) == 1 else None,
+                    None,
+                    entry.sha256.get(f),
+                    entry.revision,
+                    {},
+                )
+                for f in entry.files
+            ]
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+        from huggingface_hub.utils import build_hf_headers
+
+        endpoint = hub_endpoint()
+        revision = entry.revision
+        remote: list[_RemoteFile] = []
+        for filename in entry.files:
+            url = hf_hub_url(entry.repo, filename, revision=revision, endpoint=endpoint)
+            headers = build_hf_headers()
+            try:
+                meta = get_hf_file_metadata(url, headers=headers, endpoint=endpoint, retry_on_errors=False)
+            except Exception as exc:  # translated below; anything unknown propagates as is
+                raise self._translate(entry, filename, url, exc) from None
+            if not meta.commit_hash or not meta.etag:
+                raise DownloadError(
+                    f"{endpoint} does not answer like a Hugging Face hub (no commit or ETag for {filename}). "
+                    f"Check HF_ENDPOINT, {_IMPORT_HINT}."
+                )
+            revision = meta.commit_hash  # the rest of this model comes from the same commit
+            remote.append(
+                _RemoteFile(
+                    filename, meta.location, meta.size, meta.etag, entry.sha256.get(filename), meta.commit_hash, headers
+                )
+            )
+        return remote
+
+    def _download_one(
+        self, entry: ModelEntry, progress: Callable[[Progress], None] | None, cancel: threading.Event | None
+    ) -> InstalledModel:
+        stage = self.staging / entry.name
+        stage.mkdir(parents=True, exist_ok=True)
+        try:
+            remote = self._retrying(entry.name, lambda: self._resolve(entry), cancel)
+            total = sum(r.size if r.size is not None else entry.size_bytes // len(remote) for r in remote)
+            done = sum(self._usable_partial(stage, r) for r in remote)
+            self._check_space(entry, stage, total - done)
+            meter = _Meter(entry.name, total, done, progress)
+            for r in remote:
+                self._retrying(
+                    f"{r.filename} of {entry.name}", lambda r=r: self._fetch(entry, r, stage, meter, cancel), cancel
+                )
+            meter.report(force=True)
+            return self._install(entry, remote, stage, progress)
+        except DownloadCancelled:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        except DownloadError as exc:
+            if "disk is full" in str(exc):
+                shutil.rmtree(stage, ignore_errors=True)  # give the space back
+            raise
+        finally:
+            if stage.is_dir() and not any(stage.iterdir()):
+                stage.rmdir()
+
+    def _check_space(self, entry: ModelEntry, stage: Path, needed: int) -> None:
+        free = shutil.disk_usage(stage).free
+        if free < needed + _DISK_RESERVE:
+            raise DownloadError(
+                f"Not enough disk space for {entry.name}: it needs {format_bytes(needed + _DISK_RESERVE)}, "
+                f"{format_bytes(free)} are free in {self.root}. Free some space and try again."
+            )
+
+    @staticmethod
+    def _meta_path(stage: Path, filename: str) -> Path:
+        return stage / f"{filename}.meta.json"
+
+    def _usable_partial(self, stage: Path, r: _RemoteFile) -> int:
+        """Bytes already here from an earlier attempt at the same file (same ETag/URL); else 0."""
+        part, done = stage / f"{r.filename}.part", stage / r.filename
+        meta_path = self._meta_path(stage, r.filename)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = None
+        same = isinstance(meta, dict) and meta.get("etag") == r.etag and meta.get("url_key") == self._url_key(r)
+        if same and done.is_file() and (r.size is None or done.stat().st_size == r.size):
+            return done.stat().st_size
+        for stale in (part, done, meta_path):
+            if not same:
+                stale.unlink(missing_ok=True)
+        if part.is_file():
+            size = part.stat().st_size
+            if r.size is not None and size > r.size:
+                part.unlink()
+                return 0
+            return size
+        return 0
+
+    @staticmethod
+    def _url_key(r: _RemoteFile) -> str:
+        # Hub CDN URLs are signed and change per request; the ETag identifies the content there.
+        return r.filename if r.etag else r.url
+
+    def _fetch(
+        self, entry: ModelEntry, r: _RemoteFile, stage: Path, meter: _Meter, cancel: threading.Event | None
+    ) -> None:
+        from huggingface_hub import constants as hf_constants
+        from huggingface_hub.file_download import http_get
+
+        hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, _CHUNK_SIZE)
+        final, part = stage / r.filename, stage / f"{r.filename}.part"
+        meter.file = r.filename
+        if final.is_file():
+            return
+        meta_path = self._meta_path(stage, r.filename)
+        if not meta_path.is_file():
+            meta_path.write_text(json.dumps({"etag": r.etag, "url_key": self._url_key(r)}), encoding="utf-8")
+        resume = part.stat().st_size if part.is_file() else 0
+        meter.report(force=True)
+        try:
+            with part.open("ab") as handle:
+                http_get(
+                    r.url,
+                    _ProgressFile(handle, meter, cancel),  # type: ignore[arg-type]
+                    resume_size=resume,
+                    headers=r.headers,
+                    expected_size=r.size,
+                    displayed_filename=r.filename,
+                    tqdm_class=_NullBar,  # type: ignore[arg-type]
+                )
+        except Exception as exc:
+            translated = self._translate(entry, r.filename, r.url, exc)
+            if translated is exc and isinstance(exc, OSError) and "Consistency check failed" in str(exc):
+                part.unlink(missing_ok=True)
+                translated = DownloadError(
+                    f"{r.filename} of {entry.name} arrived with the wrong size and was deleted; download again."
+                )
+            raise translated from None
+        self._check_file(entry, r, part)
+        part.replace(final)
+
+    def _check_file(self, entry: ModelEntry, r: _RemoteFile, part: Path) -> None:
+        size = part.stat().st_size
+        sha256, blob_sha1 = file_hashes(part)
+        expected = r.sha256 or (r.etag if r.etag and len(r.etag) == 64 else None)
+        problem = None
+        if r.size is not None and size != r.size:
+            problem = f"it is {size} bytes instead of {r.size}"
+        elif expected and sha256 != expected.lower():
+            problem = "its sha256 checksum is wrong"
+        elif not expected and r.etag and len(r.etag) == 40 and blob_sha1 != r.etag.lower():
+            problem = "its checksum (git blob sha1) is wrong"
+        if problem:
+            part.unlink(missing_ok=True)
+            self._meta_path(part.parent, r.filename).unlink(missing_ok=True)
+            raise DownloadError(
+                f"{r.filename} of {entry.name} was downloaded but {problem}, so it was deleted. Try again; "
+                "if it happens again the server or mirror (HF_ENDPOINT) serves a different file."
+            )
+
+    def _install(
+        self, entry: ModelEntry, remote: list[_RemoteFile], stage: Path, progress: Callable[[Progress], None] | None
+    ) -> InstalledModel:
+        files = []
+        for r in remote:
+            self._meta_path(stage, r.filename).unlink(missing_ok=True)
+            path = stage / r.filename
+            files.append(InstalledFile(r.filename, path.stat().st_size, file_hashes(path)[0]))
+        model = InstalledModel(
+            name=entry.name,
+            kind=entry.kind,
+            folder=self.root / entry.name,
+            files=files,
+            revision=remote[0].commit if remote else entry.revision,
+            source=entry.source,
+            repo=entry.repo,
+            installed_at=now_iso(),
+        )
+        self._move_into_place(stage, model)
+        self._after_install(model, progress)
+        return model
+
+    def _move_into_place(self, stage: Path, model: InstalledModel) -> None:
+        old = None
+        if model.folder.exists():
+            old = model.folder.with_name(f"{model.folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            model.folder.rename(old)
+        os.replace(stage, model.folder)
+        self.manifest.update(model)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        log.info("Installed %s (%d bytes) in %s", model.name, model.size_bytes, model.folder)
+
+    def _after_install(self, model: InstalledModel, progress: Callable[[Progress], None] | None) -> None:
+        """Build what the runtime needs from the weights, once (codec graph; preset voice)."""
+        if model.kind == "codec":
+            from miodesk.tts.codec import ensure_decoder
+
+            if progress is not None:
+                progress(Progress(model.name, "decoder.onnx (building)", model.size_bytes, model.size_bytes, 0.0, None))
+            onnx_path = ensure_decoder(model.folder)
+            model.derived = [str(onnx_path)]
+            self.manifest.update(model)
+        elif model.kind == "preset":
+            model.derived = self._install_preset_voice(model)
+            self.manifest.update(model)
+        # wavlm: the voice-encoder graph is built by its exporter when a voice is first made.
+
+    def _install_preset_voice(self, model: InstalledModel) -> list[str]:
+        from miodesk.tts.voices import VoiceStore
+
+        store = VoiceStore()
+        if model.name in store.names() and store.get(model.name).metadata.get("preset") != model.name:
+            log.warning("A user voice is called %s; the preset is installed but not added as a voice", model.name)
+            return []
+        store.import_file(model.main_file, name=model.name, overwrite=True)
+        return [str(store.root / f"{model.name}.json"), str(store.root / f"{model.name}.npy")]
+
+    # ------------------------------------------------------------------ import
+    def import_path(self, path: Path, name: str | None = None) -> InstalledModel:
+        """Check and install local files: a .gguf, a codec folder, a WavLM folder or a preset .pt."""
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise ModelError(f"{path} does not exist.")
+        if path.is_dir():
+            if (path / "config.yaml").is_file() and (path / "model.safetensors").is_file():
+                return self._import_codec(path, name)
+            if (path / "config.json").is_file() and (path / "pytorch_model.bin").is_file():
+                return self._import_files(
+                    path, name or "wavlm-base-plus", "wavlm", [path / "config.json", path / "pytorch_model.bin"]
+                )
+            raise ModelError(
+                f"{path} is not a model folder: a codec folder has config.yaml and model.safetensors, "
+                "a WavLM folder config.json and pytorch_model.bin."
+            )
+        suffix = path.suffix.lower()
+        if suffix == ".gguf":
+            from miodesk.tts.llm import _check_gguf_file
+
+            _check_gguf_file(path)
+            target = name or path.stem
+            known = next((e for e in CATALOG if e.name.casefold() == target.casefold()), None)
+            if known is not None and known.kind != "llm":
+                raise ModelError(f"{target} is the name of a {known.kind}, not of a speech model; pick another name.")
+            return self._import_files(path.parent, known.name if known else target, "llm", [path])
+        if suffix in (".pt", ".npy", ".npz"):
+            from miodesk.tts.voices import load_voice_file
+
+            voice = load_voice_file(path)  # validates without unpickling
+            preset = voice.metadata.get("preset")
+            if not preset:
+                raise ModelError(
+                    f"{path.name} is a voice file but not one of the official presets; add it as a voice "
+                    f"with `miodesk voices import {path.name}`."
+                )
+            model = self._import_files(path.parent, preset, "preset", [path], rename={path.name: f"{preset}.pt"})
+            model.derived = self._install_preset_voice(model)
+            self.manifest.update(model)
+            return model
+        raise ModelError(
+            f"{path.name}: MioDesk imports a MioTTS .gguf file, a MioCodec folder (config.yaml + "
+            "model.safetensors), a WavLM folder or an official preset .pt."
+        )
+
+    def _import_codec(self, folder: Path, name: str | None) -> InstalledModel:
+        from miodesk.tts.codec import ensure_decoder
+        from miodesk.tts.codec_config import CodecConfig
+
+        try:
+            variant = CodecConfig.from_file(folder / "config.yaml").variant
+        except MioDeskError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"{folder / 'config.yaml'} is not a MioCodec config ({exc}).") from None
+        default = {"24k": "MioCodec-25Hz-24kHz", "v2_44k": "MioCodec-25Hz-44.1kHz-v2"}.get(variant, folder.name)
+        model = self._import_files(
+            folder, name or default, "codec", [folder / "config.yaml", folder / "model.safetensors"]
+        )
+        try:
+            model.derived = [str(ensure_decoder(model.folder))]
+        except MioDeskError:
+            self.remove(model.name)  # weights that do not build are not a usable codec
+            raise
+        self.manifest.update(model)
+        return model
+
+    def _import_files(
+        self, origin: Path, name: str, kind: str, sources: list[Path], rename: dict[str, str] | None = None
+    ) -> InstalledModel:
+        if not name or name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or name == STAGING_NAME:
+            raise ModelError(f"{name!r} cannot be a model name.")
+        rename = rename or {}
+        stage = self.staging / f"{name}.import"
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir(parents=True)
+        files = []
+        try:
+            self._check_space_bytes(name, stage, sum(s.stat().st_size for s in sources))
+            for source in sources:
+                target = stage / rename.get(source.name, source.name)
+                shutil.copyfile(source, target)
+                files.append(InstalledFile(target.name, target.stat().st_size, file_hashes(target)[0]))
+            model = InstalledModel(
+                name=name,
+                kind=kind,
+                folder=self.root / name,
+                files=files,
+                source="import",
+                repo=str(origin),
+                installed_at=now_iso(),
+            )
+            self._move_into_place(stage, model)
+        except OSError as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            if exc.errno in _DISK_ERRNOS:
+                raise ModelError(f"The disk is full: could not import {name} into {self.root}.") from None
+            raise ModelError(f"Could not import {name}: {exc.strerror or exc}.") from None
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        return model
+
+    def _check_space_bytes(self, name: str, stage: Path, needed: int) -> None:
+        free = shutil.disk_usage(stage).free
+        if free < needed + _DISK_RESERVE:
+            raise ModelError(
+                f"Not enough disk space to import {name}: it needs {format_bytes(needed + _DISK_RESERVE)}, "
+                f"{format_bytes(free)} are free in {self.root}."
+            )
+
+
+def installed_model(name: str, kind: str | None = None) -> InstalledModel | None:
+    """The installed model `name` if the manifest has it (no network, no hashing)."""
+    model = DownloadManager().get_installed(name)
+    if model is None or (kind is not None and model.kind != kind):
+        return None
+    return model
+
+
+def describe_problems(problems: list[VerifyProblem]) -> str:
+    names = sorted({p.name for p in problems})
+    return "; ".join(p.message for p in problems) + (
+        f" Download again with `miodesk models download {' '.join(names)}` or remove it."
+    )
+
+
+def catalog_names() -> list[str]:
+    return [entry.name for entry in CATALOG]

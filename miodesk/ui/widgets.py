@@ -1,0 +1,261 @@
+"""Small widgets the window is built from: the message banner, the empty page, the transport bar."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QKeyEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from miodesk.ui.assets import app_icon, icon
+
+_BANNER_STYLES = {
+    "info": ("#eef4ff", "#2f5bd3", "#1d2b4f"),
+    "loading": ("#eef4ff", "#2f5bd3", "#1d2b4f"),
+    "warning": ("#fff7e0", "#c98a00", "#4a3800"),
+    "error": ("#fdecec", "#c62828", "#4f1313"),
+}
+
+
+class MessageBanner(QFrame):
+    """A strip above the text for errors, notices and the model-loading state; never a popup."""
+
+    actionTriggered = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBanner")
+        self.kind = "info"
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(14, 8, 8, 8)
+        layout.setSpacing(10)
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)
+        self.busy.setFixedWidth(90)
+        self.busy.setTextVisible(False)
+        self.busy.setMaximumHeight(8)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.action = QPushButton(self)
+        self.action.clicked.connect(self.actionTriggered)
+        self.close_button = QToolButton(self)
+        self.close_button.setText("✕")
+        self.close_button.setAutoRaise(True)
+        self.close_button.clicked.connect(self.hide)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.action)
+        layout.addWidget(self.close_button)
+        self.retranslate()
+        self.hide()
+
+    def retranslate(self) -> None:
+        self.close_button.setToolTip(self.tr("Dismiss"))
+        self.close_button.setAccessibleName(self.tr("Dismiss message"))
+        self.setAccessibleName(self.tr("Message"))
+
+    def show_message(self, kind: str, text: str, action: str | None = None) -> None:
+        self.kind = kind
+        background, accent, foreground = _BANNER_STYLES.get(kind, _BANNER_STYLES["info"])
+        self.setStyleSheet(
+            f"#messageBanner {{ background: {background}; border-left: 4px solid {accent}; }}"
+            f"#messageBanner QLabel {{ color: {foreground}; }}"
+        )
+        self.label.setText(text)
+        self.label.setAccessibleName(text)
+        self.busy.setVisible(kind == "loading")
+        self.close_button.setVisible(kind != "loading")
+        self.action.setVisible(action is not None)
+        if action:
+            self.action.setText(action)
+            self.action.setAccessibleName(action)
+        self.show()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+
+class EmptyPage(QWidget):
+    """What the window shows before a document is open: what to do, with two big buttons."""
+
+    def __init__(self, open_action: QAction, paste_action: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("emptyPage")
+        layout = QVBoxLayout(self)
+        layout.addStretch(3)
+        logo = QLabel(self)
+        logo.setPixmap(app_icon().pixmap(QSize(96, 96), self.devicePixelRatioF()))
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel(self)
+        self.title.setObjectName("emptyTitle")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.subtitle = QLabel(self)
+        self.subtitle.setObjectName("emptySubtitle")
+        self.subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.subtitle.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.open_button = QPushButton(self)
+        self.open_button.setObjectName("primaryButton")
+        self.open_button.setIcon(icon("open"))
+        self.open_button.clicked.connect(open_action.trigger)
+        self.paste_button = QPushButton(self)
+        self.paste_button.setIcon(icon("paste"))
+        self.paste_button.clicked.connect(paste_action.trigger)
+        for button in (self.open_button, self.paste_button):
+            button.setMinimumHeight(40)
+            button.setMinimumWidth(180)
+            button.setIconSize(QSize(20, 20))
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.hint = QLabel(self)
+        self.hint.setObjectName("emptyHint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        layout.addWidget(logo)
+        layout.addSpacing(12)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        layout.addSpacing(20)
+        layout.addLayout(buttons)
+        layout.addSpacing(16)
+        layout.addWidget(self.hint)
+        layout.addStretch(4)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.title.setText(self.tr("Read anything aloud"))
+        self.subtitle.setText(self.tr("Open a document or paste text, press Play, and follow the highlighted sentence."))
+        self.open_button.setText(self.tr("Open a file…"))
+        self.open_button.setAccessibleName(self.tr("Open a file"))
+        self.paste_button.setText(self.tr("Paste and read"))
+        self.paste_button.setAccessibleName(self.tr("Paste and read"))
+        self.hint.setText(
+            self.tr("Text, Markdown, HTML, EPUB, PDF and Word files. You can also drop a file on this window.")
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+
+class KeepArrowKeys(QObject):
+    """Lets a slider or list keep its arrow keys although the window binds them to sentences."""
+
+    KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down}
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            if event.key() in self.KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+                event.accept()
+        return False
+
+
+def transport_button(action: QAction, size: int = 20, parent: QWidget | None = None) -> QToolButton:
+    button = QToolButton(parent)
+    button.setDefaultAction(action)
+    button.setIconSize(QSize(size, size))
+    button.setAutoRaise(True)
+    button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+    return button
+
+
+class TransportBar(QFrame):
+    """Play controls in the middle, voice/speed/volume on the right: the bottom of the window."""
+
+    def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("transportBar")
+        keep = KeepArrowKeys(self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 8, 16, 8)
+        layout.setSpacing(6)
+        self.buttons: dict[str, QToolButton] = {}
+        for name in ("previous_chapter", "previous_sentence", "play", "next_sentence", "next_chapter", "stop"):
+            button = transport_button(actions[name], 34 if name == "play" else 20, self)
+            if name == "play":
+                button.setObjectName("playButton")
+                button.setFixedSize(QSize(52, 52))
+            self.buttons[name] = button
+            layout.addWidget(button)
+        layout.addSpacing(18)
+        self.position_label = QLabel(self)
+        self.position_label.setObjectName("positionLabel")
+        layout.addWidget(self.position_label)
+        layout.addStretch(1)
+
+        self.voice_label = QLabel(self)
+        self.voice_combo = QComboBox(self)
+        self.voice_combo.setObjectName("voiceCombo")
+        self.voice_combo.setMinimumWidth(190)
+        self.voice_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.voice_label.setBuddy(self.voice_combo)
+        self.preview_button = transport_button(actions["preview"], 20, self)
+        layout.addWidget(self.voice_label)
+        layout.addWidget(self.voice_combo)
+        layout.addWidget(self.preview_button)
+        layout.addSpacing(14)
+
+        self.speed_label = QLabel(self)
+        self.speed_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.speed_slider.setObjectName("speedSlider")
+        self.speed_slider.setRange(50, 200)
+        self.speed_slider.setSingleStep(5)
+        self.speed_slider.setPageStep(25)
+        self.speed_slider.setFixedWidth(110)
+        self.speed_slider.installEventFilter(keep)
+        self.speed_label.setBuddy(self.speed_slider)
+        self.speed_value = QLabel("1.00×", self)
+        self.speed_value.setMinimumWidth(42)
+        layout.addWidget(self.speed_label)
+        layout.addWidget(self.speed_slider)
+        layout.addWidget(self.speed_value)
+        layout.addSpacing(14)
+
+        self.volume_icon = QLabel(self)
+        self.volume_icon.setPixmap(icon("volume").pixmap(QSize(18, 18), self.devicePixelRatioF()))
+        self.volume_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.volume_slider.setObjectName("volumeSlider")
+        self.volume_slider.setRange(0, 100)
+        self.volume_slider.setSingleStep(5)
+        self.volume_slider.setFixedWidth(100)
+        self.volume_slider.installEventFilter(keep)
+        layout.addWidget(self.volume_icon)
+        layout.addWidget(self.volume_slider)
+        self.speed_slider.valueChanged.connect(lambda value: self.speed_value.setText(f"{value / 100:.2f}×"))
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.voice_label.setText(self.tr("&Voice"))
+        self.voice_combo.setAccessibleName(self.tr("Voice"))
+        self.voice_combo.setToolTip(self.tr("The voice that reads; a change applies from the next sentence"))
+        self.speed_label.setText(self.tr("&Speed"))
+        self.speed_slider.setAccessibleName(self.tr("Speed"))
+        self.speed_slider.setToolTip(self.tr("Speaking rate (the pitch stays the same)"))
+        self.speed_value.setAccessibleName(self.tr("Speed value"))
+        self.volume_slider.setAccessibleName(self.tr("Volume"))
+        self.volume_slider.setToolTip(self.tr("Volume"))
+        self.position_label.setAccessibleName(self.tr("Position"))
+        self.setAccessibleName(self.tr("Playback controls"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)

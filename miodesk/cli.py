@@ -112,7 +112,7 @@ def run_speak(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)
     voice = resolve_voice(args.voice or _default_voice_name(text))
     engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider)
-    result = engine.synthesize(text, voice, speed=args.speed, seed=args.seed)
+    result = engine.synthesize_long(text, voice, speed=args.speed, seed=args.seed)
     write_audio(output, result.samples, result.sample_rate)
     print(
         f"{output}: {result.seconds:.2f} s at {result.sample_rate} Hz, {len(result.codes)} codes "

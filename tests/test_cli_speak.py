@@ -159,8 +159,19 @@ def test_empty_text(run_cli, tmp_path, speaking_model):
     assert_one_line_error(_speak(run_cli, tmp_path, speaking_model, text="   "), "text")
 
 
-def test_too_long_text_is_refused_until_the_reader_splits_it(run_cli, tmp_path, speaking_model):
-    assert_one_line_error(_speak(run_cli, tmp_path, speaking_model, text="あ" * 301), "300")
+def test_long_text_is_split_into_sentences(run_cli, tmp_path, speaking_model):
+    sentence = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+    text = sentence * 12  # about 400 characters: more than one utterance may hold
+    out = tmp_path / "long.npy"
+    result = run_cli(
+        "speak", text, "--voice", PRESET, "-o", out, "--model", speaking_model,
+        "--codec", GOLDEN / "codec" / "24k", "--seed", 1,
+    )
+    assert result.returncode == 0, result.stderr
+    codes = spoken_codes(result.stdout)
+    pieces = 36  # three sentences, twelve times
+    pause = int(0.25 * 24000)
+    assert len(np.load(out)) == codes * 960 + (pieces - 1) * pause
 
 
 def test_unknown_output_format(run_cli, tmp_path, speaking_model):

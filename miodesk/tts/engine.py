@@ -45,31 +45,69 @@ def split_threads(cores: int | None = None) -> tuple[int, int]:
     return llm, max(1, cores - llm)
 
 
+def _installed(kind: str) -> list:
+    """Installed models of `kind` from the models manifest (no network, sizes checked only on use)."""
+    from miodesk.models.download import DownloadManager
+
+    return [m for m in DownloadManager().installed() if m.kind == kind]
+
+
+def _checked(model) -> Path:
+    """The model's file or folder, after a cheap size check (a full sha256 check is on demand)."""
+    from miodesk.models.installed import check_model
+
+    problems = check_model(model, full=False)
+    if problems:
+        raise ModelError(
+            f"{problems[0].message} Download it again with `miodesk models download {model.name}`, "
+            "or check all models with `miodesk models verify`."
+        )
+    return model.main_file
+
+
 def default_model_path() -> Path:
-    """The recommended GGUF in the models folder, else the only MioTTS GGUF there."""
+    """The recommended GGUF (installed or in the models folder), else the only MioTTS GGUF there."""
+    installed = _installed("llm")
+    preferred_name = DEFAULT_MODEL_FILE.removesuffix(".gguf")
+    for model in installed:
+        if model.name == preferred_name:
+            return _checked(model)
+    if len(installed) == 1:
+        return _checked(installed[0])
     folder = paths.models_dir()
+    if installed:
+        names = ", ".join(m.name for m in installed)
+        raise ModelError(f"Several models in {folder} ({names}); choose one with --model FILE.gguf.")
+    # Files put there by hand (before the manifest existed, or copied in).
     preferred = folder / DEFAULT_MODEL_FILE
     if preferred.is_file():
         return preferred
-    found = sorted(folder.rglob("*.gguf"))
+    found = sorted(p for p in folder.rglob("*.gguf") if ".staging" not in p.relative_to(folder).parts)
     if len(found) == 1:
         return found[0]
     if not found:
         raise ModelError(
-            f"No MioTTS model (.gguf) in {folder}. Put one there (e.g. {DEFAULT_MODEL_FILE} "
-            "from Aratako/MioTTS-GGUF) or pass --model FILE.gguf."
+            f"No MioTTS model (.gguf) in {folder}. Download one with `miodesk models download "
+            f"{preferred_name}`, import a file with `miodesk models import FILE.gguf`, or pass --model FILE.gguf."
         )
     names = ", ".join(p.name for p in found)
     raise ModelError(f"Several models in {folder} ({names}); choose one with --model FILE.gguf.")
 
 
 def default_codec_path() -> Path:
+    """The default codec if installed, else the only installed codec, else the folder put there by hand."""
+    installed = _installed("codec")
+    for model in installed:
+        if model.name == DEFAULT_CODEC_FOLDER:
+            return _checked(model)
+    if len(installed) == 1:
+        return _checked(installed[0])
     folder = paths.models_dir() / DEFAULT_CODEC_FOLDER
     if folder.is_dir():
         return folder
     raise ModelError(
-        f"No MioCodec in {folder}. Put the official config.yaml and model.safetensors of "
-        f"Aratako/{DEFAULT_CODEC_FOLDER} there, or pass --codec DIR_OR_FILE.onnx."
+        f"No MioCodec in {folder}. Download it with `miodesk models download {DEFAULT_CODEC_FOLDER}`, "
+        "import a codec folder with `miodesk models import DIR`, or pass --codec DIR_OR_FILE.onnx."
     )
 
 
@@ -127,6 +165,41 @@ class SpeechEngine:
     @property
     def sample_rate(self) -> int:
         return self.codec.sample_rate
+
+    def synthesize_long(
+        self, text: str, voice: Voice, speed: float = 1.0, seed: int | None = None, pause_s: float = 0.25
+    ) -> SpeechResult:
+        """Text of any length: one utterance when the model can take it whole (as the official server
+        does), else split into sentences that are spoken in turn with a short pause between them."""
+        from miodesk.text.segment import segment
+
+        if len(text) <= MAX_MODEL_TEXT_CHARS:
+            return self.synthesize(text, voice, speed=speed, seed=seed)
+        pieces = segment(text)
+        if not pieces:
+            raise TextError("The text holds nothing that can be spoken.")
+        pause = np.zeros(int(pause_s * self.sample_rate), dtype=np.float32)
+        results = []
+        for number, piece in enumerate(pieces):
+            piece_seed = None if seed is None else seed + number
+            try:
+                result = self.synthesize(piece.text, voice, speed=speed, seed=piece_seed)
+            except GenerationError as error:
+                # Like the reader: one more try with another seed before giving up on a sentence.
+                log.warning("sentence %d failed (%s); retrying with another seed", number, error)
+                retry_seed = None if piece_seed is None else piece_seed + 100_000
+                result = self.synthesize(piece.text, voice, speed=speed, seed=retry_seed)
+            results.append(result)
+        samples = np.concatenate([part for result in results for part in (result.samples, pause)][:-1])
+        timings = {key: sum(result.timings[key] for result in results) for key in ("llm_s", "codec_s")}
+        timings["tokens_per_s"] = sum(len(r.codes) for r in results) / max(timings["llm_s"], 1e-9)
+        return SpeechResult(
+            samples=samples,
+            sample_rate=self.sample_rate,
+            codes=[code for result in results for code in result.codes],
+            model_text="\n".join(result.model_text for result in results),
+            timings=timings,
+        )
 
     def synthesize(
         self,

@@ -564,6 +564,13 @@ class ReaderController(QObject):
             self.cursorRequested.emit(start)
             self.statsChanged.emit(self._stats_update(None))
 
+    def seek_or_play(self, offset: int) -> None:
+        """Double-click, Enter, "Read from here": read from that sentence whatever the state."""
+        if self._reading():
+            self.seek(offset)
+        else:
+            self.play(offset)
+
     def _index_at(self, offset: int) -> int:
         """The sentence containing `offset`, else the first one after it (bisect: books are long)."""
         if self.loaded is None:

@@ -282,9 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         "doctor": run_doctor,
     }
     if args.command is None:
-        # The desktop window arrives with the GUI issue; until then show what is available.
-        parser.print_help()
-        return 0
+        from miodesk.ui.app import has_display, run_app
+
+        if not has_display():
+            # A terminal without a graphical session: say what the command offers instead.
+            parser.print_help()
+            print("\nmiodesk: no graphical display found, so the desktop app cannot open here.", file=sys.stderr)
+            return 0
+        return run_app(["--verbose"] if args.verbose else [])
     try:
         return handlers[args.command](args)
     except MioDeskError as error:

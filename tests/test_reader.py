@@ -257,3 +257,32 @@ def test_a_device_that_disappears_stops_with_a_clear_error_and_keeps_the_positio
     errors = log.kinds("error")
     assert len(errors) == 1 and "audio output device" in errors[0][1].message
     assert session.current_index is not None and not log.kinds("finished")
+
+
+def test_a_voice_change_applies_from_the_next_utterance(engine, tmp_path):
+    text = "最初の文です。次の文です。"
+    utterances = segment(text)
+    other_voice = np.load(GOLDEN / "presets" / "en_male.npy")
+    plan = ChunkPlan(full=True)  # whole-utterance decodes make the two renderings comparable sample for sample
+
+    def switch(event: ReaderEvent) -> None:
+        if event.kind == "utterance_started" and event.index == 0:
+            session.set_voice(other_voice)
+
+    sink = FileSink(tmp_path / "switched.wav", engine.sample_rate)
+    session = ReadingSession(engine, utterances, VOICE, sink, source_text=text, plan=plan, seed=21, on_event=switch)
+    session.start()
+    assert session.wait(60)
+    sink.close()
+    switched, _ = soundfile.read(str(tmp_path / "switched.wav"), dtype="float32")
+
+    sink = FileSink(tmp_path / "second.wav", engine.sample_rate)
+    alone = ReadingSession(engine, utterances, other_voice, sink, source_text=text, plan=plan, seed=21)
+    alone.start(1)
+    assert alone.wait(60)
+    sink.close()
+    second, _ = soundfile.read(str(tmp_path / "second.wav"), dtype="float32")
+
+    first_length = session.stats.utterance_codes[0] * engine.codec.samples_per_token
+    tail = switched[first_length + int(SENTENCE_PAUSE_S * engine.sample_rate) :]
+    np.testing.assert_allclose(tail, second, atol=1e-4)

@@ -287,6 +287,7 @@ class DownloadManager:
             except OSError as exc:
                 raise ModelError(f"Could not delete {target}: {exc.strerror or exc}.") from None
             freed += size
+        self._tidy_staging(stage)
         log.info("Removed %s, freed %d bytes", name, freed)
         return freed
 
@@ -432,8 +433,14 @@ class DownloadManager:
                 shutil.rmtree(stage, ignore_errors=True)  # give the space back
             raise
         finally:
-            if stage.is_dir() and not any(stage.iterdir()):
-                stage.rmdir()
+            self._tidy_staging(stage)
+
+    def _tidy_staging(self, stage: Path) -> None:
+        for folder in (stage, self.staging):
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                pass
 
     def _check_space(self, entry: ModelEntry, stage: Path, needed: int) -> None:
         free = shutil.disk_usage(stage).free
@@ -566,19 +573,45 @@ class DownloadManager:
         log.info("Installed %s (%d bytes) in %s", model.name, model.size_bytes, model.folder)
 
     def _after_install(self, model: InstalledModel, progress: Callable[[Progress], None] | None) -> None:
-        """Build what the runtime needs from the weights, once (codec graph; preset voice)."""
+        """Build what the runtime needs from the weights, once (codec/encoder graphs; preset voice)."""
         if model.kind == "codec":
             from miodesk.tts.codec import ensure_decoder
 
             if progress is not None:
                 progress(Progress(model.name, "decoder.onnx (building)", model.size_bytes, model.size_bytes, 0.0, None))
-            onnx_path = ensure_decoder(model.folder)
-            model.derived = [str(onnx_path)]
+            model.derived = [str(ensure_decoder(model.folder))]
             self.manifest.update(model)
         elif model.kind == "preset":
             model.derived = self._install_preset_voice(model)
             self.manifest.update(model)
-        # wavlm: the voice-encoder graph is built by its exporter when a voice is first made.
+        if model.kind in ("codec", "wavlm"):
+            self._build_voice_encoder(model, progress)
+
+    def _build_voice_encoder(self, model: InstalledModel, progress: Callable[[Progress], None] | None) -> None:
+        """The voice-encoder graph needs a codec and WavLM; build it once both are here.
+
+        Best effort: it is also built on first use, so a failure here is only logged.
+        """
+        models = self.manifest.load()
+        wavlm = models.get("wavlm-base-plus") or next((m for m in models.values() if m.kind == "wavlm"), None)
+        codecs = [m for m in models.values() if m.kind == "codec"]
+        codec = models.get("MioCodec-25Hz-44.1kHz-v2") or (codecs[0] if codecs else None)
+        if wavlm is None or codec is None:
+            return
+        try:
+            from miodesk.tts.voice_encoder import ensure_encoder
+
+            if progress is not None:
+                progress(
+                    Progress(model.name, "voice encoder (building)", model.size_bytes, model.size_bytes, 0.0, None)
+                )
+            built = str(ensure_encoder(codec.folder, wavlm.folder))
+        except Exception as exc:  # noqa: BLE001 - built again on first use, where errors are shown
+            log.warning("Could not build the voice encoder graph now (%s); it is built when first needed", exc)
+            return
+        if built not in wavlm.derived:
+            wavlm.derived.append(built)
+            self.manifest.update(wavlm)
 
     def _install_preset_voice(self, model: InstalledModel) -> list[str]:
         from miodesk.tts.voices import VoiceStore
@@ -599,10 +632,11 @@ class DownloadManager:
         if path.is_dir():
             if (path / "config.yaml").is_file() and (path / "model.safetensors").is_file():
                 return self._import_codec(path, name)
-            if (path / "config.json").is_file() and (path / "pytorch_model.bin").is_file():
-                return self._import_files(
-                    path, name or "wavlm-base-plus", "wavlm", [path / "config.json", path / "pytorch_model.bin"]
-                )
+            weights = [path / w for w in ("model.safetensors", "pytorch_model.bin") if (path / w).is_file()]
+            if (path / "config.json").is_file() and weights:
+                model = self._import_files(path, name or "wavlm-base-plus", "wavlm", [path / "config.json", weights[0]])
+                self._build_voice_encoder(model, None)
+                return model
             raise ModelError(
                 f"{path} is not a model folder: a codec folder has config.yaml and model.safetensors, "
                 "a WavLM folder config.json and pytorch_model.bin."
@@ -656,6 +690,7 @@ class DownloadManager:
             self.remove(model.name)  # weights that do not build are not a usable codec
             raise
         self.manifest.update(model)
+        self._build_voice_encoder(model, None)
         return model
 
     def _import_files(
@@ -692,6 +727,8 @@ class DownloadManager:
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+        finally:
+            self._tidy_staging(stage)
         return model
 
     def _check_space_bytes(self, name: str, stage: Path, needed: int) -> None:

@@ -7,7 +7,7 @@ compiled .qm). `python resources/build.py` refreshes them; a test checks they ag
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
@@ -25,7 +25,7 @@ def icon_path(name: str) -> Path:
     return resource_dir() / "icons" / f"{name}.svg"
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     # SVG icons render sharply at any device pixel ratio (the iconengines/svg plugin).
     return QIcon(str(icon_path(name)))

@@ -1,0 +1,279 @@
+"""First run: recommend a model set, show licences and sizes, download with progress, say hello.
+
+Built on the models manager (`miodesk.models.catalog` / `miodesk.models.download`). The download
+runs on a background thread; progress comes back through a queued signal, and Cancel sets the
+manager's cancel event (the manager leaves nothing half-installed).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from typing import Any
+
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from miodesk import paths
+from miodesk.ui.assets import app_icon
+
+log = logging.getLogger(__name__)
+
+WELCOME_TEXT = {
+    "ja": "ようこそ、MioDeskへ。準備ができました。",
+    "en": "Welcome to MioDesk. Everything is ready.",
+}
+
+
+def models_api() -> tuple[Any, Any] | None:
+    """(catalog module, download module), or None while the models manager is not installed."""
+    try:
+        from miodesk.models import catalog, download
+    except ImportError:
+        return None
+    if not all(hasattr(catalog, n) for n in ("recommend", "get_entry")) or not hasattr(download, "DownloadManager"):
+        return None
+    return catalog, download
+
+
+def _field(entry: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        value = getattr(entry, name, None)
+        if value is None and isinstance(entry, dict):
+            value = entry.get(name)
+        if value not in (None, ""):
+            return value
+    return default
+
+
+def human_size(size: float | None) -> str:
+    if not size:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+class _Signals(QObject):
+    progress = Signal(object)
+    done = Signal(object)  # None on success, else the error message (or "cancelled")
+
+
+class FirstRunDialog(QDialog):
+    """Welcome: what will be downloaded, why, under which licences; then the download itself."""
+
+    def __init__(self, catalog: Any, download: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("firstRunDialog")
+        self.catalog, self.download_module = catalog, download
+        self.recommendation = catalog.recommend()
+        self.names: list[str] = list(_field(self.recommendation, "names", default=[]))
+        self.cancel_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.error: str | None = None
+        self.totals: dict[str, int] = {}
+        self._signals = _Signals(self)
+        self._signals.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
+        self._signals.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+
+        self.setMinimumSize(QSize(600, 520))
+        layout = QVBoxLayout(self)
+        layout.setSpacing(12)
+        header = QHBoxLayout()
+        logo = QLabel(self)
+        logo.setPixmap(app_icon().pixmap(QSize(56, 56), self.devicePixelRatioF()))
+        self.title = QLabel(self)
+        self.title.setObjectName("firstRunTitle")
+        self.title.setWordWrap(True)
+        header.addWidget(logo)
+        header.addWidget(self.title, 1)
+        layout.addLayout(header)
+        self.intro = QLabel(self)
+        self.intro.setWordWrap(True)
+        layout.addWidget(self.intro)
+        self.details = QTextBrowser(self)
+        self.details.setObjectName("firstRunDetails")
+        self.details.setOpenExternalLinks(False)
+        layout.addWidget(self.details, 1)
+        self.file_label = QLabel(self)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        self.speed_label = QLabel(self)
+        for widget in (self.file_label, self.progress, self.speed_label):
+            widget.hide()
+            layout.addWidget(widget)
+        self.buttons = QDialogButtonBox(self)
+        self.download_button = QPushButton(self)
+        self.download_button.setObjectName("primaryButton")
+        self.download_button.setDefault(True)
+        self.later_button = QPushButton(self)
+        self.buttons.addButton(self.download_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(self.later_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.download_button.clicked.connect(self.start_download)
+        self.later_button.clicked.connect(self._later_or_cancel)
+        layout.addWidget(self.buttons)
+        self.setStyleSheet(
+            "#firstRunTitle { font-size: 16pt; font-weight: 600; }"
+            "#primaryButton { background: #4f5bd5; color: white; border-radius: 6px; padding: 6px 16px; }"
+            "#primaryButton:disabled { background: #b9bde6; }"
+        )
+        self.retranslate()
+
+    def entries(self) -> list[tuple[str, Any]]:
+        found = []
+        for name in self.names:
+            try:
+                found.append((name, self.catalog.get_entry(name)))
+            except Exception:  # noqa: BLE001 - an unknown name is shown without details
+                found.append((name, None))
+        return found
+
+    def total_size(self) -> int:
+        return sum(int(_field(e, "size_bytes", "size", "bytes", default=0) or 0) for _, e in self.entries())
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Welcome to MioDesk"))
+        self.title.setText(self.tr("Welcome to MioDesk"))
+        self.intro.setText(self.tr(
+            "MioDesk reads aloud on this computer, without the internet. It needs its speech models once: "
+            "about {0} in all. After that it works offline.").format(human_size(self.total_size())))
+        rows = []
+        for name, entry in self.entries():
+            size = human_size(_field(entry, "size_bytes", "size", "bytes"))
+            licence = _field(entry, "licence", "license", default="")
+            what = _field(entry, "description", "summary", "recommendation", "note", default="")
+            rows.append(
+                f"<tr><td style='padding:4px 10px 4px 0'><b>{html.escape(name)}</b><br>"
+                f"<span style='color:#666'>{html.escape(str(what))}</span></td>"
+                f"<td style='padding:4px 10px' align='right'>{html.escape(size)}</td>"
+                f"<td style='padding:4px 0'>{html.escape(str(licence))}</td></tr>")
+        reason = _field(self.recommendation, "reason", default="")
+        self.details.setHtml(
+            f"<p><b>{html.escape(self.tr('Recommended for this computer'))}</b>: {html.escape(str(reason))}</p>"
+            f"<table width='100%'><tr><th align='left'>{html.escape(self.tr('Model'))}</th>"
+            f"<th align='right'>{html.escape(self.tr('Size'))}</th>"
+            f"<th align='left'>{html.escape(self.tr('Licence'))}</th></tr>{''.join(rows)}</table>"
+            f"<p style='color:#666'>{html.escape(self.tr('Saved in {0}').format(paths.models_dir()))}</p>")
+        self.details.setAccessibleName(self.tr("Models to download"))
+        self.download_button.setText(self.tr("&Download and start"))
+        self.download_button.setAccessibleName(self.tr("Download the models"))
+        self.later_button.setText(self.tr("Cancel") if self.running() else self.tr("&Later"))
+        self.later_button.setAccessibleName(self.later_button.text().replace("&", ""))
+        self.progress.setAccessibleName(self.tr("Download progress"))
+
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start_download(self) -> None:
+        if self.running():
+            return
+        self.cancel_event.clear()
+        self.error = None
+        self.download_button.setEnabled(False)
+        self.later_button.setText(self.tr("Cancel"))
+        for widget in (self.file_label, self.progress, self.speed_label):
+            widget.show()
+        self.file_label.setText(self.tr("Starting the download…"))
+        self.progress.setValue(0)
+        manager = self.download_module.DownloadManager(paths.models_dir())
+        names = list(self.names)
+
+        def run() -> None:
+            try:
+                manager.download(names, progress=self._signals.progress.emit, cancel=self.cancel_event)
+            except Exception as error:  # noqa: BLE001 - shown in the dialog
+                cancelled = self.cancel_event.is_set()
+                if not cancelled:
+                    log.warning("model download failed: %s", error)
+                self._signals.done.emit("cancelled" if cancelled else str(error))
+                return
+            self._signals.done.emit("cancelled" if self.cancel_event.is_set() else None)
+
+        self.thread = threading.Thread(target=run, name="model-download", daemon=True)
+        self.thread.start()
+
+    def _on_progress(self, progress: Any) -> None:
+        name = _field(progress, "name", default="")
+        file = _field(progress, "file", default="")
+        done = int(_field(progress, "bytes_done", default=0) or 0)
+        total = int(_field(progress, "bytes_total", default=0) or 0)
+        self.totals[f"{name}/{file}"] = done
+        overall = self.total_size()
+        if overall:
+            self.progress.setValue(min(1000, int(1000 * sum(self.totals.values()) / overall)))
+        elif total:
+            self.progress.setValue(min(1000, int(1000 * done / total)))
+        self.file_label.setText(self.tr("Downloading {0} ({1} of {2})").format(
+            file or name, human_size(done), human_size(total)))
+        speed = _field(progress, "speed_bps", default=0) or 0
+        eta = _field(progress, "eta_s")
+        text = self.tr("{0}/s").format(human_size(speed)) if speed else ""
+        if eta is not None:
+            minutes, seconds = divmod(int(eta), 60)
+            text += "  ·  " + self.tr("{0}:{1:02d} left").format(minutes, seconds)
+        self.speed_label.setText(text)
+
+    def _on_done(self, error: str | None) -> None:
+        self.thread = None
+        self.download_button.setEnabled(True)
+        self.later_button.setText(self.tr("&Later"))
+        if error is None:
+            self.progress.setValue(1000)
+            self.accept()
+            return
+        self.error = error
+        if error == "cancelled":
+            self.file_label.setText(self.tr("Download cancelled. Nothing half-finished was kept."))
+        else:
+            self.file_label.setText(self.tr("The download failed: {0}").format(error))
+        self.download_button.setText(self.tr("&Try again"))
+
+    def _later_or_cancel(self) -> None:
+        if self.running():
+            self.cancel_event.set()
+            self.file_label.setText(self.tr("Cancelling…"))
+        else:
+            self.reject()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001 - Qt signature
+        self.cancel_event.set()
+        super().closeEvent(event)
+
+
+def open_first_run(window) -> bool:
+    """Show the welcome dialog; after a download, load the models and say a welcome sentence.
+
+    False when the models manager is not available (the window then shows what to do instead).
+    """
+    api = models_api()
+    if api is None:
+        return False
+    try:
+        dialog = FirstRunDialog(*api, parent=window)
+    except Exception as error:  # noqa: BLE001 - a catalog problem must not stop the app
+        log.exception("first-run dialog failed")
+        window.show_error(window.tr("The model catalogue is not available: {0}").format(error))
+        return True
+    accepted = dialog.exec() == QDialog.DialogCode.Accepted
+    if accepted:
+        settings = window.controller.settings
+        settings.welcome_done = True
+        window.controller.reload_engine()
+        language = window.translations.language if window.translations is not None else "en"
+        window.controller.speak_text(WELCOME_TEXT.get(language, WELCOME_TEXT["en"]))
+    return True

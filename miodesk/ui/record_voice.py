@@ -1,0 +1,330 @@
+"""The Record Voice dialog: record (or re-record) yourself, check the takes, name the voice, save it.
+
+Audio capture runs in PortAudio's thread (miodesk.audio.recorder); the meter is polled by a timer.
+Analysis, encoding and saving run on a worker thread and report back through queued signals, so
+the UI never waits on the encoder. Nothing engine-wide is touched: the dialog gets the store and a
+factory for the encoder, and announces a saved voice with `voiceSaved(name)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QCoreApplication, QLocale, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from miodesk.audio.recorder import (
+    MAX_RECORD_SECONDS,
+    QualityReport,
+    Recorder,
+    Recording,
+    analyse,
+    combine_takes,
+    list_input_devices,
+    reading_text,
+)
+from miodesk.errors import MioDeskError
+from miodesk.tts.voice_encoder import VoiceEncoder, make_voice_from_audio
+from miodesk.tts.voices import VoiceStore, validate_voice_name
+
+log = logging.getLogger(__name__)
+
+METER_FLOOR_DB = -60.0
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("RecordVoiceDialog", text)
+
+
+class RecordVoiceDialog(QDialog):
+    """Record 10–30 s, check quality, save into `store`; emits `voiceSaved(name)` when stored."""
+
+    voiceSaved = Signal(str)
+    _analysed = Signal(object, object)  # Recording, QualityReport (from the worker)
+    _saved = Signal(str)
+    _failed = Signal(str)
+
+    def __init__(self, store: VoiceStore, encoder_factory: Callable[[], VoiceEncoder], parent: QWidget | None = None,
+                 *, language: str | None = None, max_seconds: float = MAX_RECORD_SECONDS) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(tr("Record your voice"))
+        self._store = store
+        self._encoder_factory = encoder_factory
+        self._encoder: VoiceEncoder | None = None
+        self._max_seconds = max_seconds
+        self._recorder: Recorder | None = None
+        self._takes: list[Recording] = []
+        self._reports: list[QualityReport] = []
+        self._busy = False
+        self._worker: threading.Thread | None = None
+        language = language or ("ja" if QLocale().name().startswith("ja") else "en")
+
+        self.device_combo = QComboBox()
+        self.device_combo.addItem(tr("System default"), None)
+        try:
+            for index, name in list_input_devices():
+                self.device_combo.addItem(name, index)
+        except MioDeskError as error:
+            log.info("no input devices listed: %s", error)
+
+        intro = QLabel(tr("Read this text aloud in your normal voice, for 10 to 30 seconds:"))
+        intro.setWordWrap(True)
+        self.text_label = QLabel(reading_text(language))
+        self.text_label.setWordWrap(True)
+        self.text_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text_label.setStyleSheet("font-size: 14pt; padding: 8px;")
+
+        self.meter = QProgressBar()
+        self.meter.setRange(0, int(-METER_FLOOR_DB))
+        self.meter.setTextVisible(False)
+        self.time_label = QLabel("0.0 s")
+
+        self.record_button = QPushButton(tr("Record"))
+        self.stop_button = QPushButton(tr("Stop"))
+        self.play_button = QPushButton(tr("Play back"))
+        self.rerecord_button = QPushButton(tr("Re-record"))
+        self.record_button.clicked.connect(self.start_recording)
+        self.stop_button.clicked.connect(self.stop_recording)
+        self.play_button.clicked.connect(self.play_back)
+        self.rerecord_button.clicked.connect(self.rerecord)
+
+        self.hints_label = QLabel()
+        self.hints_label.setWordWrap(True)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText(tr("e.g. My voice"))
+        self.name_edit.textChanged.connect(self._update_buttons)
+        self.save_button = QPushButton(tr("Save voice"))
+        self.save_button.clicked.connect(self.save)
+        self.cancel_button = QPushButton(tr("Cancel"))
+        self.cancel_button.clicked.connect(self.reject)
+
+        form = QFormLayout()
+        form.addRow(tr("Microphone:"), self.device_combo)
+        meter_row = QHBoxLayout()
+        meter_row.addWidget(self.meter, 1)
+        meter_row.addWidget(self.time_label)
+        buttons = QHBoxLayout()
+        for button in (self.record_button, self.stop_button, self.play_button, self.rerecord_button):
+            buttons.addWidget(button)
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.cancel_button)
+        bottom.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(intro)
+        layout.addWidget(self.text_label)
+        layout.addLayout(meter_row)
+        layout.addLayout(buttons)
+        layout.addWidget(self.hints_label)
+        name_form = QFormLayout()
+        name_form.addRow(tr("Voice name:"), self.name_edit)
+        layout.addLayout(name_form)
+        layout.addWidget(self.status_label)
+        layout.addLayout(bottom)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self._tick)
+        self._analysed.connect(self._on_analysed)
+        self._saved.connect(self._on_saved)
+        self._failed.connect(self._on_failed)
+        self._update_buttons()
+
+    # --- state ------------------------------------------------------------------------------------
+    @property
+    def takes(self) -> list[Recording]:
+        return list(self._takes)
+
+    @property
+    def reports(self) -> list[QualityReport]:
+        return list(self._reports)
+
+    def _usable(self) -> bool:
+        return any(r.ok for r in self._reports)
+
+    def _update_buttons(self) -> None:
+        recording = self._recorder is not None
+        self.device_combo.setEnabled(not recording and not self._busy)
+        self.record_button.setEnabled(not recording and not self._busy)
+        self.record_button.setText(tr("Record another take") if self._takes else tr("Record"))
+        self.stop_button.setEnabled(recording)
+        self.play_button.setEnabled(bool(self._takes) and not recording and not self._busy)
+        self.rerecord_button.setEnabled(bool(self._takes) and not recording and not self._busy)
+        self.save_button.setEnabled(self._usable() and bool(self.name_edit.text().strip()) and not recording
+                                    and not self._busy)
+
+    def _show_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setStyleSheet("color: #b00020;" if error else "")
+        self.status_label.setText(text)
+
+    # --- recording --------------------------------------------------------------------------------
+    def start_recording(self) -> None:
+        self._stop_playback()
+        try:
+            recorder = Recorder(device=self.device_combo.currentData(), max_seconds=self._max_seconds)
+            recorder.start()
+        except MioDeskError as error:
+            self._show_status(str(error), error=True)
+            return
+        self._recorder = recorder
+        self._show_status(tr("Recording… read the text aloud, then press Stop."))
+        self._timer.start()
+        self._update_buttons()
+
+    def _tick(self) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        level = recorder.level
+        self.meter.setValue(int(max(0.0, level.rms_db - METER_FLOOR_DB)))
+        self.time_label.setText(f"{recorder.elapsed:.1f} s")
+        if recorder.is_full:
+            self.stop_recording()
+
+    def stop_recording(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        self._timer.stop()
+        self.meter.setValue(0)
+        if recorder is None:
+            return
+        self._busy = True
+        self._update_buttons()
+        self._show_status(tr("Checking the recording…"))
+
+        def work() -> None:
+            try:
+                take = recorder.stop()
+                self._analysed.emit(take, analyse(take.samples, take.sample_rate))
+            except Exception as error:  # shown in the dialog, never raised into Qt
+                log.exception("checking the recording failed")
+                self._failed.emit(str(error))
+
+        self._start_worker(work)
+
+    def _on_analysed(self, take: Recording, report: QualityReport) -> None:
+        self._busy = False
+        self._takes.append(take)
+        self._reports.append(report)
+        self._show_hints()
+        if report.ok:
+            self._show_status(tr("Take {n} is usable. Record another take, or name the voice and save it.")
+                              .format(n=len(self._takes)))
+        else:
+            self._show_status(tr("Take {n} cannot be used; please record again.").format(n=len(self._takes)),
+                              error=True)
+        self._update_buttons()
+
+    def _show_hints(self) -> None:
+        lines = []
+        for number, report in enumerate(self._reports, start=1):
+            if not report.issues:
+                lines.append(tr("Take {n}: good ({s:.0f} s of speech).").format(n=number, s=report.speech_seconds))
+            for issue in report.issues:
+                mark = "✗" if issue.severity == "error" else "!"
+                lines.append(f"{mark} " + tr("Take {n}:").format(n=number) + " " + issue.message)
+        self.hints_label.setText("\n".join(lines))
+
+    def rerecord(self) -> None:
+        self._stop_playback()
+        self._takes.clear()
+        self._reports.clear()
+        self.hints_label.clear()
+        self.start_recording()
+
+    def play_back(self) -> None:
+        if not self._takes:
+            return
+        try:
+            import sounddevice
+
+            combined, _ = combine_takes(self._takes) if self._usable() else (self._takes[-1], None)
+            sounddevice.play(combined.samples, combined.sample_rate)
+        except Exception as error:  # no output device: say so, nothing else depends on it
+            self._show_status(tr("Cannot play the recording: {error}").format(error=error), error=True)
+
+    def _stop_playback(self) -> None:
+        try:
+            import sounddevice
+
+            sounddevice.stop()
+        except Exception:  # nothing was playing, or no PortAudio
+            pass
+
+    # --- saving -------------------------------------------------------------------------------------
+    def save(self) -> None:
+        name = self.name_edit.text().strip()
+        try:
+            validate_voice_name(name)
+            if name in self._store:
+                raise MioDeskError(tr("A voice named “{name}” already exists; choose another name.").format(name=name))
+        except MioDeskError as error:
+            self._show_status(str(error), error=True)
+            return
+        takes = list(self._takes)
+        self._busy = True
+        self._update_buttons()
+        self._show_status(tr("Making the voice… this takes a few seconds."))
+
+        def work() -> None:
+            try:
+                combined, reports = combine_takes(takes)
+                if self._encoder is None:
+                    self._encoder = self._encoder_factory()
+                good = [r for r in reports if r.ok]
+                metadata = {"source": {"method": "recorded", "takes": len(takes), "used_takes": len(good),
+                                       "sample_rate": combined.sample_rate},
+                            "quality": {"speech_seconds": round(sum(r.speech_seconds for r in good), 2),
+                                        "snr_db": round(min(r.snr_db for r in good), 1),
+                                        "warnings": sorted({i.code for r in good for i in r.warnings})}}
+                make_voice_from_audio(self._store, name, combined.samples, combined.sample_rate, self._encoder,
+                                      metadata=metadata)
+                self._saved.emit(name)
+            except Exception as error:  # the message is shown; the store keeps no half voice
+                log.info("saving voice %r failed: %s", name, error)
+                self._failed.emit(str(error))
+
+        self._start_worker(work)
+
+    def _on_saved(self, name: str) -> None:
+        self._busy = False
+        self._show_status(tr("Saved voice “{name}”.").format(name=name))
+        self._update_buttons()
+        self.voiceSaved.emit(name)
+        self.accept()
+
+    def _on_failed(self, message: str) -> None:
+        self._busy = False
+        self._show_status(message, error=True)
+        self._update_buttons()
+
+    def _start_worker(self, work: Callable[[], None]) -> None:
+        self._worker = threading.Thread(target=work, name="record-voice", daemon=True)
+        self._worker.start()
+
+    def wait_for_worker(self, timeout: float = 60.0) -> None:
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def done(self, result: int) -> None:  # closing by any route stops the microphone
+        if self._recorder is not None:
+            recorder, self._recorder = self._recorder, None
+            self._timer.stop()
+            recorder.stop()
+        self._stop_playback()
+        super().done(result)

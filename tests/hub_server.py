@@ -17,6 +17,7 @@ The server runs in a daemon thread, on an ephemeral port, and stops itself after
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import threading
 import time
@@ -151,8 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(head=False)
 
     def _simple(self, status: int, extra: dict[str, str] | None = None) -> None:
-        body = f"{status}".encode()
+        body = json.dumps({"error": f"HTTP {status} from the test hub"}).encode()  # the hub answers JSON
         self.send_response(status)
+        self.send_header("Content-Type", "application/json")
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))

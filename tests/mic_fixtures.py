@@ -22,7 +22,7 @@ MIC_SOURCE = f"{MIC_SINK}.monitor"
 
 SPEECH_TEXT = (
     "Once upon a time there was a little girl who lived in a village near the forest. "
-    "Whenever she went out, she wore a red riding cloak, and everyone called her Little Red Riding Hood."
+    "Whenever she went out, she wore a red riding cloak."
 )
 
 
@@ -63,7 +63,7 @@ def virtual_mic(pulse_sink: str) -> VirtualMic:
 
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 8 s of espeak-ng English speech at 22.05 kHz."""
+    """About 8 s (6–7 s of speech) of espeak-ng English speech at 22.05 kHz."""
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed")
     path = tmp_path_factory.mktemp("speech") / "speech.wav"

@@ -61,7 +61,10 @@ def test_full_download_with_progress(hub: FakeHub, manager: DownloadManager) -> 
     [model] = manager.download([LLM], progress=events.append)
     assert model.main_file == manager.root / LLM / LLM_FILE
     assert model.main_file.read_bytes() == data
-    assert model.files[0].sha256 == hashlib.sha256(data).hexdigest() and model.revision == "0123456789abcdef" * 2 + "01234567"
+    assert (
+        model.files[0].sha256 == hashlib.sha256(data).hexdigest()
+        and model.revision == "0123456789abcdef" * 2 + "01234567"
+    )
     assert events and events[-1].bytes_done == events[-1].bytes_total == len(data)
     assert all(a.bytes_done <= b.bytes_done for a, b in zip(events, events[1:], strict=False))
     assert {e.name for e in events} == {LLM} and {e.file for e in events} == {LLM_FILE}
@@ -105,8 +108,9 @@ def test_resume_after_a_cut_connection(hub: FakeHub, manager: DownloadManager) -
     [model] = manager.download([LLM])
     assert model.main_file.read_bytes() == data
     gets = hub.requests("GET")
-    assert len(gets) == 2 and gets[0].range is None
-    assert gets[1].range == "bytes=300000-" and gets[1].status == 206
+    assert len(gets) == 2 and gets[0].range is None and gets[1].status == 206
+    # It resumes after the last whole piece it wrote (at most the 300000 bytes that came).
+    assert 0 < int(gets[1].range.removeprefix("bytes=").rstrip("-")) <= 300_000
 
 
 def test_interrupted_download_resumes_in_a_later_session(hub: FakeHub, manager: DownloadManager) -> None:
@@ -131,7 +135,7 @@ def test_interrupted_download_resumes_in_a_later_session(hub: FakeHub, manager: 
     hub.delay_s = 0
     [model] = DownloadManager(manager.root).download([LLM])
     assert model.main_file.read_bytes() == data
-    assert hub.requests("GET")[-1].range == f"bytes={kept}-"
+    assert (f"bytes={kept}-", 206) in [(r.range, r.status) for r in hub.requests("GET")]
     assert leftovers(manager) == [LLM, f"{LLM}/{LLM_FILE}"]
 
 
@@ -245,8 +249,7 @@ def test_disk_full_file_size_limit(hub: FakeHub, tmp_path: Path) -> None:
     )
     assert done.returncode == 3, done.stderr
     assert "disk is full" in done.stdout
-    assert sorted(p.name for p in root.iterdir()) == [".staging"] or not any((root / ".staging").iterdir())
-    assert not list(root.rglob("*.part"))
+    assert [p.name for p in root.iterdir()] == []  # the partial file was deleted to give the space back
 
 
 @pytest.fixture
@@ -265,6 +268,7 @@ def tiny_disk(tmp_path: Path):
 def test_disk_full_real_tmpfs(hub: FakeHub, tiny_disk: Path) -> None:
     manager = DownloadManager(tiny_disk)
     manager.retry_delays = ()
+    manager.disk_reserve = 0
     hub.add(LLM_REPO, LLM_FILE, payload(2_000_000))
     with pytest.raises(DownloadError, match="Not enough disk space"):
         manager.download([LLM])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import shutil
 import struct
 import zipfile
@@ -160,9 +159,10 @@ def _torch_zip(path: Path, tensors: dict[str, np.ndarray], extra_global: tuple[s
         glob(*extra_global)
         string("echo hacked")
         out.extend(b"\x85R")
-    out.extend(b"u.")  # SETITEMS, STOP
-    pickle.loads(bytes(out).replace(b"ctorch._utils\n_rebuild_tensor_v2\n", b"cbuiltins\nprint\n")) \
-        if False else None  # (never unpickled; the line documents that the bytes are a normal pickle)
+    out.extend(b"u")  # SETITEMS
+    out.extend(b"}")  # state: {"_metadata": {}} as torch state_dicts carry, applied by BUILD
+    string("_metadata")
+    out.extend(b"}sb.")  # SETITEM, BUILD, STOP
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", bytes(out))
         for key, raw in storages.items():

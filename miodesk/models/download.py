@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from miodesk import paths
+from miodesk import __version__, paths
 from miodesk.errors import DownloadError, MioDeskError, ModelError
 from miodesk.models.catalog import CATALOG, ModelEntry, format_bytes, get_entry
 from miodesk.models.installed import (
@@ -102,6 +102,16 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
+def _configure_hub() -> None:
+    """Settings huggingface_hub reads from module constants at call time."""
+    from huggingface_hub import constants as hf_constants
+
+    # Nothing leaves the machine but the download itself: huggingface_hub's telemetry would fetch
+    # an "agent registry" from the endpoint and write it under HF_HOME.
+    hf_constants.HF_HUB_DISABLE_TELEMETRY = True
+    hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, _CHUNK_SIZE)
+
+
 class _NullBar:
     """Stands in for huggingface_hub's tqdm bar: our own progress comes from the file writes."""
 
@@ -132,6 +142,7 @@ class _Meter:
         self.file = ""
         self._window: collections.deque[tuple[float, int]] = collections.deque()
         self._session_bytes = 0
+        self._start = time.monotonic()
         self._last_report = 0.0
 
     def add(self, n: int) -> None:
@@ -148,7 +159,10 @@ class _Meter:
         while len(self._window) > 2 and now - self._window[0][0] > 3.0:
             self._window.popleft()
         t0, b0 = self._window[0]
-        return (self._session_bytes - b0) / (now - t0) if now - t0 > 0.05 else 0.0
+        if now - t0 >= 0.5:
+            return (self._session_bytes - b0) / (now - t0)
+        elapsed = now - self._start  # early on, or a quick file: the average so far
+        return self._session_bytes / elapsed if elapsed > 0 and self._session_bytes else 0.0
 
     def report(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -236,6 +250,8 @@ class DownloadManager:
 
     # Waits between attempts after a network error or a 5xx/429 answer (tests shorten them).
     retry_delays: tuple[float, ...] = (1.0, 3.0, 10.0)
+    # Space kept free beyond the download itself (manifest, graphs, the OS).
+    disk_reserve = _DISK_RESERVE
 
     def __init__(self, models_dir: Path | None = None) -> None:
         self.root = Path(models_dir) if models_dir is not None else paths.models_dir()
@@ -385,12 +401,13 @@ class DownloadManager:
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
         from huggingface_hub.utils import build_hf_headers
 
+        _configure_hub()
         endpoint = hub_endpoint()
         revision = entry.revision
         remote: list[_RemoteFile] = []
         for filename in entry.files:
             url = hf_hub_url(entry.repo, filename, revision=revision, endpoint=endpoint)
-            headers = build_hf_headers()
+            headers = build_hf_headers(library_name="miodesk", library_version=__version__)
             try:
                 meta = get_hf_file_metadata(url, headers=headers, endpoint=endpoint, retry_on_errors=False)
             except Exception as exc:  # translated below; anything unknown propagates as is
@@ -444,9 +461,9 @@ class DownloadManager:
 
     def _check_space(self, entry: ModelEntry, stage: Path, needed: int) -> None:
         free = shutil.disk_usage(stage).free
-        if free < needed + _DISK_RESERVE:
+        if free < needed + self.disk_reserve:
             raise DownloadError(
-                f"Not enough disk space for {entry.name}: it needs {format_bytes(needed + _DISK_RESERVE)}, "
+                f"Not enough disk space for {entry.name}: it needs {format_bytes(needed + self.disk_reserve)}, "
                 f"{format_bytes(free)} are free in {self.root}. Free some space and try again."
             )
 
@@ -484,10 +501,9 @@ class DownloadManager:
     def _fetch(
         self, entry: ModelEntry, r: _RemoteFile, stage: Path, meter: _Meter, cancel: threading.Event | None
     ) -> None:
-        from huggingface_hub import constants as hf_constants
         from huggingface_hub.file_download import http_get
 
-        hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, _CHUNK_SIZE)
+        _configure_hub()
         final, part = stage / r.filename, stage / f"{r.filename}.part"
         meter.file = r.filename
         if final.is_file():
@@ -733,9 +749,9 @@ class DownloadManager:
 
     def _check_space_bytes(self, name: str, stage: Path, needed: int) -> None:
         free = shutil.disk_usage(stage).free
-        if free < needed + _DISK_RESERVE:
+        if free < needed + self.disk_reserve:
             raise ModelError(
-                f"Not enough disk space to import {name}: it needs {format_bytes(needed + _DISK_RESERVE)}, "
+                f"Not enough disk space to import {name}: it needs {format_bytes(needed + self.disk_reserve)}, "
                 f"{format_bytes(free)} are free in {self.root}."
             )
 

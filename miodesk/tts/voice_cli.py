@@ -74,13 +74,16 @@ def _save_checked(args: argparse.Namespace, store, samples, rate: int, source: d
     from miodesk.tts.voices import validate_voice_name
 
     validate_voice_name(args.name)
+    if args.name in store and not args.overwrite:
+        raise VoiceRecordingError(
+            f"A voice named {args.name!r} already exists; choose another name or add --overwrite.")
+    encoder = _encoder(args)  # missing models fail before any hint is printed
     mono = to_mono(samples)
     report = analyse(mono, rate)
     if not report.ok:
         raise VoiceRecordingError(f"{report.errors[0].message} Nothing was saved.")
     for issue in report.warnings:
         _warn(issue.message)
-    encoder = _encoder(args)
     metadata = {"source": source, "quality": {
         "speech_seconds": round(report.speech_seconds, 2), "snr_db": round(report.snr_db, 1),
         "speech_dbfs": round(report.speech_db, 1), "clipped_fraction": round(report.clipped_fraction, 5),
@@ -92,7 +95,7 @@ def _save_checked(args: argparse.Namespace, store, samples, rate: int, source: d
 
 
 def _record(args: argparse.Namespace, store) -> int:
-    from miodesk.audio.recorder import MAX_RECORD_SECONDS, Level, record, reading_text
+    from miodesk.audio.recorder import MAX_RECORD_SECONDS, Level, reading_text, record
     from miodesk.errors import MioDeskError
     from miodesk.tts.voices import validate_voice_name
 

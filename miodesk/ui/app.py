@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
 
 from miodesk import __version__
@@ -68,8 +68,9 @@ def build_app(settings: Settings | None = None, engine_factory: EngineFactory | 
     if settings.recovered_from is not None:
         window.show_message(
             "warning",
-            window.tr("The settings file was damaged, so MioDesk started with the default settings. "
-                      "The damaged file was kept as {0}.").format(settings.recovered_from.name),
+            QCoreApplication.translate(
+                "MainWindow", "The settings file was damaged, so MioDesk started with the default settings. "
+                "The damaged file was kept as {0}.").format(settings.recovered_from.name),
         )
     return AppParts(window, controller, tray, translations)
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any
 
-from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -84,7 +84,8 @@ class FirstRunDialog(QDialog):
         self.cancel_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.error: str | None = None
-        self.totals: dict[str, int] = {}
+        self.model_done: dict[str, int] = {}
+        self.model_total: dict[str, int] = {}
         self._signals = _Signals(self)
         self._signals.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
         self._signals.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
@@ -212,12 +213,12 @@ class FirstRunDialog(QDialog):
         file = _field(progress, "file", default="")
         done = int(_field(progress, "bytes_done", default=0) or 0)
         total = int(_field(progress, "bytes_total", default=0) or 0)
-        self.totals[f"{name}/{file}"] = done
-        overall = self.total_size()
+        self.model_done[name], self.model_total[name] = done, total
+        # Exact sizes for the models seen so far, the catalogue's estimate for the others.
+        estimates = [_field(e, "size_bytes", default=0) or 0 for n, e in self.entries() if n not in self.model_total]
+        overall = sum(self.model_total.values()) + sum(estimates)
         if overall:
-            self.progress.setValue(min(1000, int(1000 * sum(self.totals.values()) / overall)))
-        elif total:
-            self.progress.setValue(min(1000, int(1000 * done / total)))
+            self.progress.setValue(min(1000, int(1000 * sum(self.model_done.values()) / overall)))
         self.file_label.setText(self.tr("Downloading {0} ({1} of {2})").format(
             file or name, human_size(done), human_size(total)))
         speed = _field(progress, "speed_bps", default=0) or 0
@@ -267,13 +268,19 @@ def open_first_run(window) -> bool:
         dialog = FirstRunDialog(*api, parent=window)
     except Exception as error:  # noqa: BLE001 - a catalog problem must not stop the app
         log.exception("first-run dialog failed")
-        window.show_error(window.tr("The model catalogue is not available: {0}").format(error))
+        window.show_error(
+            QCoreApplication.translate("MainWindow", "The model catalogue is not available: {0}").format(error))
         return True
-    accepted = dialog.exec() == QDialog.DialogCode.Accepted
-    if accepted:
-        settings = window.controller.settings
-        settings.welcome_done = True
-        window.controller.reload_engine()
-        language = window.translations.language if window.translations is not None else "en"
-        window.controller.speak_text(WELCOME_TEXT.get(language, WELCOME_TEXT["en"]))
+    if dialog.exec() == QDialog.DialogCode.Accepted:
+        after_download(window)
     return True
+
+
+def after_download(window) -> None:
+    """Models are in place: load them and greet the user in the UI's language."""
+    window.controller.settings.welcome_done = True
+    window.controller.reload_engine()
+    language = window.translations.language if window.translations is not None else "en"
+    window.controller.speak_text(WELCOME_TEXT.get(language, WELCOME_TEXT["en"]))
+    window.show_message("info", QCoreApplication.translate(
+        "MainWindow", "The models are ready. Open a document or paste text to start reading."))

@@ -7,7 +7,7 @@ import logging
 import threading
 from importlib.metadata import PackageNotFoundError, version
 
-from PySide6.QtCore import QObject, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -82,7 +82,8 @@ class AboutDialog(QDialog):
         body.setHtml(
             f"<h3>{html.escape(self.tr('Versions'))}</h3><table>{rows}</table>"
             f"<h3>{html.escape(self.tr('Licences'))}</h3><ul>{items}</ul>"
-            f"<p>{html.escape(self.tr('Nothing you read leaves this computer: MioDesk works offline once the models are downloaded.'))}</p>"
+            "<p>" + html.escape(self.tr("Nothing you read leaves this computer: MioDesk works offline once the "
+                                        "models are downloaded.")) + "</p>"
         )
         layout.addWidget(body, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
@@ -147,7 +148,8 @@ def copy_system_info(window) -> None:
 
     def done(report: str) -> None:
         QGuiApplication.clipboard().setText(report)
-        window.statusBar().showMessage(window.tr("System information copied to the clipboard."), 6000)
+        window.statusBar().showMessage(
+            QCoreApplication.translate("MainWindow", "System information copied to the clipboard."), 6000)
         reporter.deleteLater()
 
     reporter.ready.connect(done, Qt.ConnectionType.QueuedConnection)

@@ -47,7 +47,9 @@ STYLE = """
 #playButton:focus { border: 2px solid #1f2a8a; }
 #playButton:disabled { background: #b9bde6; }
 #readerView { background: palette(base); border: none; }
-#outline { border: none; border-right: 1px solid rgba(0,0,0,0.10); background: palette(alternate-base); }
+#outline { border: none; border-right: 1px solid rgba(0,0,0,0.10); background: #f6f7fb; padding-top: 6px; }
+#outline::item { padding: 5px 4px; }
+#outline::item:selected { background: #e3e6fb; color: #1d2470; border-radius: 4px; }
 #emptyPage { background: palette(base); }
 #emptyTitle { font-size: 22pt; font-weight: 600; }
 #emptySubtitle { font-size: 12pt; color: palette(placeholder-text); }
@@ -210,7 +212,7 @@ class MainWindow(QMainWindow):
         self.outline.installEventFilter(KeepArrowKeys(self.outline))
         self.reader = ReaderView(self.splitter)
         self.reader.setAcceptDrops(False)  # drops go to the window, which opens the file
-        self.reader.readFromRequested.connect(self.controller.seek_or_play)
+        self.reader.readFromRequested.connect(self._read_from)
         self.splitter.addWidget(self.outline)
         self.splitter.addWidget(self.reader)
         self.splitter.setStretchFactor(1, 1)
@@ -500,17 +502,22 @@ class MainWindow(QMainWindow):
 
     def toggle_play(self) -> None:
         if self.controller.state == "idle":
-            self.controller.play(self._start_offset())
+            offset = self._start_offset()
+            self.reader.user_moved_cursor = False
+            self.controller.play(offset)
         else:
             self.controller.toggle_play()
 
+    def _read_from(self, offset: int) -> None:
+        self.reader.user_moved_cursor = False
+        self.controller.seek_or_play(offset)
+
     def _start_offset(self) -> int | None:
         """Where Play starts: the caret if the reader moved it, else the remembered position."""
-        offset = self.reader.cursor_offset()
-        return offset if offset != self.controller.position and offset > 0 else None
+        return self.reader.cursor_offset() if self.reader.user_moved_cursor else None
 
     def read_from_cursor(self) -> None:
-        self.controller.seek_or_play(self.reader.cursor_offset())
+        self._read_from(self.reader.cursor_offset())
 
     def open_file_dialog(self) -> None:
         patterns = " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
@@ -655,9 +662,16 @@ class MainWindow(QMainWindow):
         except ImportError:
             self.show_message("info", self.tr("Recording a voice is not available in this version yet."))
             return
-        dialog = RecordVoiceDialog(self.controller.voice_store, _voice_encoder_factory, self)
+        dialog = RecordVoiceDialog(self.controller.voice_store, self._voice_encoder_factory, self)
         dialog.voiceSaved.connect(self._voice_saved)
         dialog.exec()
+
+    def _voice_encoder_factory(self):
+        """The dialog calls this off the UI thread when it first needs the encoder."""
+        from miodesk.tts.voice_encoder import VoiceEncoder
+
+        codec = self.settings.codec_folder()
+        return VoiceEncoder(codec_dir=codec if codec.is_dir() else None)
 
     def _voice_saved(self, name: str) -> None:
         self.controller.set_voice(name)
@@ -732,15 +746,3 @@ class MainWindow(QMainWindow):
         self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
         self.raise_()
         self.activateWindow()
-
-
-def _voice_encoder_factory():
-    """Build the voice encoder on demand (the Record Voice dialog calls this off the UI thread)."""
-    from miodesk.tts import voice_encoder  # type: ignore[attr-defined]
-
-    for name in ("load_voice_encoder", "VoiceEncoder", "default_voice_encoder"):
-        factory = getattr(voice_encoder, name, None)
-        if factory is not None:
-            return factory()
-    raise RuntimeError("no voice encoder available")
-

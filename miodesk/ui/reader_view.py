@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_FORMATTED_HEADINGS = 5000  # beyond this, headings stay plain (formatting is not free on huge books)
 HEADING_SCALE = {1: 1.6, 2: 1.35, 3: 1.2}
 READING_COLUMN_PX = 760  # comfortable line length; wider windows get side margins
+JAPANESE_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "Yu Gothic UI", "Meiryo UI", "Hiragino Sans", "IPAexGothic")
 HIGHLIGHT_LIGHT = "#ffe08a"
 HIGHLIGHT_DARK = "#6b5a1e"
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
@@ -53,6 +54,8 @@ class ReaderView(QPlainTextEdit):
         self.setFrameShape(QPlainTextEdit.Shape.NoFrame)
         font = QFont(self.font())
         font.setPointSizeF(max(font.pointSizeF(), 10.0) * 1.3)
+        # Japanese glyph forms for kanji whatever the system's first CJK fallback is.
+        font.setFamilies([font.family(), *JAPANESE_FONTS])
         self.setFont(font)
         self.document().setDocumentMargin(28)
         self.highlight_enabled = True
@@ -61,6 +64,10 @@ class ReaderView(QPlainTextEdit):
         self._astral: np.ndarray | None = None  # python offsets of non-BMP characters, if any
         self._highlight: tuple[int, int] | None = None
         self.setCursorWidth(2)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._programmatic = False
+        self.user_moved_cursor = False  # the reader put the caret somewhere: Play starts there
+        self.cursorPositionChanged.connect(self._cursor_moved)
 
     # --- content ----------------------------------------------------------------------------------
 
@@ -71,10 +78,19 @@ class ReaderView(QPlainTextEdit):
         text = document.text if document else ""
         astral = [match.start() for match in _ASTRAL.finditer(text)]
         self._astral = np.asarray(astral, dtype=np.int64) if astral else None
-        self.setPlainText(text)
-        if document is not None:
-            self._format_headings(document)
-        self.moveCursor(QTextCursor.MoveOperation.Start)
+        self._programmatic = True
+        try:
+            self.setPlainText(text)
+            if document is not None:
+                self._format_headings(document)
+            self.moveCursor(QTextCursor.MoveOperation.Start)
+        finally:
+            self._programmatic = False
+        self.user_moved_cursor = False
+
+    def _cursor_moved(self) -> None:
+        if not self._programmatic:
+            self.user_moved_cursor = True
 
     def _format_headings(self, document: Document) -> None:
         headings = [block for block in document.blocks if block.kind == "heading"][:MAX_FORMATTED_HEADINGS]
@@ -112,9 +128,17 @@ class ReaderView(QPlainTextEdit):
     def set_cursor_offset(self, offset: int, center: bool = True) -> None:
         cursor = self.textCursor()
         cursor.setPosition(min(self.to_qt(offset), self.document().characterCount() - 1))
-        self.setTextCursor(cursor)
+        self._set_cursor_quietly(cursor)
         if center:
             self.centerCursor()
+
+    def _set_cursor_quietly(self, cursor: QTextCursor) -> None:
+        self._programmatic = True
+        try:
+            self.setTextCursor(cursor)
+        finally:
+            self._programmatic = False
+        self.user_moved_cursor = False
 
     # --- highlight --------------------------------------------------------------------------------
 
@@ -160,10 +184,8 @@ class ReaderView(QPlainTextEdit):
         height = self.viewport().height()
         # Only scroll when the sentence leaves the comfortable band: a jumpy page is hard to read.
         if rect.top() < height * 0.12 or rect.bottom() > height * 0.7:
-            self.setTextCursor(target)
+            self._set_cursor_quietly(target)
             self.centerCursor()
-        else:
-            self.setTextCursor(target)
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -199,7 +221,8 @@ class ReaderView(QPlainTextEdit):
         menu.deleteLater()
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001 - Qt signature
-        super().resizeEvent(event)
-        # A centred reading column on wide windows.
+        # A centred reading column on wide windows: set the margins first so the text is laid out
+        # (wrapped) for the narrower viewport.
         side = max(0, (self.width() - READING_COLUMN_PX) // 2)
         self.setViewportMargins(side, 0, side, 0)
+        super().resizeEvent(event)

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -257,4 +256,3 @@ class SettingsDialog(QDialog):
         )
 
 
-__all__ = ["SettingsDialog", "output_devices", "Qt"]

@@ -96,6 +96,7 @@ class EmptyPage(QWidget):
     def __init__(self, open_action: QAction, paste_action: QAction, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("emptyPage")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         layout = QVBoxLayout(self)
         layout.addStretch(3)
         logo = QLabel(self)
@@ -140,7 +141,8 @@ class EmptyPage(QWidget):
 
     def retranslate(self) -> None:
         self.title.setText(self.tr("Read anything aloud"))
-        self.subtitle.setText(self.tr("Open a document or paste text, press Play, and follow the highlighted sentence."))
+        self.subtitle.setText(
+            self.tr("Open a document or paste text, press Play, and follow the highlighted sentence."))
         self.open_button.setText(self.tr("Open a file…"))
         self.open_button.setAccessibleName(self.tr("Open a file"))
         self.paste_button.setText(self.tr("Paste and read"))

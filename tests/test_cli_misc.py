@@ -61,10 +61,13 @@ def test_doctor_reports_runtimes_and_folders(run_cli, miodesk_home):
     assert str(miodesk_home) in result.stdout
 
 
-def test_bare_command_and_version(run_cli):
+def test_bare_command_without_a_display_explains_instead_of_crashing(run_cli, monkeypatch):
+    for variable in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(variable, raising=False)
     bare = run_cli()
     assert bare.returncode == 0
     assert "speak" in bare.stdout
+    assert "no graphical display" in bare.stderr
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("MioDesk ")
 

@@ -6,10 +6,12 @@ import time
 
 import numpy as np
 from audio_helpers import MonitorRecorder
-from gui_fixtures import SAMPLE_EN, SAMPLE_JA, app, gui_model, gui_settings, qapp_args, screenshot, voices, write_sample, xvfb_display  # noqa: F401
+from gui_fixtures import SAMPLE_EN, SAMPLE_JA, screenshot, write_sample
 from PySide6.QtCore import Qt
 
 from miodesk.settings import PositionStore
+
+pytest_plugins = ["gui_fixtures"]  # the app, Xvfb and model fixtures
 
 
 def open_document(qtbot, parts, path):

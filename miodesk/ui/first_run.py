@@ -90,7 +90,7 @@ class FirstRunDialog(QDialog):
         self._signals.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
         self._signals.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
-        self.setMinimumSize(QSize(600, 520))
+        self.setMinimumSize(QSize(720, 600))
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         header = QHBoxLayout()
@@ -159,17 +159,21 @@ class FirstRunDialog(QDialog):
             licence = _field(entry, "licence", "license", default="")
             what = _field(entry, "description", "summary", "recommendation", "note", default="")
             rows.append(
-                f"<tr><td style='padding:4px 10px 4px 0'><b>{html.escape(name)}</b><br>"
+                f"<tr><td><b>{html.escape(name)}</b><br>"
                 f"<span style='color:#666'>{html.escape(str(what))}</span></td>"
-                f"<td style='padding:4px 10px' align='right'>{html.escape(size)}</td>"
-                f"<td style='padding:4px 0'>{html.escape(str(licence))}</td></tr>")
-        reason = _field(self.recommendation, "reason", default="")
+                f"<td align='right' style='white-space:nowrap'>{html.escape(size)}</td>"
+                f"<td>{html.escape(str(licence))}</td></tr>")
+        reason = html.escape(str(_field(self.recommendation, "reason", default="")))
+        recommended = html.escape(self.tr("Recommended for this computer"))
+        model, size, licence = (html.escape(self.tr("Model")), html.escape(self.tr("Size")),
+                                html.escape(self.tr("Licence")))
+        saved_in = html.escape(self.tr("Saved in {0}").format(paths.models_dir()))
         self.details.setHtml(
-            f"<p><b>{html.escape(self.tr('Recommended for this computer'))}</b>: {html.escape(str(reason))}</p>"
-            f"<table width='100%'><tr><th align='left'>{html.escape(self.tr('Model'))}</th>"
-            f"<th align='right'>{html.escape(self.tr('Size'))}</th>"
-            f"<th align='left'>{html.escape(self.tr('Licence'))}</th></tr>{''.join(rows)}</table>"
-            f"<p style='color:#666'>{html.escape(self.tr('Saved in {0}').format(paths.models_dir()))}</p>")
+            f"<p><b>{recommended}</b><br><span style='color:#444'>{reason}</span></p>"
+            f"<table width='100%' cellspacing='0' cellpadding='6'>"
+            f"<tr style='background:#eef0fb'><th align='left'>{model}</th>"
+            f"<th align='right'>{size}</th><th align='left'>{licence}</th></tr>{''.join(rows)}</table>"
+            f"<p style='color:#666'>{saved_in}</p>")
         self.details.setAccessibleName(self.tr("Models to download"))
         self.download_button.setText(self.tr("&Download and start"))
         self.download_button.setAccessibleName(self.tr("Download the models"))
@@ -279,6 +283,8 @@ def open_first_run(window) -> bool:
 def after_download(window) -> None:
     """Models are in place: load them and greet the user in the UI's language."""
     window.controller.settings.welcome_done = True
+    window._save_settings()
+    window._refresh_voices()  # the preset voices came with the download
     window.controller.reload_engine()
     language = window.translations.language if window.translations is not None else "en"
     window.controller.speak_text(WELCOME_TEXT.get(language, WELCOME_TEXT["en"]))

@@ -79,9 +79,10 @@ class AboutDialog(QDialog):
             (self.tr("Qt / PySide6"), self.tr("LGPLv3.")),
         ]
         items = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(t)}</li>" for n, t in licences)
+        versions_title, licences_title = html.escape(self.tr("Versions")), html.escape(self.tr("Licences"))
         body.setHtml(
-            f"<h3>{html.escape(self.tr('Versions'))}</h3><table>{rows}</table>"
-            f"<h3>{html.escape(self.tr('Licences'))}</h3><ul>{items}</ul>"
+            f"<h3>{versions_title}</h3><table>{rows}</table>"
+            f"<h3>{licences_title}</h3><ul>{items}</ul>"
             "<p>" + html.escape(self.tr("Nothing you read leaves this computer: MioDesk works offline once the "
                                         "models are downloaded.")) + "</p>"
         )

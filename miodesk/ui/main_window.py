@@ -49,7 +49,8 @@ STYLE = """
 #readerView { background: palette(base); border: none; }
 #outline { border: none; border-right: 1px solid rgba(0,0,0,0.10); background: #f6f7fb; padding-top: 6px; }
 #outline::item { padding: 5px 4px; }
-#outline::item:selected { background: #e3e6fb; color: #1d2470; border-radius: 4px; }
+#outline::item:selected { background: #e3e6fb; color: #1d2470; }
+#outline::branch:selected { background: transparent; }
 #emptyPage { background: palette(base); }
 #emptyTitle { font-size: 22pt; font-weight: 600; }
 #emptySubtitle { font-size: 12pt; color: palette(placeholder-text); }

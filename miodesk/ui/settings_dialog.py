@@ -202,7 +202,11 @@ class SettingsDialog(QDialog):
             installed = (paths.models_dir() / folder).exists()
             text = labels[key] if installed else self.tr("{0} — not installed").format(labels[key])
             self.codec_combo.addItem(text, key)
-        self.codec_combo.setCurrentIndex(max(0, self.codec_combo.findData(settings.codec_variant)))
+        if settings.codec_path:
+            self.codec_combo.addItem(self.tr("{0} (custom folder)").format(Path(settings.codec_path).name), "custom")
+            self.codec_combo.setCurrentIndex(self.codec_combo.count() - 1)
+        else:
+            self.codec_combo.setCurrentIndex(max(0, self.codec_combo.findData(settings.codec_variant)))
 
         available = available_providers()
         for key, label in (("auto", self.tr("Automatic (GPU if available)")), ("cuda", "NVIDIA CUDA"),
@@ -242,7 +246,9 @@ class SettingsDialog(QDialog):
         return dataclasses.replace(
             self.original,
             model_path=self.model_combo.currentData() or "",
-            codec_variant=self.codec_combo.currentData() or "44k",
+            codec_variant=(self.original.codec_variant if self.codec_combo.currentData() == "custom"
+                           else self.codec_combo.currentData() or "44k"),
+            codec_path=self.original.codec_path if self.codec_combo.currentData() == "custom" else "",
             provider=self.provider_combo.currentData() or "auto",
             llm_threads=self.llm_threads.value(),
             codec_threads=self.codec_threads.value(),

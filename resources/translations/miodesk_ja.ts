@@ -1,0 +1,913 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="ja_JP">
+<context>
+    <name>AboutDialog</name>
+    <message>
+        <source>About MioDesk</source>
+        <translation>MioDesk について</translation>
+    </message>
+    <message>
+        <source>An offline reader: natural Japanese and English speech on your computer.</source>
+        <translation>オフラインの読み上げアプリ：自然な日本語と英語の音声をこのパソコンで。</translation>
+    </message>
+    <message>
+        <source>Versions and licences</source>
+        <translation>バージョンとライセンス</translation>
+    </message>
+    <message>
+        <source>MioDesk</source>
+        <translation>MioDesk</translation>
+    </message>
+    <message>
+        <source>MIT licence.</source>
+        <translation>MIT ライセンス。</translation>
+    </message>
+    <message>
+        <source>MioTTS models</source>
+        <translation>MioTTS モデル</translation>
+    </message>
+    <message>
+        <source>Licensed like their base models: 0.1B Falcon-LLM License; 0.4B, 1.2B and 2.6B LFM Open License v1.0; 0.6B and 1.7B Apache-2.0.</source>
+        <translation>ベースモデルのライセンスに従います：0.1B は Falcon-LLM License、0.4B・1.2B・2.6B は LFM Open License v1.0、0.6B・1.7B は Apache-2.0。</translation>
+    </message>
+    <message>
+        <source>MioCodec</source>
+        <translation>MioCodec</translation>
+    </message>
+    <message>
+        <source>MIT licence (code); see the model card for the weights.</source>
+        <translation>MIT ライセンス（コード）。重みについてはモデルカードを参照してください。</translation>
+    </message>
+    <message>
+        <source>Preset voices</source>
+        <translation>プリセット音声</translation>
+    </message>
+    <message>
+        <source>Audio made with the official preset voices may not be used commercially.</source>
+        <translation>公式プリセット音声で作った音声は商用利用できません。</translation>
+    </message>
+    <message>
+        <source>Your own voices</source>
+        <translation>自分の声</translation>
+    </message>
+    <message>
+        <source>You are responsible for the rights to the voice they were made from.</source>
+        <translation>元になった声の権利はご自身の責任で管理してください。</translation>
+    </message>
+    <message>
+        <source>Qt / PySide6</source>
+        <translation>Qt / PySide6</translation>
+    </message>
+    <message>
+        <source>LGPLv3.</source>
+        <translation>LGPLv3。</translation>
+    </message>
+    <message>
+        <source>Versions</source>
+        <translation>バージョン</translation>
+    </message>
+    <message>
+        <source>Licences</source>
+        <translation>ライセンス</translation>
+    </message>
+    <message>
+        <source>Nothing you read leaves this computer: MioDesk works offline once the models are downloaded.</source>
+        <translation>読み上げる内容がこのパソコンの外に出ることはありません。モデルをダウンロードした後はオフラインで動きます。</translation>
+    </message>
+</context>
+<context>
+    <name>EmptyPage</name>
+    <message>
+        <source>Read anything aloud</source>
+        <translation>なんでも読み上げ</translation>
+    </message>
+    <message>
+        <source>Open a document or paste text, press Play, and follow the highlighted sentence.</source>
+        <translation>文書を開くかテキストを貼り付けて再生すると、読んでいる文が強調表示されます。</translation>
+    </message>
+    <message>
+        <source>Open a file…</source>
+        <translation>ファイルを開く…</translation>
+    </message>
+    <message>
+        <source>Open a file</source>
+        <translation>ファイルを開く</translation>
+    </message>
+    <message>
+        <source>Paste and read</source>
+        <translation>貼り付けて読む</translation>
+    </message>
+    <message>
+        <source>Text, Markdown, HTML, EPUB, PDF and Word files. You can also drop a file on this window.</source>
+        <translation>テキスト、Markdown、HTML、EPUB、PDF、Word ファイルに対応。このウィンドウにファイルをドロップしても開けます。</translation>
+    </message>
+</context>
+<context>
+    <name>FirstRunDialog</name>
+    <message>
+        <source>Welcome to MioDesk</source>
+        <translation>MioDesk へようこそ</translation>
+    </message>
+    <message>
+        <source>MioDesk reads aloud on this computer, without the internet. It needs its speech models once: about {0} in all. After that it works offline.</source>
+        <translation>MioDesk はインターネットを使わず、このパソコンで読み上げます。最初に一度だけ音声モデル（合計約 {0}）が必要です。その後はオフラインで動きます。</translation>
+    </message>
+    <message>
+        <source>Recommended for this computer</source>
+        <translation>このパソコンへのおすすめ</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>モデル</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>サイズ</translation>
+    </message>
+    <message>
+        <source>Licence</source>
+        <translation>ライセンス</translation>
+    </message>
+    <message>
+        <source>Saved in {0}</source>
+        <translation>保存先：{0}</translation>
+    </message>
+    <message>
+        <source>Models to download</source>
+        <translation>ダウンロードするモデル</translation>
+    </message>
+    <message>
+        <source>&amp;Download and start</source>
+        <translation>ダウンロードして開始(&amp;D)</translation>
+    </message>
+    <message>
+        <source>Download the models</source>
+        <translation>モデルをダウンロード</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>キャンセル</translation>
+    </message>
+    <message>
+        <source>&amp;Later</source>
+        <translation>あとで(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Download progress</source>
+        <translation>ダウンロードの進行状況</translation>
+    </message>
+    <message>
+        <source>Starting the download…</source>
+        <translation>ダウンロードを開始しています…</translation>
+    </message>
+    <message>
+        <source>Downloading {0} ({1} of {2})</source>
+        <translation>{0} をダウンロード中（{1} / {2}）</translation>
+    </message>
+    <message>
+        <source>{0}/s</source>
+        <translation>{0}/秒</translation>
+    </message>
+    <message>
+        <source>{0}:{1:02d} left</source>
+        <translation>残り {0}:{1:02d}</translation>
+    </message>
+    <message>
+        <source>Download cancelled. Nothing half-finished was kept.</source>
+        <translation>ダウンロードを取り消しました。途中のファイルは残っていません。</translation>
+    </message>
+    <message>
+        <source>The download failed: {0}</source>
+        <translation>ダウンロードに失敗しました：{0}</translation>
+    </message>
+    <message>
+        <source>&amp;Try again</source>
+        <translation>もう一度試す(&amp;T)</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>取り消しています…</translation>
+    </message>
+</context>
+<context>
+    <name>LogDialog</name>
+    <message>
+        <source>MioDesk log</source>
+        <translation>MioDesk のログ</translation>
+    </message>
+    <message>
+        <source>Log file: {0}</source>
+        <translation>ログファイル：{0}</translation>
+    </message>
+    <message>
+        <source>Log</source>
+        <translation>ログ</translation>
+    </message>
+    <message>
+        <source>&amp;Copy</source>
+        <translation>コピー(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Open &amp;Folder</source>
+        <translation>フォルダーを開く(&amp;F)</translation>
+    </message>
+    <message>
+        <source>The log file cannot be read: {0}</source>
+        <translation>ログファイルを読めません：{0}</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>The settings file was damaged, so MioDesk started with the default settings. The damaged file was kept as {0}.</source>
+        <translation>設定ファイルが壊れていたため、既定の設定で起動しました。壊れたファイルは {0} として残してあります。</translation>
+    </message>
+    <message>
+        <source>The model catalogue is not available: {0}</source>
+        <translation>モデルの一覧を利用できません：{0}</translation>
+    </message>
+    <message>
+        <source>The models are ready. Open a document or paste text to start reading.</source>
+        <translation>モデルの準備ができました。文書を開くかテキストを貼り付けると読み上げを始めます。</translation>
+    </message>
+    <message>
+        <source>System information copied to the clipboard.</source>
+        <translation>システム情報をクリップボードにコピーしました。</translation>
+    </message>
+    <message>
+        <source>&amp;Open…</source>
+        <translation>開く(&amp;O)…</translation>
+    </message>
+    <message>
+        <source>Open a document</source>
+        <translation>文書を開く</translation>
+    </message>
+    <message>
+        <source>&amp;Paste and Read</source>
+        <translation>貼り付けて読む(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Read the text on the clipboard</source>
+        <translation>クリップボードのテキストを読み上げます</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>終了(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>Quit MioDesk</source>
+        <translation>MioDesk を終了</translation>
+    </message>
+    <message>
+        <source>&amp;Play</source>
+        <translation>再生(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Play (Space)</source>
+        <translation>再生（スペース）</translation>
+    </message>
+    <message>
+        <source>&amp;Stop</source>
+        <translation>停止(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Stop (Esc)</source>
+        <translation>停止（Esc）</translation>
+    </message>
+    <message>
+        <source>Read from &amp;Cursor</source>
+        <translation>カーソル位置から読む(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Start reading at the cursor</source>
+        <translation>カーソルの位置から読み上げます</translation>
+    </message>
+    <message>
+        <source>Previous S&amp;entence</source>
+        <translation>前の文(&amp;E)</translation>
+    </message>
+    <message>
+        <source>Previous sentence (←)</source>
+        <translation>前の文（←）</translation>
+    </message>
+    <message>
+        <source>&amp;Next Sentence</source>
+        <translation>次の文(&amp;N)</translation>
+    </message>
+    <message>
+        <source>Next sentence (→)</source>
+        <translation>次の文（→）</translation>
+    </message>
+    <message>
+        <source>Previous C&amp;hapter</source>
+        <translation>前の章(&amp;H)</translation>
+    </message>
+    <message>
+        <source>Previous chapter (Ctrl+↑)</source>
+        <translation>前の章（Ctrl+↑）</translation>
+    </message>
+    <message>
+        <source>Next &amp;Chapter</source>
+        <translation>次の章(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Next chapter (Ctrl+↓)</source>
+        <translation>次の章（Ctrl+↓）</translation>
+    </message>
+    <message>
+        <source>&amp;Preview Voice</source>
+        <translation>声を試聴(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Hear a short sample of this voice</source>
+        <translation>この声の短いサンプルを聞きます</translation>
+    </message>
+    <message>
+        <source>&amp;Record Voice…</source>
+        <translation>声を録音(&amp;R)…</translation>
+    </message>
+    <message>
+        <source>Make a voice from your microphone</source>
+        <translation>マイクから自分の声を作ります</translation>
+    </message>
+    <message>
+        <source>&amp;Settings…</source>
+        <translation>設定(&amp;S)…</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>設定</translation>
+    </message>
+    <message>
+        <source>&amp;Faster</source>
+        <translation>速く(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Read faster</source>
+        <translation>速く読む</translation>
+    </message>
+    <message>
+        <source>S&amp;lower</source>
+        <translation>遅く(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Read slower</source>
+        <translation>ゆっくり読む</translation>
+    </message>
+    <message>
+        <source>&amp;Contents</source>
+        <translation>目次(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Show the chapters and headings</source>
+        <translation>章と見出しを表示します</translation>
+    </message>
+    <message>
+        <source>&amp;Highlight Sentence</source>
+        <translation>文を強調表示(&amp;H)</translation>
+    </message>
+    <message>
+        <source>Highlight the sentence being read</source>
+        <translation>読んでいる文を強調表示します</translation>
+    </message>
+    <message>
+        <source>&amp;Auto-scroll</source>
+        <translation>自動スクロール(&amp;A)</translation>
+    </message>
+    <message>
+        <source>Keep the sentence being read in view</source>
+        <translation>読んでいる文を常に表示します</translation>
+    </message>
+    <message>
+        <source>&amp;About MioDesk</source>
+        <translation>MioDesk について(&amp;A)</translation>
+    </message>
+    <message>
+        <source>Versions and licences</source>
+        <translation>バージョンとライセンス</translation>
+    </message>
+    <message>
+        <source>Show &amp;Logs</source>
+        <translation>ログを表示(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Show the log file</source>
+        <translation>ログファイルを表示します</translation>
+    </message>
+    <message>
+        <source>&amp;Copy System Info</source>
+        <translation>システム情報をコピー(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Copy details for a bug report</source>
+        <translation>不具合報告用の情報をコピーします</translation>
+    </message>
+    <message>
+        <source>&amp;Models…</source>
+        <translation>モデル(&amp;M)…</translation>
+    </message>
+    <message>
+        <source>Download or choose speech models</source>
+        <translation>音声モデルをダウンロード・選択します</translation>
+    </message>
+    <message>
+        <source>&amp;File</source>
+        <translation>ファイル(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Open &amp;Recent</source>
+        <translation>最近使ったファイル(&amp;R)</translation>
+    </message>
+    <message>
+        <source>&amp;Playback</source>
+        <translation>再生(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Output &amp;Device</source>
+        <translation>出力デバイス(&amp;D)</translation>
+    </message>
+    <message>
+        <source>&amp;Voice</source>
+        <translation>声(&amp;V)</translation>
+    </message>
+    <message>
+        <source>V&amp;iew</source>
+        <translation>表示(&amp;I)</translation>
+    </message>
+    <message>
+        <source>&amp;Tools</source>
+        <translation>ツール(&amp;T)</translation>
+    </message>
+    <message>
+        <source>&amp;Help</source>
+        <translation>ヘルプ(&amp;H)</translation>
+    </message>
+    <message>
+        <source>Contents</source>
+        <translation>目次</translation>
+    </message>
+    <message>
+        <source>Document</source>
+        <translation>文書</translation>
+    </message>
+    <message>
+        <source>The text being read. Double-click or press Enter to read from a sentence.</source>
+        <translation>読み上げ中のテキスト。文をダブルクリックするか Enter を押すとそこから読みます。</translation>
+    </message>
+    <message>
+        <source>Model and device</source>
+        <translation>モデルとデバイス</translation>
+    </message>
+    <message>
+        <source>Time to first audio</source>
+        <translation>最初の音声までの時間</translation>
+    </message>
+    <message>
+        <source>Real-time factor</source>
+        <translation>実時間係数</translation>
+    </message>
+    <message>
+        <source>Time remaining</source>
+        <translation>残り時間</translation>
+    </message>
+    <message>
+        <source>Loading</source>
+        <translation>読み込み中</translation>
+    </message>
+    <message>
+        <source>&amp;Pause</source>
+        <translation>一時停止(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Pause (Space)</source>
+        <translation>一時停止（スペース）</translation>
+    </message>
+    <message>
+        <source>Loading the speech models… The first time takes a little longer.</source>
+        <translation>音声モデルを読み込んでいます…初回は少し時間がかかります。</translation>
+    </message>
+    <message>
+        <source>Loading models…</source>
+        <translation>モデルを読み込み中…</translation>
+    </message>
+    <message>
+        <source>{0} · {1}</source>
+        <translation>{0} · {1}</translation>
+    </message>
+    <message>
+        <source>Models not loaded</source>
+        <translation>モデル未読み込み</translation>
+    </message>
+    <message>
+        <source>Models load on first Play</source>
+        <translation>最初の再生でモデルを読み込みます</translation>
+    </message>
+    <message>
+        <source>Opening {0}…</source>
+        <translation>{0} を開いています…</translation>
+    </message>
+    <message>
+        <source>{0} sentences</source>
+        <translation>{0} 文</translation>
+    </message>
+    <message>
+        <source>This document has no text to read.</source>
+        <translation>この文書には読み上げるテキストがありません。</translation>
+    </message>
+    <message>
+        <source>Welcome back: Play continues where you stopped.</source>
+        <translation>おかえりなさい。再生すると前回の続きから読みます。</translation>
+    </message>
+    <message>
+        <source>Start from the beginning</source>
+        <translation>最初から読む</translation>
+    </message>
+    <message>
+        <source>Sentence {0} of {1}</source>
+        <translation>{1} 文中 {0} 文目</translation>
+    </message>
+    <message>
+        <source>First audio {0:.2f} s</source>
+        <translation>最初の音声 {0:.2f} 秒</translation>
+    </message>
+    <message>
+        <source>Time from Play to the first sound of this reading</source>
+        <translation>再生を押してから最初の音が出るまでの時間</translation>
+    </message>
+    <message>
+        <source>RTF {0:.2f}</source>
+        <translation>RTF {0:.2f}</translation>
+    </message>
+    <message>
+        <source>Real-time factor: compute time per second of speech (below 1 keeps up)</source>
+        <translation>実時間係数：音声 1 秒あたりの計算時間（1 未満なら遅れません）</translation>
+    </message>
+    <message>
+        <source>About {0} left</source>
+        <translation>残り約 {0}</translation>
+    </message>
+    <message>
+        <source>Finished</source>
+        <translation>読み終わりました</translation>
+    </message>
+    <message>
+        <source>Finished reading.</source>
+        <translation>読み終わりました。</translation>
+    </message>
+    <message>
+        <source>Documents ({0});;All files (*)</source>
+        <translation>文書 ({0});;すべてのファイル (*)</translation>
+    </message>
+    <message>
+        <source>Clipboard</source>
+        <translation>クリップボード</translation>
+    </message>
+    <message>
+        <source>The clipboard holds no text to read.</source>
+        <translation>クリップボードに読み上げるテキストがありません。</translation>
+    </message>
+    <message>
+        <source>Official preset voice: audio made with it may not be used commercially.</source>
+        <translation>公式プリセット音声：この声で作った音声は商用利用できません。</translation>
+    </message>
+    <message>
+        <source>No voices installed</source>
+        <translation>声がありません</translation>
+    </message>
+    <message>
+        <source>Cannot save the settings: {0}</source>
+        <translation>設定を保存できません：{0}</translation>
+    </message>
+    <message>
+        <source>System default</source>
+        <translation>システムの既定</translation>
+    </message>
+    <message>
+        <source>Recording a voice is not available in this version yet.</source>
+        <translation>このバージョンでは声の録音はまだ使えません。</translation>
+    </message>
+    <message>
+        <source>Voice “{0}” saved.</source>
+        <translation>声「{0}」を保存しました。</translation>
+    </message>
+    <message>
+        <source>Collecting system information…</source>
+        <translation>システム情報を集めています…</translation>
+    </message>
+    <message>
+        <source>Dropped text</source>
+        <translation>ドロップしたテキスト</translation>
+    </message>
+</context>
+<context>
+    <name>MessageBanner</name>
+    <message>
+        <source>Dismiss</source>
+        <translation>閉じる</translation>
+    </message>
+    <message>
+        <source>Dismiss message</source>
+        <translation>メッセージを閉じる</translation>
+    </message>
+    <message>
+        <source>Message</source>
+        <translation>メッセージ</translation>
+    </message>
+</context>
+<context>
+    <name>ReaderController</name>
+    <message>
+        <source>The speech models could not be loaded: {0}</source>
+        <translation>音声モデルを読み込めませんでした：{0}</translation>
+    </message>
+    <message>
+        <source>Cannot open {0}: {1}</source>
+        <translation>{0} を開けません：{1}</translation>
+    </message>
+    <message>
+        <source>No voice is installed. Download the preset voices or record your own voice.</source>
+        <translation>声がありません。プリセット音声をダウンロードするか、自分の声を録音してください。</translation>
+    </message>
+    <message>
+        <source>Open a document or paste some text first.</source>
+        <translation>先に文書を開くか、テキストを貼り付けてください。</translation>
+    </message>
+</context>
+<context>
+    <name>ReaderTray</name>
+    <message>
+        <source>Read Clipboard</source>
+        <translation>クリップボードを読む</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>Show Window</source>
+        <translation>ウィンドウを表示</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>終了</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>再開</translation>
+    </message>
+    <message>
+        <source>Pause</source>
+        <translation>一時停止</translation>
+    </message>
+    <message>
+        <source>MioDesk — reading</source>
+        <translation>MioDesk — 読み上げ中</translation>
+    </message>
+    <message>
+        <source>MioDesk — paused</source>
+        <translation>MioDesk — 一時停止中</translation>
+    </message>
+    <message>
+        <source>MioDesk — loading models</source>
+        <translation>MioDesk — モデル読み込み中</translation>
+    </message>
+    <message>
+        <source>MioDesk keeps reading here. Use Quit in this menu to exit.</source>
+        <translation>MioDesk はここで読み上げを続けます。終了するにはこのメニューの「終了」を選んでください。</translation>
+    </message>
+</context>
+<context>
+    <name>ReaderView</name>
+    <message>
+        <source>Read from here</source>
+        <translation>ここから読む</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsDialog</name>
+    <message>
+        <source>Settings</source>
+        <translation>設定</translation>
+    </message>
+    <message>
+        <source>Speech</source>
+        <translation>音声合成</translation>
+    </message>
+    <message>
+        <source>Audio</source>
+        <translation>オーディオ</translation>
+    </message>
+    <message>
+        <source>Interface</source>
+        <translation>画面</translation>
+    </message>
+    <message>
+        <source>&amp;Model:</source>
+        <translation>モデル(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>&amp;Browse…</source>
+        <translation>参照(&amp;B)…</translation>
+    </message>
+    <message>
+        <source>Choose a model file</source>
+        <translation>モデルファイルを選ぶ</translation>
+    </message>
+    <message>
+        <source>&amp;Codec:</source>
+        <translation>コーデック(&amp;C)：</translation>
+    </message>
+    <message>
+        <source>Compute &amp;device:</source>
+        <translation>計算デバイス(&amp;D)：</translation>
+    </message>
+    <message>
+        <source>Speech model &amp;threads:</source>
+        <translation>音声モデルのスレッド数(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>Codec t&amp;hreads:</source>
+        <translation>コーデックのスレッド数(&amp;H)：</translation>
+    </message>
+    <message>
+        <source>Automatic</source>
+        <translation>自動</translation>
+    </message>
+    <message>
+        <source>Decoding:</source>
+        <translation>デコード：</translation>
+    </message>
+    <message>
+        <source>&amp;Streaming (sound starts sooner)</source>
+        <translation>ストリーミング（早く音が出る）(&amp;S)</translation>
+    </message>
+    <message>
+        <source>&amp;Whole sentences (exact, starts later)</source>
+        <translation>文ごと（正確、開始は遅め）(&amp;W)</translation>
+    </message>
+    <message>
+        <source>Changes to the model, codec or compute device reload the models.</source>
+        <translation>モデル、コーデック、計算デバイスを変えるとモデルを読み込み直します。</translation>
+    </message>
+    <message>
+        <source>&amp;Output device:</source>
+        <translation>出力デバイス(&amp;O)：</translation>
+    </message>
+    <message>
+        <source>&amp;Language:</source>
+        <translation>言語(&amp;L)：</translation>
+    </message>
+    <message>
+        <source>&amp;Highlight the sentence being read</source>
+        <translation>読んでいる文を強調表示する(&amp;H)</translation>
+    </message>
+    <message>
+        <source>&amp;Keep the sentence being read in view</source>
+        <translation>読んでいる文を常に表示する(&amp;K)</translation>
+    </message>
+    <message>
+        <source>&amp;Closing the window keeps reading in the system tray</source>
+        <translation>ウィンドウを閉じてもシステムトレイで読み上げを続ける(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>モデル</translation>
+    </message>
+    <message>
+        <source>Codec</source>
+        <translation>コーデック</translation>
+    </message>
+    <message>
+        <source>Compute device</source>
+        <translation>計算デバイス</translation>
+    </message>
+    <message>
+        <source>Speech model threads</source>
+        <translation>音声モデルのスレッド数</translation>
+    </message>
+    <message>
+        <source>Codec threads</source>
+        <translation>コーデックのスレッド数</translation>
+    </message>
+    <message>
+        <source>Output device</source>
+        <translation>出力デバイス</translation>
+    </message>
+    <message>
+        <source>Language</source>
+        <translation>言語</translation>
+    </message>
+    <message>
+        <source>Streaming decoding</source>
+        <translation>ストリーミングデコード</translation>
+    </message>
+    <message>
+        <source>Whole-sentence decoding</source>
+        <translation>文ごとのデコード</translation>
+    </message>
+    <message>
+        <source>Highlight sentence</source>
+        <translation>文の強調表示</translation>
+    </message>
+    <message>
+        <source>Auto-scroll</source>
+        <translation>自動スクロール</translation>
+    </message>
+    <message>
+        <source>Close to tray</source>
+        <translation>トレイに閉じる</translation>
+    </message>
+    <message>
+        <source>Recommended (from the models folder)</source>
+        <translation>おすすめ（モデルフォルダーから）</translation>
+    </message>
+    <message>
+        <source>44.1 kHz v2 (recommended)</source>
+        <translation>44.1 kHz v2（おすすめ）</translation>
+    </message>
+    <message>
+        <source>24 kHz (lighter)</source>
+        <translation>24 kHz（軽量）</translation>
+    </message>
+    <message>
+        <source>{0} — not installed</source>
+        <translation>{0} — 未インストール</translation>
+    </message>
+    <message>
+        <source>{0} (custom folder)</source>
+        <translation>{0}（指定フォルダー）</translation>
+    </message>
+    <message>
+        <source>Automatic (GPU if available)</source>
+        <translation>自動（使えれば GPU）</translation>
+    </message>
+    <message>
+        <source>{0} — not available</source>
+        <translation>{0} — 使用不可</translation>
+    </message>
+    <message>
+        <source>System default</source>
+        <translation>システムの既定</translation>
+    </message>
+    <message>
+        <source>{0} (not connected)</source>
+        <translation>{0}（未接続）</translation>
+    </message>
+    <message>
+        <source>System language</source>
+        <translation>システムの言語</translation>
+    </message>
+    <message>
+        <source>Choose a MioTTS model</source>
+        <translation>MioTTS モデルを選ぶ</translation>
+    </message>
+    <message>
+        <source>MioTTS models (*.gguf)</source>
+        <translation>MioTTS モデル (*.gguf)</translation>
+    </message>
+</context>
+<context>
+    <name>TransportBar</name>
+    <message>
+        <source>&amp;Voice</source>
+        <translation>声(&amp;V)</translation>
+    </message>
+    <message>
+        <source>Voice</source>
+        <translation>声</translation>
+    </message>
+    <message>
+        <source>The voice that reads; a change applies from the next sentence</source>
+        <translation>読み上げる声。変更は次の文から反映されます</translation>
+    </message>
+    <message>
+        <source>&amp;Speed</source>
+        <translation>速さ(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Speed</source>
+        <translation>速さ</translation>
+    </message>
+    <message>
+        <source>Speaking rate (the pitch stays the same)</source>
+        <translation>話す速さ（声の高さは変わりません）</translation>
+    </message>
+    <message>
+        <source>Speed value</source>
+        <translation>速さの値</translation>
+    </message>
+    <message>
+        <source>Volume</source>
+        <translation>音量</translation>
+    </message>
+    <message>
+        <source>Position</source>
+        <translation>位置</translation>
+    </message>
+    <message>
+        <source>Playback controls</source>
+        <translation>再生コントロール</translation>
+    </message>
+</context>
+</TS>

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 CODES_PER_SECOND = 25
 BENCH_VERSION = 1  # bump when the generated models change shape or content
 CHARS_PER_SECOND = {"ja": 8.0, "en": 15.0}
+REAL_CHARS_PER_TOKEN = {"ja": 1.5, "en": 4.0}  # of the real MioTTS tokenizers, roughly
 
 # The texts of shared/bench-texts (also used for the peers), so figures compare across tools.
 BENCH_TEXT_EN = (
@@ -312,16 +313,36 @@ class _CapAsEnd(Iterator[int]):
 
 
 class _CappedLLM:
-    """MioLLM whose generations end after 25 codes per expected second of the text."""
+    """MioLLM whose generations end after 25 codes per expected second of the text.
 
-    def __init__(self, llm: Any) -> None:
+    The stand-ins' tokenizer is nearly byte-level (one token per English character, three per Japanese
+    one), which would make prompts 3-5x longer than the real tokenizers' (~4 English characters or
+    ~1.5 Japanese characters a token) and inflate prefill; the text is therefore cut so the prompt has
+    about the real number of tokens.
+    """
+
+    def __init__(self, llm: Any, real_prompt_lengths: bool = True) -> None:
         self._llm = llm
+        self._real_prompt_lengths = real_prompt_lengths
+
+    def _shortened(self, text: str) -> str:
+        from miodesk.text import detect_language
+
+        chars_per_token = REAL_CHARS_PER_TOKEN["ja" if detect_language(text) == "ja" else "en"]
+        target = max(1, round(len(text) / chars_per_token))
+        overhead = len(self._llm.prompt_tokens("."))
+        have = len(self._llm.prompt_tokens(text)) - overhead
+        if have <= target:
+            return text
+        return text[: max(1, round(len(text) * target / have))]
 
     def generate(self, text: str, params: Any = None, cancel: Any = None, restrict_to_audio: bool = True) -> Any:
         from miodesk.tts.llm import SamplingParams
 
         cap = max(1, round(CODES_PER_SECOND * expected_seconds(text)))
         params = replace(params or SamplingParams(), max_tokens=cap)
+        if self._real_prompt_lengths:
+            text = self._shortened(text)
         return _CapAsEnd(self._llm.generate(text, params, cancel=cancel, restrict_to_audio=restrict_to_audio))
 
     def __getattr__(self, name: str) -> Any:
@@ -528,7 +549,9 @@ def bench_llm(model_path: Path, threads: list[int], tokens: int, repeats: int) -
     return result
 
 
-def bench_codec(onnx_path: Path, providers: list[str], threads: list[int], tokens: int, repeats: int) -> list[dict]:
+def bench_codec(
+    onnx_path: Path, providers: list[str], threads: list[int], tokens: int, repeats: int, plan: dict | None = None
+) -> list[dict]:
     """Codec ms per second of audio: one full decode, and streaming windows as codes trickle in."""
     from miodesk.tts.codec import CodecRuntime
     from miodesk.tts.streaming import ChunkPlan, decode_in_chunks, snr_db
@@ -536,7 +559,7 @@ def bench_codec(onnx_path: Path, providers: list[str], threads: list[int], token
     rng = np.random.default_rng(0)
     voice = (rng.standard_normal(128) * 0.5).astype(np.float32)
     codes = rng.integers(0, 12_800, tokens).astype(np.int64)
-    plan = ChunkPlan()
+    chunk_plan = ChunkPlan(**(plan or {}))
     seconds = tokens / CODES_PER_SECOND
     out: list[dict] = []
     seen: set[tuple[str, int]] = set()
@@ -549,7 +572,7 @@ def bench_codec(onnx_path: Path, providers: list[str], threads: list[int], token
             if key in seen:
                 continue
             seen.add(key)
-            first_window = plan.first_chunk + plan.first_lookahead
+            first_window = chunk_plan.first_chunk + chunk_plan.first_lookahead
             codec.decode(codes[:first_window], voice)  # warm-up
             full_t, chunk_t, first_t = [], [], []
             full = chunked = np.zeros(0, np.float32)
@@ -561,7 +584,7 @@ def bench_codec(onnx_path: Path, providers: list[str], threads: list[int], token
                 full = codec.decode(codes, voice)
                 full_t.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                chunked = decode_in_chunks(codec, codes, voice, 1.0, plan)
+                chunked = decode_in_chunks(codec, codes, voice, 1.0, chunk_plan)
                 chunk_t.append(time.perf_counter() - t0)
             out.append({
                 "provider": codec.provider,
@@ -738,6 +761,7 @@ def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--skip", default="", help=argparse.SUPPRESS)  # e.g. "llm,codec" while tuning
     bench.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # toy shapes for the tests
     bench.add_argument("--pace", type=float, default=None, help=argparse.SUPPRESS)  # null-sink speed factor
+    bench.add_argument("--plan", default="", help=argparse.SUPPRESS)  # ChunkPlan fields as JSON, for tuning
     bench.add_argument("--peers", action="store_true", help="also run Kokoro and Piper (not available yet)")
 
 
@@ -788,7 +812,8 @@ def run_bench(args: argparse.Namespace) -> int:
         # "auto" tries CUDA/DirectML quietly; rows are kept only for providers that really start
         gpu = {"CUDAExecutionProvider", "DmlExecutionProvider"} & set(available)
         providers = ["cpu", "auto"] if gpu else ["cpu"]
-        report["codec"] = bench_codec(codec, providers, thread_counts, codec_tokens, repeats)
+        plan = json.loads(args.plan) if args.plan else None
+        report["codec"] = bench_codec(codec, providers, thread_counts, codec_tokens, repeats, plan)
 
     if "e2e" not in skip:
         seconds = args.seconds or (4.0 if tiny else 30.0 if quick else 300.0)
@@ -799,7 +824,7 @@ def run_bench(args: argparse.Namespace) -> int:
             splits = splits[:1]
         base = E2EConfig(model=str(model), codec=str(codec), provider=args.provider, llm_threads=1,
                          codec_threads=1, seconds=trial_seconds, pace=pace, force_lengths=not args.real,
-                         voice=voice)
+                         voice=voice, plan=json.loads(args.plan) if args.plan else None)
         trials = []
         for llm_threads, codec_threads in splits:
             print(f"end to end: llm {llm_threads} + codec {codec_threads} threads, {trial_seconds:.0f} s of text ...",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from miodesk.bench import NullSink, best_split, bench_reading, parse_splits
+from miodesk.bench import NullSink, bench_reading, best_split, parse_splits
 
 REPO_ROOT = Path(__file__).parent.parent
 REQUIRED = ("ttfa_s", "rtf", "underruns", "peak_rss_mb", "llm_tokens_per_s", "codec_ms_per_audio_s")

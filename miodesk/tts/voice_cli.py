@@ -156,15 +156,11 @@ def run_voices(args: argparse.Namespace) -> int:
         print(f"{args.output}: voice vector of {args.audio.name} (L2 norm {float(np.linalg.norm(vector)):.2f})")
         return 0
     if command == "rename":
-        from miodesk.tts.voice_encoder import rename_voice
-
-        voice = rename_voice(store, args.old, args.new)
+        voice = store.rename(args.old, args.new)
         print(f"renamed voice '{args.old}' to '{voice.name}'")
         return 0
     if command == "remove":
-        from miodesk.tts.voice_encoder import remove_voice
-
-        remove_voice(store, args.name)
+        store.delete(args.name)
         print(f"removed voice '{args.name}'")
         return 0
     if command == "export":

@@ -233,7 +233,7 @@ def decode_flac(data: bytes) -> tuple[np.ndarray, int]:
 
 def recording_path(store: VoiceStore, name: str) -> Path:
     """Where a voice's source recording is kept: `<name>.flac` in the voice folder."""
-    return Path(store.root) / f"{name}.flac"
+    return store.recording_path(name)
 
 
 def make_voice_from_audio(store: VoiceStore, name: str, samples: np.ndarray, rate: int, encoder: VoiceEncoder, *,
@@ -274,18 +274,3 @@ def make_voice_from_audio(store: VoiceStore, name: str, samples: np.ndarray, rat
         raise
 
 
-def rename_voice(store: VoiceStore, old: str, new: str) -> Voice:
-    """Rename a voice and its recording."""
-    voice = store.rename(old, new)
-    src, dst = recording_path(store, old), recording_path(store, new)
-    if src.is_file() and old != new:
-        src.replace(dst)
-        meta = dict(voice.metadata)
-        meta["recording"] = dst.name
-        voice = store.save(Voice(name=new, vector=voice.vector, metadata=meta), overwrite=True)
-    return voice
-
-
-def remove_voice(store: VoiceStore, name: str) -> None:
-    store.delete(name)
-    recording_path(store, name).unlink(missing_ok=True)

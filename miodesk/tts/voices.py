@@ -482,7 +482,8 @@ def _npy_bytes(vector: np.ndarray) -> bytes:
 
 
 class VoiceStore:
-    """Named voices in one folder: `<name>.npy` + `<name>.json`."""
+    """Named voices in one folder: `<name>.npy` + `<name>.json`, and `<name>.flac` for a voice made
+    from a recording (kept so it can be encoded again when the encoder improves)."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else paths.voices_dir()
@@ -492,6 +493,9 @@ class VoiceStore:
 
     def _json(self, name: str) -> Path:
         return self.root / f"{name}.json"
+
+    def recording_path(self, name: str) -> Path:
+        return self.root / f"{name}.flac"
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -589,6 +593,7 @@ class VoiceStore:
             # json first: from then on the voice is no longer listed.
             self._json(name).unlink(missing_ok=True)
             self._npy(name).unlink(missing_ok=True)
+            self.recording_path(name).unlink(missing_ok=True)
         except OSError as exc:
             raise VoiceError(f"Could not delete voice {name!r}: {_reason(exc)}.") from None
         logger.info("Deleted voice %r", name)
@@ -606,7 +611,13 @@ class VoiceStore:
             return self.rename(temp, new)
         if new in self.names() or self._npy(new).exists() or self._json(new).exists():
             raise VoiceError(f"A voice named {new!r} already exists; choose another name.")
-        renamed = self.save(Voice(name=new, vector=voice.vector, metadata=dict(voice.metadata)))
+        metadata = dict(voice.metadata)
+        recording = self.recording_path(old)
+        if recording.is_file():
+            metadata["recording"] = self.recording_path(new).name
+        renamed = self.save(Voice(name=new, vector=voice.vector, metadata=metadata))
+        if recording.is_file():
+            recording.replace(self.recording_path(new))
         self.delete(old)
         return renamed
 

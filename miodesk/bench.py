@@ -616,6 +616,7 @@ class E2EConfig:
     force_lengths: bool = True
     voice: str = ""  # a voice name or file; "" = a random vector
     plan: dict | None = None
+    batch_threads: int = 0  # llama.cpp threads for prompt processing; 0 = as many as llm_threads
     spawned_at: float = 0.0  # time.time() when the parent started this process
 
 
@@ -632,10 +633,13 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
     from miodesk.tts.streaming import ChunkPlan
 
     errors: list[str] = []
+    warnings: list[str] = []
 
     def on_event(event: Any) -> None:
-        if event.kind in ("error", "warning"):
+        if event.kind == "error":
             errors.append(event.message)
+        elif event.kind == "warning":  # e.g. a skipped runaway sentence: reported, not fatal
+            warnings.append(event.message)
 
     plan = ChunkPlan(**cfg.plan) if cfg.plan else ChunkPlan()
     session = ReadingSession(engine, utterances, voice, sink, source_text=source, plan=plan,
@@ -654,6 +658,7 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
     stats["llm_tokens_per_s"] = round(session.stats.codes / busy, 1) if busy else 0.0
     stats["utterances"] = len(utterances)
     stats["errors"] = errors[:3]
+    stats["warnings"] = warnings[:3]
     session.stop()
     return stats
 
@@ -667,6 +672,10 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
                           llm_threads=cfg.llm_threads, codec_threads=cfg.codec_threads)
     if cfg.spawned_at:
         ready_from_spawn = time.time() - cfg.spawned_at
+    if cfg.batch_threads:
+        import llama_cpp
+
+        llama_cpp.llama_set_n_threads(engine.llm._ctx, cfg.llm_threads, cfg.batch_threads)
     bench_engine = _BenchEngine(engine, cfg.force_lengths)
     voice = _voice_vector(cfg.voice)
     sink = NullSink(engine.sample_rate, pace=cfg.pace)
@@ -762,6 +771,7 @@ def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # toy shapes for the tests
     bench.add_argument("--pace", type=float, default=None, help=argparse.SUPPRESS)  # null-sink speed factor
     bench.add_argument("--plan", default="", help=argparse.SUPPRESS)  # ChunkPlan fields as JSON, for tuning
+    bench.add_argument("--batch-threads", type=int, default=0, help=argparse.SUPPRESS)  # prefill threads
     bench.add_argument("--peers", action="store_true", help="also run Kokoro and Piper (not available yet)")
 
 
@@ -824,7 +834,8 @@ def run_bench(args: argparse.Namespace) -> int:
             splits = splits[:1]
         base = E2EConfig(model=str(model), codec=str(codec), provider=args.provider, llm_threads=1,
                          codec_threads=1, seconds=trial_seconds, pace=pace, force_lengths=not args.real,
-                         voice=voice, plan=json.loads(args.plan) if args.plan else None)
+                         voice=voice, plan=json.loads(args.plan) if args.plan else None,
+                         batch_threads=args.batch_threads)
         trials = []
         for llm_threads, codec_threads in splits:
             print(f"end to end: llm {llm_threads} + codec {codec_threads} threads, {trial_seconds:.0f} s of text ...",

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from onnx import helper
 
 from miodesk.errors import ModelError
 from miodesk.tts.codec_config import CodecConfig, TransformerConfig
-from miodesk.tts.export.graph import FLOAT, INT64, GraphBuilder, value_info
+from miodesk.tts.export.graph import FLOAT, INT64, GraphBuilder, save_model_atomically, value_info
 from miodesk.tts.export.layout import decoder_tensor_shapes
 from miodesk.tts.safetensors_io import SafeTensorsFile
 
@@ -588,14 +586,6 @@ def export_decoder(codec_dir: Path, out_path: Path, *, debug_outputs: bool = Fal
                                 metadata=decoder_metadata(cfg, istft_in_graph=istft_in_graph,
                                                           source_hash=source_hash))
     del weights
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # a temp name beside the target (created with the usual permissions), renamed when complete
-    tmp = out_path.parent / f".{out_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        onnx.save_model(model, str(tmp))
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    save_model_atomically(model, out_path)
     log.info("Exported MioCodec decoder (%s) to %s", cfg.variant, out_path)
     return out_path

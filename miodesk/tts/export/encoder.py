@@ -25,9 +25,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 import pickletools
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +37,7 @@ from onnx import helper
 
 from miodesk.errors import ModelError
 from miodesk.tts.codec_config import CodecConfig, GlobalEncoderConfig
-from miodesk.tts.export.graph import FLOAT, GraphBuilder, value_info
+from miodesk.tts.export.graph import FLOAT, GraphBuilder, save_model_atomically, value_info
 from miodesk.tts.safetensors_io import SafeTensorsFile
 
 log = logging.getLogger(__name__)
@@ -783,13 +781,6 @@ def export_encoder(codec_dir: Path, wavlm_dir: Path, out_path: Path, *, debug_ou
     model = build_encoder_model(wcfg, codec_cfg, weights, debug_outputs=debug_outputs,
                                 metadata=encoder_metadata(codec_cfg, wcfg, source_hash))
     del weights
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.parent / f".{out_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        onnx.save_model(model, str(tmp))
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    save_model_atomically(model, out_path)
     log.info("Exported the voice encoder to %s", out_path)
     return out_path

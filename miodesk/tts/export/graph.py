@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -62,3 +65,16 @@ def value_info(name: str, elem: int, shape: Sequence[int | str | None] | None) -
 
 FLOAT = TensorProto.FLOAT
 INT64 = TensorProto.INT64
+
+
+def save_model_atomically(model: onnx.ModelProto, out_path: Path) -> None:
+    """Write beside the target under a temporary name and rename it when complete: a crash or a full
+    disk never leaves a half-written graph where the runtime would load it."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.parent / f".{out_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        onnx.save_model(model, str(tmp))
+        os.replace(tmp, out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

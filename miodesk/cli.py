@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from miodesk import __version__
+from miodesk.bench import add_bench_parser, run_bench
 from miodesk.errors import MioDeskError
 from miodesk.models.cli import add_models_parser, run_models
 from miodesk.tts.voice_cli import add_voices_parser, run_voices
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_voices_parser(commands)
     add_models_parser(commands)
+    add_bench_parser(commands)
 
     commands.add_parser("doctor", help="print versions, compute providers, audio devices and model folders")
     return parser
@@ -279,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "codec": lambda a: run_codec_export(a) if a.codec_command == "export" else run_codec_decode(a),
         "voices": run_voices,
         "models": run_models,
+        "bench": run_bench,
         "doctor": run_doctor,
     }
     if args.command is None:

@@ -74,8 +74,11 @@ class StreamingDecoder:
             return pieces
         while True:
             first = self._done == 0
-            size = self.plan.first_chunk if first else self.plan.chunk
-            lookahead = self.plan.first_lookahead if first else self.plan.lookahead
+            # Chunks and look-ahead grow with what has been played (8, 8, 16, 32, 50 … tokens), so a
+            # language model only a little faster than real time never lets the audio run dry
+            # between the first chunk and the full-size ones.
+            size = self.plan.first_chunk if first else min(self.plan.chunk, max(self.plan.first_chunk, self._done))
+            lookahead = min(self.plan.lookahead, max(self.plan.first_lookahead, self._done // 2))
             ready = len(self._codes) - lookahead  # codes whose right context is known
             if ready < self._done + size:
                 return pieces

@@ -9,7 +9,9 @@ that frame and the device's output latency has passed, so highlighting follows w
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -27,6 +29,27 @@ log = logging.getLogger(__name__)
 
 DEVICE_STALL_S = 2.0  # no callback for this long while open: the device is gone (unplugged, server died)
 _RUN_SLOTS = 256  # remembered runs of real audio; far more than fit in the device latency
+
+_ALSA_ERROR_HANDLER = None  # kept referenced: ALSA calls it for as long as the process lives
+
+
+def silence_alsa_messages() -> None:
+    """Stop libasound printing "underrun occurred" and similar lines into the user's terminal.
+
+    PortAudio's ALSA host reports these itself (as stream status), so the text is only noise.
+    """
+    global _ALSA_ERROR_HANDLER
+    if _ALSA_ERROR_HANDLER is not None or not sys.platform.startswith("linux"):
+        return
+    try:
+        asound = ctypes.cdll.LoadLibrary("libasound.so.2")
+    except OSError:
+        return  # no ALSA: nothing prints
+    handler_type = ctypes.CFUNCTYPE(
+        None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+    )
+    _ALSA_ERROR_HANDLER = handler_type(lambda *_args: None)
+    asound.snd_lib_error_set_handler(_ALSA_ERROR_HANDLER)
 
 
 class AudioDeviceError(MioDeskError):
@@ -180,6 +203,7 @@ class AudioPlayer:
     def _open_stream(self):
         import sounddevice
 
+        silence_alsa_messages()
         try:
             stream = sounddevice.OutputStream(
                 samplerate=self.device_rate,

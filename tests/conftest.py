@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Qt tests share one application, started on a private Xvfb display (tests/gui_fixtures.py).
+pytest_plugins = ["gui_fixtures"]
+
 GOLDEN = Path(__file__).parent / "data" / "golden"
 REPO_ROOT = Path(__file__).parent.parent
 

@@ -10,8 +10,6 @@ from PySide6.QtGui import QGuiApplication
 from miodesk.settings import Settings, load_settings, save_settings, settings_path
 from miodesk.ui.settings_dialog import SettingsDialog
 
-pytest_plugins = ["gui_fixtures"]  # the app, Xvfb and model fixtures
-
 
 def test_read_clipboard_from_menu_and_tray(app, qtbot, pulse_sink):
     window, controller = app.window, app.controller

@@ -11,8 +11,6 @@ from PySide6.QtWidgets import QDialog
 from miodesk.settings import Settings
 from miodesk.ui.controller import models_installed
 
-pytest_plugins = ["gui_fixtures"]  # the app, Xvfb and model fixtures
-
 
 def serve_recommended(hub: FakeHub, gguf: bytes) -> list[str]:
     from miodesk.models.catalog import get_entry, recommend

@@ -11,8 +11,6 @@ from PySide6.QtCore import Qt
 
 from miodesk.settings import PositionStore
 
-pytest_plugins = ["gui_fixtures"]  # the app, Xvfb and model fixtures
-
 
 def open_document(qtbot, parts, path):
     with qtbot.waitSignal(parts.controller.documentLoaded, timeout=20000):

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import pickletools
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from miodesk import paths
 from miodesk.atomic import atomic_write_bytes
 from miodesk.errors import VoiceError
+from miodesk.torch_pickle import DTYPE_NAMES, PickleRefused, TensorSpec, walk_torch_pickle
 
 logger = logging.getLogger(__name__)
 
@@ -107,217 +107,6 @@ def _validated_vector(values: np.ndarray, label: str) -> np.ndarray:
     return np.ascontiguousarray(vector)
 
 
-class _Refused(Exception):
-    """Internal: the pickle does something a plain tensor save never does."""
-
-
-@dataclass(frozen=True)
-class _Global:
-    module: str
-    name: str
-
-
-@dataclass(frozen=True)
-class _StorageRef:
-    storage_type: str
-    key: str
-    numel: int
-
-
-@dataclass(frozen=True)
-class _TensorSpec:
-    storage: _StorageRef
-    offset: int
-    shape: tuple[int, ...]
-    stride: tuple[int, ...]
-
-
-_MARK = object()
-
-# The only globals a `torch.save(tensor)` pickle names. Storage classes are only ever used
-# as tags inside the persistent id, never called; the others are called in a checked way.
-_REBUILD = ("torch._utils", "_rebuild_tensor_v2")
-_ORDERED_DICT = ("collections", "OrderedDict")
-_STORAGE_TYPES = {
-    "FloatStorage": "float32",
-    "DoubleStorage": "float64",
-    "HalfStorage": "float16",
-    "BFloat16Storage": "bfloat16",
-}
-_ALLOWED_GLOBALS = {_REBUILD, _ORDERED_DICT} | {("torch", name) for name in _STORAGE_TYPES}
-
-_PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
-_GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
-_SCALAR_OPS = {
-    "BININT",
-    "BININT1",
-    "BININT2",
-    "INT",
-    "LONG",
-    "LONG1",
-    "LONG4",
-    "BINUNICODE",
-    "SHORT_BINUNICODE",
-    "UNICODE",
-    "BINUNICODE8",
-}
-
-
-def _analyse_tensor_pickle(data: bytes) -> _TensorSpec:
-    """Symbolically run a pickle, allowing only what a plain tensor save contains.
-
-    Nothing is imported or called: globals are recorded as names, and the two calls a
-    tensor save makes (`OrderedDict()` and `_rebuild_tensor_v2(...)`) are checked and
-    simulated. Any other opcode, global or call raises _Refused.
-    """
-    stack: list[Any] = []
-    memo: dict[int, Any] = {}
-    storages: list[_StorageRef] = []
-    result: Any = None
-
-    def pop_to_mark() -> list[Any]:
-        for index in range(len(stack) - 1, -1, -1):
-            if stack[index] is _MARK:
-                items = stack[index + 1 :]
-                del stack[index:]
-                return items
-        raise _Refused("MARK missing")
-
-    def pop() -> Any:
-        if not stack:
-            raise _Refused("stack underflow")
-        value = stack.pop()
-        if value is _MARK:
-            raise _Refused("unexpected MARK")
-        return value
-
-    def push_global(module: Any, name: Any) -> None:
-        if not isinstance(module, str) or not isinstance(name, str):
-            raise _Refused("non-string global")
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise _Refused(f"global {module}.{name}")
-        stack.append(_Global(module, name))
-
-    try:
-        ops = list(pickletools.genops(data))
-    except Exception as exc:  # genops raises ValueError and friends on garbage
-        raise _Refused(f"unreadable pickle: {exc}") from None
-
-    for opcode, arg, _pos in ops:
-        op = opcode.name
-        if op == "PROTO" or op == "FRAME":
-            continue
-        if op == "STOP":
-            result = pop()
-            break
-        if op == "MARK":
-            stack.append(_MARK)
-        elif op in _PUT_OPS:
-            if not stack or stack[-1] is _MARK:
-                raise _Refused("PUT without a value")
-            memo[int(arg)] = stack[-1]
-        elif op == "MEMOIZE":
-            if not stack or stack[-1] is _MARK:
-                raise _Refused("MEMOIZE without a value")
-            memo[len(memo)] = stack[-1]
-        elif op in _GET_OPS:
-            if int(arg) not in memo:
-                raise _Refused("GET of unknown memo entry")
-            stack.append(memo[int(arg)])
-        elif op in _SCALAR_OPS:
-            stack.append(arg)
-        elif op == "NEWTRUE":
-            stack.append(True)
-        elif op == "NEWFALSE":
-            stack.append(False)
-        elif op == "NONE":
-            stack.append(None)
-        elif op == "EMPTY_TUPLE":
-            stack.append(())
-        elif op in ("TUPLE1", "TUPLE2", "TUPLE3"):
-            count = int(op[-1])
-            items = [pop() for _ in range(count)][::-1]
-            stack.append(tuple(items))
-        elif op == "TUPLE":
-            stack.append(tuple(pop_to_mark()))
-        elif op == "GLOBAL":
-            module, _, name = str(arg).partition(" ")
-            push_global(module, name)
-        elif op == "STACK_GLOBAL":
-            name = pop()
-            module = pop()
-            push_global(module, name)
-        elif op == "BINPERSID":
-            pid = pop()
-            # ('storage', torch.<Type>Storage, key, location, numel)
-            if not (
-                isinstance(pid, tuple)
-                and len(pid) == 5
-                and pid[0] == "storage"
-                and isinstance(pid[1], _Global)
-                and pid[1].module == "torch"
-                and pid[1].name in _STORAGE_TYPES
-                and isinstance(pid[2], str)
-                and isinstance(pid[3], str)
-                and type(pid[4]) is int
-            ):
-                raise _Refused("unexpected persistent id")
-            ref = _StorageRef(pid[1].name, pid[2], pid[4])
-            if any(existing.key != ref.key for existing in storages):
-                raise _Refused("more than one storage")
-            storages.append(ref)
-            stack.append(ref)
-        elif op == "REDUCE":
-            args = pop()
-            func = pop()
-            if not isinstance(func, _Global) or not isinstance(args, tuple):
-                raise _Refused("call of a non-global")
-            key = (func.module, func.name)
-            if key == _ORDERED_DICT:
-                if args != ():
-                    raise _Refused("OrderedDict with contents")
-                stack.append({})
-            elif key == _REBUILD:
-                stack.append(_rebuild_spec(args))
-            else:
-                raise _Refused(f"call of {func.module}.{func.name}")
-        else:
-            # BUILD, INST, OBJ, NEWOBJ, SETITEM(S), APPEND(S), EXT*, PERSID, ... never
-            # appear in a plain tensor save.
-            raise _Refused(f"opcode {op}")
-    else:
-        raise _Refused("no STOP")
-
-    if stack:
-        raise _Refused("data left on the stack")
-    if not isinstance(result, _TensorSpec):
-        raise _Refused("the pickle is not a tensor")
-    return result
-
-
-def _is_int_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and all(type(v) is int and v >= 0 for v in value)
-
-
-def _rebuild_spec(args: tuple) -> _TensorSpec:
-    # _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
-    if len(args) not in (6, 7):
-        raise _Refused("_rebuild_tensor_v2 with unexpected arguments")
-    storage, offset, shape, stride, requires_grad, hooks = args[:6]
-    extra = args[6] if len(args) == 7 else None
-    if not (
-        isinstance(storage, _StorageRef)
-        and type(offset) is int
-        and _is_int_tuple(shape)
-        and _is_int_tuple(stride)
-        and isinstance(requires_grad, bool)
-        and hooks == {}
-        and extra in (None, {})
-    ):
-        raise _Refused("_rebuild_tensor_v2 with unexpected arguments")
-    return _TensorSpec(storage, offset, shape, stride)
-
-
 def _load_pt(path: Path) -> np.ndarray:
     label = path.name
     refused = VoiceError(f"{label} is not a plain voice tensor; refusing to load it (it could run code).")
@@ -339,17 +128,18 @@ def _load_pt(path: Path) -> np.ndarray:
         if pickles[0].file_size > _MAX_PICKLE_BYTES:
             raise refused
         try:
-            spec = _analyse_tensor_pickle(archive.read(pickles[0]))
-        except _Refused as why:
+            spec = walk_torch_pickle(archive.read(pickles[0]))
+            if not isinstance(spec, TensorSpec):
+                raise PickleRefused("the pickle is not a single tensor")
+        except PickleRefused as why:
             logger.warning("Refused %s: %s", path, why)
             raise refused from None
         except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
             raise VoiceError(f"{label} is a damaged PyTorch file ({_reason(exc)}).") from None
 
         storage = spec.storage
-        dtype = _STORAGE_TYPES[storage.storage_type]
-        if dtype != "float32":
-            raise VoiceError(f"{label} holds {dtype} values; a MioTTS voice is float32.")
+        if storage.dtype != "<f4":
+            raise VoiceError(f"{label} holds {DTYPE_NAMES[storage.dtype]} values; a MioTTS voice is float32.")
         numel = 1
         for dim in spec.shape:
             numel *= dim

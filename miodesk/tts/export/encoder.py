@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import math
-import pickletools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import onnx
 from onnx import helper
 
 from miodesk.errors import ModelError
+from miodesk.torch_pickle import PickleRefused, state_dict_tensors, tensor_array
 from miodesk.tts.codec_config import CodecConfig, GlobalEncoderConfig
 from miodesk.tts.export.graph import FLOAT, GraphBuilder, save_model_atomically, value_info
 from miodesk.tts.safetensors_io import SafeTensorsFile
@@ -161,193 +161,6 @@ def wavlm_weights_file(wavlm_dir: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 # reading a torch checkpoint (pytorch_model.bin) without unpickling it
 # --------------------------------------------------------------------------------------------
-class _Refused(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class _Global:
-    module: str
-    name: str
-
-
-@dataclass(frozen=True)
-class _Storage:
-    dtype: str
-    key: str
-    numel: int
-
-
-@dataclass(frozen=True)
-class _Tensor:
-    storage: _Storage
-    offset: int
-    shape: tuple[int, ...]
-    stride: tuple[int, ...]
-
-
-_STORAGE_DTYPES = {"FloatStorage": "<f4", "HalfStorage": "<f2", "DoubleStorage": "<f8",
-                   "BFloat16Storage": "bf16", "LongStorage": "<i8", "IntStorage": "<i4"}
-_MARK = object()
-_CALLABLE = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
-             ("torch._utils", "_rebuild_parameter"), ("builtins", "dict")}
-
-
-def _walk_state_dict_pickle(data: bytes) -> dict[str, _Tensor]:
-    """Symbolically run a state-dict pickle: dicts of tensors only, nothing imported or called."""
-    stack: list[Any] = []
-    memo: dict[int, Any] = {}
-
-    def pop() -> Any:
-        if not stack or stack[-1] is _MARK:
-            raise _Refused("stack underflow")
-        return stack.pop()
-
-    def to_mark() -> list[Any]:
-        for i in range(len(stack) - 1, -1, -1):
-            if stack[i] is _MARK:
-                items = stack[i + 1:]
-                del stack[i:]
-                return items
-        raise _Refused("no MARK")
-
-    def glob(module: Any, name: Any) -> _Global:
-        if not isinstance(module, str) or not isinstance(name, str):
-            raise _Refused("bad global")
-        if (module, name) in _CALLABLE or (module == "torch" and name in _STORAGE_DTYPES):
-            return _Global(module, name)
-        raise _Refused(f"global {module}.{name}")
-
-    result: Any = None
-    try:
-        ops = list(pickletools.genops(data))
-    except Exception as exc:
-        raise _Refused(f"unreadable pickle ({exc})") from None
-    for opcode, arg, _ in ops:
-        op = opcode.name
-        if op in ("PROTO", "FRAME"):
-            continue
-        if op == "STOP":
-            result = pop()
-            break
-        if op == "MARK":
-            stack.append(_MARK)
-        elif op in ("PUT", "BINPUT", "LONG_BINPUT"):
-            memo[int(arg)] = stack[-1]
-        elif op == "MEMOIZE":
-            memo[len(memo)] = stack[-1]
-        elif op in ("GET", "BINGET", "LONG_BINGET"):
-            if int(arg) not in memo:
-                raise _Refused("bad memo")
-            stack.append(memo[int(arg)])
-        elif op in ("BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1", "LONG4", "BINUNICODE",
-                    "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "BINFLOAT", "FLOAT", "SHORT_BINSTRING",
-                    "BINSTRING", "STRING"):
-            stack.append(arg)
-        elif op in ("NEWTRUE", "NEWFALSE", "NONE"):
-            stack.append({"NEWTRUE": True, "NEWFALSE": False, "NONE": None}[op])
-        elif op == "EMPTY_TUPLE":
-            stack.append(())
-        elif op in ("TUPLE1", "TUPLE2", "TUPLE3"):
-            n = int(op[-1])
-            items = [pop() for _ in range(n)][::-1]
-            stack.append(tuple(items))
-        elif op == "TUPLE":
-            stack.append(tuple(to_mark()))
-        elif op == "EMPTY_DICT":
-            stack.append({})
-        elif op == "DICT":
-            items = to_mark()
-            stack.append(dict(zip(items[::2], items[1::2], strict=True)))
-        elif op == "EMPTY_LIST":
-            stack.append([])
-        elif op in ("APPEND", "APPENDS"):
-            items = [pop()] if op == "APPEND" else to_mark()
-            target = stack[-1]
-            if not isinstance(target, list):
-                raise _Refused("append to a non-list")
-            target.extend(items)
-        elif op in ("SETITEM", "SETITEMS"):
-            if op == "SETITEM":
-                value = pop()
-                items = [pop(), value]
-            else:
-                items = to_mark()
-            target = stack[-1]
-            if not isinstance(target, dict) or len(items) % 2:
-                raise _Refused("setitem on a non-dict")
-            for key, value in zip(items[::2], items[1::2], strict=True):
-                if isinstance(key, (dict, list)):
-                    raise _Refused("unhashable key")
-                target[key] = value
-        elif op == "GLOBAL":
-            module, _, name = str(arg).partition(" ")
-            stack.append(glob(module, name))
-        elif op == "STACK_GLOBAL":
-            name = pop()
-            stack.append(glob(pop(), name))
-        elif op == "BINPERSID":
-            pid = pop()
-            if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                    and isinstance(pid[1], _Global) and pid[1].name in _STORAGE_DTYPES
-                    and isinstance(pid[2], str) and type(pid[4]) is int):
-                raise _Refused("unexpected persistent id")
-            stack.append(_Storage(_STORAGE_DTYPES[pid[1].name], pid[2], pid[4]))
-        elif op == "REDUCE":
-            args = pop()
-            func = pop()
-            if not isinstance(func, _Global) or not isinstance(args, tuple):
-                raise _Refused("call of a non-global")
-            key = (func.module, func.name)
-            if key in (("collections", "OrderedDict"), ("builtins", "dict")):
-                if args != ():
-                    raise _Refused("dict with arguments")
-                stack.append({})
-            elif key == ("torch._utils", "_rebuild_tensor_v2"):
-                if len(args) < 4 or not isinstance(args[0], _Storage) or type(args[1]) is not int:
-                    raise _Refused("unexpected tensor rebuild")
-                shape, stride = args[2], args[3]
-                if not all(isinstance(t, tuple) and all(type(v) is int for v in t) for t in (shape, stride)):
-                    raise _Refused("unexpected tensor shape")
-                stack.append(_Tensor(args[0], args[1], shape, stride))
-            elif key == ("torch._utils", "_rebuild_parameter"):
-                if not args or not isinstance(args[0], _Tensor):
-                    raise _Refused("unexpected parameter rebuild")
-                stack.append(args[0])
-            else:
-                raise _Refused(f"call of {func.module}.{func.name}")
-        elif op == "BUILD":
-            pop()  # the state dict's `_metadata` attribute: version numbers only, not needed
-            if not isinstance(stack[-1] if stack else None, dict):
-                raise _Refused("BUILD on a non-dict")
-        else:
-            raise _Refused(f"opcode {op}")
-    else:
-        raise _Refused("no STOP")
-    if not isinstance(result, dict):
-        raise _Refused("not a state dict")
-    if "state_dict" in result and isinstance(result["state_dict"], dict):
-        result = result["state_dict"]
-    return {k: v for k, v in result.items() if isinstance(k, str) and isinstance(v, _Tensor)}
-
-
-def _tensor_array(spec: _Tensor, raw: bytes) -> np.ndarray:
-    if spec.storage.dtype == "bf16":
-        base = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-    else:
-        base = np.frombuffer(raw, dtype=spec.storage.dtype)
-    if len(base) != spec.storage.numel:
-        raise _Refused("storage size mismatch")
-    need = spec.offset + sum((d - 1) * s for d, s in zip(spec.shape, spec.stride, strict=True)) + 1 \
-        if all(spec.shape) else 0
-    if spec.offset < 0 or need > len(base) or any(s < 0 for s in spec.stride):
-        raise _Refused("tensor outside its storage")
-    item = base.itemsize
-    arr = np.lib.stride_tricks.as_strided(base[spec.offset:], shape=spec.shape,
-                                          strides=tuple(s * item for s in spec.stride))
-    return np.array(arr, dtype=np.float32 if base.dtype.kind == "f" else base.dtype)
-
-
 def read_torch_checkpoint(path: Path) -> dict[str, np.ndarray]:
     """Tensors of a torch `state_dict` save (zip format) without unpickling anything."""
     path = Path(path)
@@ -364,15 +177,15 @@ def read_torch_checkpoint(path: Path) -> dict[str, np.ndarray]:
             raise refused
         root = pickles[0][: -len("data.pkl")]
         try:
-            specs = _walk_state_dict_pickle(archive.read(pickles[0]))
+            specs = state_dict_tensors(archive.read(pickles[0]))
             out = {}
             storages: dict[str, bytes] = {}
             for name, spec in specs.items():
                 key = spec.storage.key
                 if key not in storages:
                     storages[key] = archive.read(f"{root}data/{key}")
-                out[name] = _tensor_array(spec, storages[key])
-        except _Refused as why:
+                out[name] = tensor_array(spec, storages[key])
+        except PickleRefused as why:
             log.warning("Refused %s: %s", path, why)
             raise refused from None
         except (KeyError, zipfile.BadZipFile, OSError, ValueError) as exc:

@@ -203,7 +203,8 @@ def _build_catalog() -> list[ModelEntry]:
             files=["config.json", "pytorch_model.bin"],
             revision=HUB_REVISION,
             size_bytes=378_000_000,
-            licence="MIT (torchaudio) / CC-BY-SA-3.0 (HF card); see miocodec.md §5",
+            # The two upstream statements disagree (reference notes, miocodec.md §5): show both.
+            licence="MIT (as redistributed by torchaudio) or CC-BY-SA-3.0 (Hugging Face model card)",
             languages=["any"],
             recommendation="only needed to make voices from your own recordings",
             memory_mb=400,

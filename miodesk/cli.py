@@ -192,8 +192,7 @@ def run_read(args: argparse.Namespace) -> int:
         completed = not errors
     except KeyboardInterrupt:
         session.stop()
-        position = session.utterances[session.current_index].start if session.current_index is not None else 0
-        print(f"\nstopped; continue with --from-char {position}", file=sys.stderr)
+        print(f"\nstopped; continue with --from-char {session.position}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         session.stop()
@@ -202,8 +201,9 @@ def run_read(args: argparse.Namespace) -> int:
         else:
             sink.close()
     if errors:
-        position = session.utterances[session.current_index].start if session.current_index is not None else 0
-        raise MioDeskError(f"{errors[0]} (stopped at character {position}; continue with --from-char {position})")
+        raise MioDeskError(
+            f"{errors[0]} (stopped at character {session.position}; continue with --from-char {session.position})"
+        )
     if args.stats:
         import json
 

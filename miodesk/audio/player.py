@@ -148,7 +148,6 @@ class AudioPlayer:
         buffer_seconds: float = 4.0,
         latency_seconds: float = 0.15,
         on_marker: Callable[[Any], None] | None = None,
-        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self.source_rate = sample_rate
         self.device = find_output_device(device)
@@ -157,7 +156,6 @@ class AudioPlayer:
         # while the synthesis threads keep both cores busy: ~150 ms of device buffer absorbs that.
         self.latency_seconds = latency_seconds
         self._on_marker = on_marker
-        self._on_error = on_error
         self.device_rate = self._choose_device_rate(sample_rate)
         self._resampler = StreamResampler(sample_rate, self.device_rate) if self.device_rate != sample_rate else None
         self._buffer = RingBuffer(int(buffer_seconds * self.device_rate))
@@ -212,7 +210,6 @@ class AudioPlayer:
                 dtype="float32",
                 latency=self.latency_seconds,
                 callback=self._callback,
-                finished_callback=self._stream_finished,
             )
             stream.start()
         except Exception as error:
@@ -252,10 +249,6 @@ class AudioPlayer:
         with self._space:
             self._space.notify_all()
 
-    def _stream_finished(self) -> None:
-        if not self._closed.is_set() and self._on_error is not None:
-            self._on_error(AudioDeviceError("The audio output device stopped (was it unplugged?)."))
-
     # --- writer side --------------------------------------------------------------------------------
 
     @property
@@ -271,10 +264,6 @@ class AudioPlayer:
                 return int(min(self._run_played_start[slot] + heard_output - self._run_output_start[slot], played))
             played = int(self._run_played_start[slot])
         return played
-
-    @property
-    def buffered_seconds(self) -> float:
-        return len(self._buffer) / self.device_rate
 
     def check_device(self) -> None:
         """Raise AudioDeviceError when the output stopped or has not asked for audio in a while."""

@@ -13,6 +13,7 @@ is heard, not when it was generated. Controls (pause, next, seek, voice, speed) 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import resource
@@ -41,7 +42,7 @@ RUNAWAY_WINDOW, RUNAWAY_DISTINCT = 150, 4  # or this few distinct codes in the l
 
 @dataclass
 class ReaderEvent:
-    kind: str  # utterance_started | utterance_finished | finished | warning | error | stopped
+    kind: str  # utterance_started | utterance_finished | finished | warning | error
     index: int | None = None
     start: int | None = None
     end: int | None = None
@@ -182,7 +183,6 @@ class ReadingSession:
         self._cancel = threading.Event()
         self._threads: list[threading.Thread] = []
         self._finished = threading.Event()
-        self._stopped = False
         sink.set_marker_handler(self.on_marker)
 
     # --- controls ---------------------------------------------------------------------------------
@@ -215,8 +215,14 @@ class ReadingSession:
     def paused(self) -> bool:
         return bool(getattr(self.sink, "paused", False))
 
+    @property
+    def position(self) -> int:
+        """Character offset to continue from: the start of the utterance being heard."""
+        if self.current_index is None or self.current_index >= len(self.utterances):
+            return 0
+        return self.utterances[self.current_index].start
+
     def stop(self) -> None:
-        self._stopped = True
         self._halt()
         self._finished.set()
 
@@ -270,7 +276,6 @@ class ReadingSession:
     def _run_from(self, index: int) -> None:
         self._cancel = threading.Event()
         self._finished.clear()
-        self._stopped = False
         with self._lock:
             self._queues = {}
             self._decoding_index = index
@@ -325,7 +330,7 @@ class ReadingSession:
                 params = self._sampling or SamplingParams()
                 for attempt in range(2):
                     seed = None if self._seed is None else self._seed + index * 1000 + attempt
-                    params = SamplingParams(**{**params.__dict__, "seed": seed})
+                    params = dataclasses.replace(params, seed=seed)
                     verdict = self._generate_one(index, text, params, out, cancel)
                     if verdict in ("ok", "cancelled"):
                         break

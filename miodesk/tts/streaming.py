@@ -57,11 +57,6 @@ class StreamingDecoder:
         fade = int(self.plan.crossfade_ms * codec.sample_rate / 1000)
         self._fade_in = (0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)).astype(np.float32)
         self.windows_decoded = 0
-        self.tokens_decoded = 0
-
-    @property
-    def codes(self) -> list[int]:
-        return self._codes
 
     def extend(self, codes: Sequence[int]) -> None:
         """Add codes without decoding (when the whole utterance is known, `finish` decodes it exactly)."""
@@ -115,7 +110,6 @@ class StreamingDecoder:
         tokens = np.asarray(codes, dtype=np.int64)
         audio = self.codec.decode(tokens, self.voice, speed=self.speed, frames=frames)
         self.windows_decoded += 1
-        self.tokens_decoded += len(tokens)
 
         def offset(token: int) -> int:
             # Token k of the window starts at k/n of its audio (exact at speed 1, proportional otherwise).

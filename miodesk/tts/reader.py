@@ -54,6 +54,12 @@ class ReaderEvent:
 class ReadingStats:
     started_at: float = field(default_factory=time.perf_counter)
     first_audio_s: float | None = None  # time to first audio: start → first non-silent sample queued
+    # Where the time to first audio goes (seconds from start): the first prompt's prefill, the first
+    # code, the moment the first window had all its codes, and that window's decode.
+    first_prefill_s: float | None = None
+    first_code_s: float | None = None
+    first_window_ready_s: float | None = None
+    first_decode_s: float | None = None
     audio_seconds: float = 0.0
     llm_busy_s: float = 0.0
     codec_busy_s: float = 0.0
@@ -78,6 +84,12 @@ class ReadingStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "ttfa_s": self.first_audio_s,
+            "ttfa_parts_s": {
+                "prefill": self.first_prefill_s,
+                "first_code": self.first_code_s,
+                "first_window_ready": self.first_window_ready_s,
+                "first_decode": self.first_decode_s,
+            },
             "rtf": round(self.rtf, 4),
             "llm_rtf": round(self.llm_busy_s / self.audio_seconds, 4) if self.audio_seconds else 0.0,
             "codec_rtf": round(self.codec_busy_s / self.audio_seconds, 4) if self.audio_seconds else 0.0,
@@ -358,10 +370,15 @@ class ReadingSession:
             for code in generation:
                 codes.append(code)
                 batch.append(code)
+                if self.stats.first_code_s is None:
+                    self.stats.first_code_s = time.perf_counter() - self.stats.started_at
+                    self.stats.first_prefill_s = generation.prompt_seconds
                 if is_runaway(codes):
                     generation.close()
                     return "repetition"
-                if len(batch) >= 5:
+                # Batches of 5 spare the codec thread wake-ups; before the first sound every code
+                # counts, so each one goes at once.
+                if len(batch) >= 5 or self.stats.first_audio_s is None:
                     out.put(("codes", batch))
                     batch = []
         finally:
@@ -455,7 +472,11 @@ class ReadingSession:
                 pieces = [decoder.finish()]
             else:
                 pieces = decoder.push(codes)
-            self.stats.codec_busy_s += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.stats.codec_busy_s += elapsed
+            if self.stats.first_window_ready_s is None and any(len(piece) for piece in pieces):
+                self.stats.first_window_ready_s = started - self.stats.started_at
+                self.stats.first_decode_s = elapsed
             for piece in pieces:
                 if len(piece):
                     if not self.sink.write(piece, cancel):

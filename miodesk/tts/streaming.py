@@ -31,8 +31,11 @@ class Decoder(Protocol):
 class ChunkPlan:
     """Chunk sizes in codec tokens (25 per second of speech)."""
 
-    first_chunk: int = 8  # short, so the first sound comes quickly
-    first_lookahead: int = 6  # the first chunk waits for less right context: time to first audio
+    # The first window is short, so the first sound comes quickly: 6 + 4 tokens instead of 8 + 6 cut
+    # the time to first audio by a fifth (miodesk bench, 0.1B shapes) at the same error against a
+    # full decode (golden v2 codec: 16.3 dB over the utterance, 9.8 dB over its first 16 tokens).
+    first_chunk: int = 6
+    first_lookahead: int = 4  # the first chunk waits for less right context
     # Later chunks: at least this many tokens, more when the codec has fallen behind. 50 tokens with
     # 25 of left context cost half the codec time of 25 with 50 at the same error (miodesk bench).
     chunk: int = 50
@@ -69,7 +72,7 @@ class StreamingDecoder:
             return pieces
         while True:
             first = self._done == 0
-            # Chunks and look-ahead grow with what has been played (8, 8, 16, 32, 50 … tokens), so a
+            # Chunks and look-ahead grow with what has been played (6, 6, 12, 24, 48, 50 … tokens), so a
             # language model only a little faster than real time never lets the audio run dry
             # between the first chunk and the full-size ones.
             size = self.plan.first_chunk if first else min(self.plan.chunk, max(self.plan.first_chunk, self._done))

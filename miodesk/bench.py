@@ -642,8 +642,10 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
             warnings.append(event.message)
 
     plan = ChunkPlan(**cfg.plan) if cfg.plan else ChunkPlan()
+    # Random weights often repeat one code for a while, which the reader would take for a runaway
+    # sentence and skip; the stand-ins' lengths are forced instead.
     session = ReadingSession(engine, utterances, voice, sink, source_text=source, plan=plan,
-                             on_event=on_event, seed=cfg.seed)
+                             on_event=on_event, seed=cfg.seed, detect_runaways=not cfg.force_lengths)
     cpu0, wall0 = _own_cpu_s(), time.perf_counter()
     session.start()
     session.wait()

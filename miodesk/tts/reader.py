@@ -174,6 +174,7 @@ class ReadingSession:
         on_event: Callable[[ReaderEvent], None] | None = None,
         sampling: Any = None,  # SamplingParams; None = official defaults
         seed: int | None = None,
+        detect_runaways: bool = True,  # off only for random-weight stand-ins (miodesk bench), which repeat codes
     ) -> None:
         self.engine = engine
         self.utterances = utterances
@@ -184,6 +185,7 @@ class ReadingSession:
         self._on_event = on_event
         self._sampling = sampling
         self._seed = seed
+        self._detect_runaways = detect_runaways
         self._voice = np.asarray(voice, dtype=np.float32)
         self._speed = speed
         self._lock = threading.Lock()
@@ -373,7 +375,7 @@ class ReadingSession:
                 if self.stats.first_code_s is None:
                     self.stats.first_code_s = time.perf_counter() - self.stats.started_at
                     self.stats.first_prefill_s = generation.prompt_seconds
-                if is_runaway(codes):
+                if self._detect_runaways and is_runaway(codes):
                     generation.close()
                     return "repetition"
                 # Batches of 5 spare the codec thread wake-ups; before the first sound every code

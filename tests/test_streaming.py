@@ -52,6 +52,50 @@ def test_a_backlog_is_decoded_in_one_window():
     assert decoder.windows_decoded == windows + 1
 
 
+def _simulate_live_reading(speedup: float, use_clock: bool, decode_s: float = 0.05, tokens: int = 300):
+    """Codes arrive `speedup` times faster than real time; each window takes `decode_s` to decode; the
+    sink plays in real time from the first piece. Returns (silence inserted in s, window sizes)."""
+    codec = LocalDecoder()
+    decoder = StreamingDecoder(codec, VOICE, 1.0, ChunkPlan())
+    now, written_s, playing_since, silence, windows = 0.0, 0.0, None, 0.0, []
+
+    def buffered() -> float:
+        return 0.0 if playing_since is None else max(0.0, written_s - (now - playing_since))
+
+    def write(pieces) -> None:
+        nonlocal now, written_s, playing_since, silence
+        for piece in pieces:
+            now += decode_s
+            if playing_since is not None and now - playing_since > written_s:
+                silence += now - playing_since - written_s  # the sink ran dry before this piece
+                written_s = now - playing_since
+            playing_since = now if playing_since is None else playing_since
+            written_s += len(piece) / codec.sample_rate
+            windows.append(len(piece) // codec.samples_per_token)
+
+    for code in range(tokens):
+        now += 1 / (25 * speedup)
+        write(decoder.push([code], buffered() if use_clock else None))
+    write([decoder.finish()])
+    return silence, windows
+
+
+def test_windows_timed_by_the_sink_never_let_a_slow_model_run_dry():
+    """With the sink's buffered audio, windows come when needed: no gap for a model 1.3x faster than
+    real time, where the fixed schedule (which needs ~1.8x) leaves the sink empty."""
+    silence, _ = _simulate_live_reading(1.3, use_clock=True)
+    assert silence == 0.0
+    fixed_silence, _ = _simulate_live_reading(1.3, use_clock=False)
+    assert fixed_silence > 0.2
+
+
+def test_windows_grow_to_full_size_once_the_sink_is_well_fed():
+    _, windows = _simulate_live_reading(6.0, use_clock=True)
+    plan = ChunkPlan()
+    assert windows[0] == plan.first_chunk
+    assert all(size >= plan.chunk for size in windows[5:-1]), windows  # 6, 6, 6, 7, 26, then full
+
+
 def _codecs(tmp_path_factory):
     generated = tmp_path_factory.mktemp("random_codec")
     write_random_codec(generated, "v2_44k", "small", seed=7)

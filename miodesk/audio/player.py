@@ -318,6 +318,11 @@ class AudioPlayer:
                 self._frames_written += len(tail)
 
     @property
+    def buffered_seconds(self) -> float:
+        """Audio queued and not yet handed to PortAudio (the reader times its decoding by it)."""
+        return len(self._buffer) / self.device_rate
+
+    @property
     def first_audio_time(self) -> float | None:
         """perf_counter() when the first non-silent sample was handed to PortAudio's buffer."""
         return self._first_audio_time

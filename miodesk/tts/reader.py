@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import queue
 import resource
 import sys
@@ -103,6 +104,8 @@ class ReadingStats:
 
 
 class Sink(Protocol):
+    # Optional: a `buffered_seconds` property (audio queued, not yet played) lets the codec thread
+    # time its windows by need; without it a fixed schedule is used.
     def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None: ...
     def add_marker(self, payload: Any) -> None: ...
     def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool: ...
@@ -139,6 +142,10 @@ class FileSink:
         self._file.write(np.clip(samples, -1.0, 1.0))
         self.frames_written += len(samples)
         return True
+
+    @property
+    def buffered_seconds(self) -> float:
+        return math.inf  # a file never runs dry: windows can always wait for a full chunk
 
     def end_of_audio(self) -> None:
         pass
@@ -449,6 +456,9 @@ class ReadingSession:
             except queue.Empty:
                 if cancel.is_set():
                     return False
+                # No new codes, but the sink may be running low: decode what is already here.
+                if not self._write_pieces(decoder.push([], self._buffered_s()), cancel):
+                    return False
                 continue
             # Take everything already generated: a backlog becomes one window, and an utterance whose
             # generation has already ended is decoded in a single exact pass.
@@ -473,20 +483,30 @@ class ReadingSession:
                 decoder.extend(codes)
                 pieces = [decoder.finish()]
             else:
-                pieces = decoder.push(codes)
+                pieces = decoder.push(codes, self._buffered_s())
             elapsed = time.perf_counter() - started
             self.stats.codec_busy_s += elapsed
             if self.stats.first_window_ready_s is None and any(len(piece) for piece in pieces):
                 self.stats.first_window_ready_s = started - self.stats.started_at
                 self.stats.first_decode_s = elapsed
-            for piece in pieces:
-                if len(piece):
-                    if not self.sink.write(piece, cancel):
-                        return False
-                    self.stats.audio_seconds += len(piece) / codec.sample_rate
-                    self._note_first_audio()
+            if not self._write_pieces(pieces, cancel):
+                return False
             if kind == "end":
                 return True
+
+    def _buffered_s(self) -> float | None:
+        """Audio the sink holds (a live player), +inf for a file (never in a hurry), None if unknown."""
+        buffered = getattr(self.sink, "buffered_seconds", None)
+        return float(buffered) if buffered is not None else None
+
+    def _write_pieces(self, pieces: list[np.ndarray], cancel: threading.Event) -> bool:
+        for piece in pieces:
+            if len(piece):
+                if not self.sink.write(piece, cancel):
+                    return False
+                self.stats.audio_seconds += len(piece) / self.engine.codec.sample_rate
+                self._note_first_audio()
+        return True
 
     def _emit_skipped(self, index: int, reason: str) -> None:
         utterance = self.utterances[index]

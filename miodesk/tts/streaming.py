@@ -43,6 +43,9 @@ class ChunkPlan:
     left_context: int = 25
     lookahead: int = 25  # right context of later chunks; the largest single factor in their error
     crossfade_ms: float = 10.0
+    # With a clock (the sink's buffered audio), windows wait for a full chunk unless the sink holds
+    # less than this; it covers one window's decode on a slow CPU.
+    low_water_s: float = 0.5
     full: bool = False  # decode the whole utterance at once (exact, but audio waits for the LLM)
 
 
@@ -65,24 +68,56 @@ class StreamingDecoder:
         """Add codes without decoding (when the whole utterance is known, `finish` decodes it exactly)."""
         self._codes.extend(codes)
 
-    def push(self, codes: Sequence[int]) -> list[np.ndarray]:
+    def push(self, codes: Sequence[int], buffered_s: float | None = None) -> list[np.ndarray]:
+        """Add codes; return the pieces of audio that became ready.
+
+        `buffered_s` is how much audio the sink still holds. With it, windows are timed by need: full
+        size with full right context while the sink is comfortably fed, and whatever the codes allow
+        when it is about to run dry, so the audio never stops while the language model is faster than
+        real time, however much faster. Without it (no clock, e.g. measuring), a fixed schedule.
+        """
         self._codes.extend(codes)
         pieces = []
         if self.plan.full:
             return pieces
         while True:
-            first = self._done == 0
-            # Chunks and look-ahead grow with what has been played (6, 6, 12, 24, 48, 50 … tokens), so a
-            # language model only a little faster than real time never lets the audio run dry
-            # between the first chunk and the full-size ones.
-            size = self.plan.first_chunk if first else min(self.plan.chunk, max(self.plan.first_chunk, self._done))
-            lookahead = min(self.plan.lookahead, max(self.plan.first_lookahead, self._done // 2))
-            ready = len(self._codes) - lookahead  # codes whose right context is known
-            if ready < self._done + size:
+            window = self._fixed_window() if buffered_s is None else self._window_by_need(buffered_s)
+            if window is None:
                 return pieces
-            # A backlog is decoded in one larger window: fewer windows, less overlap to recompute.
-            end = self._done + size if first else min(ready, self._done + self.plan.max_chunk)
-            pieces.append(self._emit(end, window_end=end + lookahead))
+            end, window_end = window
+            piece = self._emit(end, window_end=window_end)
+            pieces.append(piece)
+            if buffered_s is not None:
+                buffered_s += len(piece) / self.codec.sample_rate
+
+    def _fixed_window(self) -> tuple[int, int] | None:
+        # Chunks and look-ahead grow with what has been played (6, 6, 12, 24, 48, 50 … tokens), which
+        # needs a language model well ahead of real time (about 1.8x) to avoid gaps early on.
+        first = self._done == 0
+        size = self.plan.first_chunk if first else min(self.plan.chunk, max(self.plan.first_chunk, self._done))
+        lookahead = min(self.plan.lookahead, max(self.plan.first_lookahead, self._done // 2))
+        ready = len(self._codes) - lookahead  # codes whose right context is known
+        if ready < self._done + size:
+            return None
+        # A backlog is decoded in one larger window: fewer windows, less overlap to recompute.
+        end = self._done + size if first else min(ready, self._done + self.plan.max_chunk)
+        return end, end + lookahead
+
+    def _window_by_need(self, buffered_s: float) -> tuple[int, int] | None:
+        plan = self.plan
+        have, done = len(self._codes), self._done
+        ready = have - plan.lookahead
+        if ready >= done + plan.chunk:  # a full-size chunk with full right context
+            end = min(ready, done + plan.max_chunk)
+            return end, end + plan.lookahead
+        if buffered_s >= plan.low_water_s:
+            return None  # wait: bigger windows cost less and sound closer to the full decode
+        # About to run dry: decode what there is, keeping a third of the new codes as right context.
+        lookahead = min(plan.lookahead, max(plan.first_lookahead, (have - done) // 3))
+        end = have - lookahead
+        if end - done < plan.first_chunk:
+            return None
+        return end, have
 
     def finish(self) -> np.ndarray:
         """All codes are in: return the audio not yet emitted."""

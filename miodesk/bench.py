@@ -381,6 +381,7 @@ class NullSink:
         self.frames_played = 0
         self.underruns = 0
         self.underrun_s = 0.0  # silence inserted while audio was expected
+        self.underrun_at: list[float] = []  # seconds of audio played when each underrun happened
         self.first_audio_time: float | None = None
         self._expecting_audio = False
         self._paused = False
@@ -412,6 +413,7 @@ class NullSink:
                     if got < self.block and self._expecting_audio:
                         self.underruns += 1
                         self.underrun_s += (self.block - got) / self.sample_rate
+                        self.underrun_at.append(self.frames_played / self.sample_rate)
                     while self._markers and self._markers[0][0] <= self.frames_played:
                         due.append(self._markers.popleft()[1])
                 self._cond.notify_all()
@@ -654,6 +656,7 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
     stats = session.stats.as_dict()
     stats["underruns"] = sink.underruns  # also when the session ended early
     stats["underrun_s"] = round(sink.underrun_s, 3)
+    stats["first_underruns_at_audio_s"] = [round(t, 2) for t in sink.underrun_at[:8]]
     stats["wall_s"] = round(wall, 2)
     stats["cpu_cores_used"] = round(cpu / wall, 3) if wall else 0.0
     busy = session.stats.llm_busy_s

@@ -286,3 +286,13 @@ def test_a_voice_change_applies_from_the_next_utterance(engine, tmp_path):
     first_length = session.stats.utterance_codes[0] * engine.codec.samples_per_token
     tail = switched[first_length + int(SENTENCE_PAUSE_S * engine.sample_rate) :]
     np.testing.assert_allclose(tail, second, atol=1e-4)
+
+
+def test_the_llm_goes_on_the_gpu_only_when_llama_cpp_can_and_the_user_did_not_ask_for_the_cpu(engine):
+    from miodesk.tts.engine import llm_gpu_layers
+
+    assert llm_gpu_layers("auto", offload_supported=True) == -1
+    assert llm_gpu_layers("cuda", offload_supported=True) == -1
+    assert llm_gpu_layers("cpu", offload_supported=True) == 0
+    assert llm_gpu_layers("auto", offload_supported=False) == 0
+    assert engine.llm_on_gpu is False  # this machine's llama.cpp is a CPU build

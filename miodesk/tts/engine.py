@@ -26,6 +26,12 @@ DEFAULT_CODEC_FOLDER = "MioCodec-25Hz-44.1kHz-v2"
 CODES_PER_SECOND = 25
 
 
+def llm_gpu_layers(provider: str, offload_supported: bool) -> int:
+    """Layers to put on the GPU: all of them when llama.cpp was built with CUDA, Metal or Vulkan,
+    unless the user asked for the CPU (`provider` is the same choice as the codec's)."""
+    return -1 if offload_supported and provider != "cpu" else 0
+
+
 def usable_cores() -> int:
     """Cores this process may run on (affinity-aware where the OS tells)."""
     try:
@@ -148,15 +154,20 @@ class SpeechEngine:
         self.codec = CodecRuntime(decoder_path, provider=provider, intra_op_threads=codec_threads or cores)
         self.codec.warm_up()
         codec_loaded = time.perf_counter()
-        self.llm = MioLLM(model_path, n_threads=llm_threads or min(cores, 4))
+        import llama_cpp
+
+        gpu_layers = llm_gpu_layers(provider, bool(llama_cpp.llama_supports_gpu_offload()))
+        self.llm = MioLLM(model_path, n_threads=llm_threads or min(cores, 4), n_gpu_layers=gpu_layers)
+        self.llm_on_gpu = gpu_layers != 0
         self.load_timings = {
             "codec_load_s": codec_loaded - started,
             "llm_load_s": time.perf_counter() - codec_loaded,
         }
         log.info(
-            "engine ready: model %s (%s), codec %s on %s, %s",
+            "engine ready: model %s (%s) on %s, codec %s on %s, %s",
             model_path.name,
             self.llm.architecture,
+            "the GPU" if self.llm_on_gpu else "the CPU",
             decoder_path.name,
             self.codec.provider,
             self.load_timings,

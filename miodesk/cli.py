@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -35,9 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="miodesk",
         description="MioDesk reads text aloud offline with MioTTS and MioCodec. "
         "Without a command it opens the desktop app.",
+        epilog="`miodesk FILE [FILE ...]` opens documents in the desktop app; when MioDesk is already "
+        "running, its window takes them. (A file named like a command: write ./NAME.)",
     )
     parser.add_argument("--version", action="version", version=f"MioDesk {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show progress and details")
+    entry = parser.add_mutually_exclusive_group()
+    entry.add_argument(
+        "--install-desktop-entry",
+        action="store_true",
+        help="Linux: add MioDesk to the applications menu and to `Open with` for documents (for pip/pipx "
+        "installs; the installers do this themselves)",
+    )
+    entry.add_argument(
+        "--uninstall-desktop-entry", action="store_true", help="remove what --install-desktop-entry added"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     speak = commands.add_parser("speak", help="turn a sentence into an audio file")
@@ -267,8 +281,112 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_desktop_entry(args: argparse.Namespace) -> int:
+    from miodesk import desktop_entry
+
+    if not desktop_entry.supported():
+        print(
+            "miodesk: the desktop entry is for Linux desktops; on Windows and macOS the MioDesk installer "
+            "creates the shortcuts (Start menu, Applications folder).",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    if args.install_desktop_entry:
+        report = desktop_entry.install()
+        for path in report.written:
+            print(f"wrote {path}")
+        print("MioDesk is now in the applications menu and in `Open with` for documents.")
+    else:
+        report = desktop_entry.uninstall()
+        for path in report.removed:
+            print(f"removed {path}")
+        if not report.removed:
+            print(f"No MioDesk desktop entry in {desktop_entry.data_home()}; nothing to remove.")
+    return 0
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    return {name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices}
+
+
+def _looks_like_a_file(token: str) -> bool:
+    return os.path.exists(token) or os.sep in token or "/" in token or bool(Path(token).suffix)
+
+
+def _gui_files_requested(argv: list[str], commands: set[str]) -> bool:
+    """`miodesk [-v] FILE...`: the first argument that is not an option is a document, not a command.
+
+    Anything else (`miodesk spek`) is left to argparse, which names the commands it knows.
+    """
+    for index, token in enumerate(argv):
+        if token == "--":
+            return index + 1 < len(argv)
+        if token.startswith("-") and token != "-":
+            continue
+        return token not in commands and _looks_like_a_file(token)
+    return False
+
+
+def _parse_gui_files(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="miodesk", usage="miodesk [-v] FILE [FILE ...]",
+                                     description="Open documents in the MioDesk desktop app.")
+    parser.add_argument("--version", action="version", version=f"MioDesk {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress and details")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="text, Markdown, HTML, EPUB, PDF or DOCX")
+    # Everything after `--` is a file, even `-notes.txt` (parse_intermixed_args does not take `--`).
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_intermixed_args(argv[:split])
+    args.files += argv[split + 1:]
+    if not args.files:
+        parser.error("no FILE given")
+    return args
+
+
+def _openable_files(files: list[str]) -> list[str] | None:
+    """The files that exist; a warning line for each that does not (None, after one error line, if none do)."""
+    problems = {}
+    for name in files:
+        if not os.path.exists(name):
+            problems[name] = f"'{name}' does not exist"
+        elif os.path.isdir(name):
+            problems[name] = f"'{name}' is a folder, not a document"
+    usable = [name for name in files if name not in problems]
+    if not usable:
+        print(f"miodesk: error: {'; '.join(problems.values())}.", file=sys.stderr)
+        return None
+    for problem in problems.values():
+        print(f"miodesk: warning: {problem}; opening the other files.", file=sys.stderr)
+    return usable
+
+
+def _open_app(parser: argparse.ArgumentParser, verbose: bool, files: list[str]) -> int:
+    from miodesk.ui.app import has_display, run_app
+
+    if not has_display():
+        # A terminal without a graphical session: say what the command offers instead.
+        parser.print_help()
+        print("\nmiodesk: no graphical display found, so the desktop app cannot open here.", file=sys.stderr)
+        if files:
+            print(f"miodesk: to hear it in this terminal: miodesk read {shlex.quote(files[0])}", file=sys.stderr)
+            return EXIT_ERROR
+        return 0
+    return run_app([*(["--verbose"] if verbose else []), "--", *files])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if _gui_files_requested(argv, _command_names(parser)):
+        gui_args = _parse_gui_files(argv)
+        files = _openable_files(gui_args.files)
+        if files is None:
+            return EXIT_ERROR
+
+        from miodesk.logs import setup_logging
+
+        setup_logging(verbose=gui_args.verbose)
+        return _open_app(parser, gui_args.verbose, files)
     args = parser.parse_args(argv)
 
     from miodesk.logs import setup_logging
@@ -284,17 +402,14 @@ def main(argv: list[str] | None = None) -> int:
         "bench": run_bench,
         "doctor": run_doctor,
     }
-    if args.command is None:
-        from miodesk.ui.app import has_display, run_app
-
-        if not has_display():
-            # A terminal without a graphical session: say what the command offers instead.
-            parser.print_help()
-            print("\nmiodesk: no graphical display found, so the desktop app cannot open here.", file=sys.stderr)
-            return 0
-        return run_app(["--verbose"] if args.verbose else [])
+    if args.install_desktop_entry or args.uninstall_desktop_entry:
+        command, handler = "desktop-entry", run_desktop_entry
+    elif args.command is None:
+        return _open_app(parser, args.verbose, [])
+    else:
+        command, handler = args.command, handlers[args.command]
     try:
-        return handlers[args.command](args)
+        return handler(args)
     except MioDeskError as error:
         log.info("user error: %s", error)
         print(f"miodesk: error: {error}", file=sys.stderr)
@@ -303,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         print("miodesk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # the user sees one line; the traceback goes to the log file
-        log.exception("unexpected error in %s", args.command)
+        log.exception("unexpected error in %s", command)
         print(
             f"miodesk: unexpected error: {type(error).__name__}: {error} (details in {log_path})",
             file=sys.stderr,

@@ -132,3 +132,28 @@ def test_japanese_ui(qtbot, gui_settings, voices, tmp_path):
     finally:
         window.quit()
         parts.translations.apply("en")
+
+
+def test_installed_models_load_while_the_window_waits(app, qtbot):
+    """With models installed, start-up loads them at once: the first Play does not wait for them."""
+    from miodesk.ui.app import start_first_run_if_needed
+
+    assert app.controller.engine_state == "none"
+    start_first_run_if_needed(app)
+    assert app.controller.engine_state == "loading"
+    qtbot.waitUntil(lambda: app.controller.engine_state == "ready", timeout=30000)
+    assert "CPU" in app.window.model_label.text()
+
+
+def test_no_models_means_no_load_at_start(qtbot, gui_settings, voices, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from miodesk.ui import app as app_module
+
+    settings = replace(gui_settings, model_path=str(tmp_path / "missing.gguf"))
+    parts = app_module.build_app(settings, voice_store=voices)
+    qtbot.addWidget(parts.window)
+    offered = []
+    monkeypatch.setattr(parts.window, "open_first_run", lambda: offered.append("first run") or True)
+    app_module.start_first_run_if_needed(parts)
+    assert offered == ["first run"] and parts.controller.engine_state == "none"

@@ -7,21 +7,31 @@ import faulthandler
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from miodesk import __version__
-from miodesk.settings import Settings, load_settings
 from miodesk.ui.assets import app_icon
-from miodesk.ui.controller import EngineFactory, ReaderController, models_installed
-from miodesk.ui.i18n import Translations
-from miodesk.ui.main_window import MainWindow
-from miodesk.ui.tray import ReaderTray
+from miodesk.ui.single_instance import HandOff, InstanceServer, hand_off, open_request, server_name
+
+if TYPE_CHECKING:
+    # Imported where used: a second launch only hands its files over and should not pay for these.
+    from miodesk.settings import Settings
+    from miodesk.ui.controller import EngineFactory, ReaderController
+    from miodesk.ui.i18n import Translations
+    from miodesk.ui.main_window import MainWindow
+    from miodesk.ui.tray import ReaderTray
 
 log = logging.getLogger(__name__)
+
+# `miodesk bench` sets this to time process start → window shown: the app prints the moment and quits.
+STARTUP_PROBE_ENV = "MIODESK_STARTUP_PROBE"
+STARTUP_PROBE_MARK = "miodesk-window-shown"
 
 
 @dataclass
@@ -58,6 +68,12 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
 def build_app(settings: Settings | None = None, engine_factory: EngineFactory | None = None,
               voice_store=None) -> AppParts:
     """Create the window, its controller and the tray (tests call this with their own engine)."""
+    from miodesk.settings import load_settings
+    from miodesk.ui.controller import ReaderController
+    from miodesk.ui.i18n import Translations
+    from miodesk.ui.main_window import MainWindow
+    from miodesk.ui.tray import ReaderTray
+
     settings = settings if settings is not None else load_settings()
     translations = Translations()
     translations.apply(settings.ui_language)
@@ -76,12 +92,81 @@ def build_app(settings: Settings | None = None, engine_factory: EngineFactory | 
 
 
 def start_first_run_if_needed(parts: AppParts) -> None:
-    """No models yet: offer the download (or say where models go when the manager is missing)."""
+    """No models yet: offer the download (or say where models go when the manager is missing).
+
+    Models installed: load them now, while the user picks a document, so the first Play speaks at once.
+    """
+    from miodesk.ui.controller import models_installed
+
     problem = models_installed(parts.controller.settings)
     if problem is None:
+        parts.controller.ensure_engine()
         return
     if not parts.window.open_first_run():
         parts.window.show_message("warning", problem)
+
+
+class FileOpenEvents(QObject):
+    """macOS gives documents opened from the Finder (double-click, Open With, drop on the Dock icon) to
+    the running app as FileOpen events, not as command-line arguments."""
+
+    def __init__(self, app: QApplication, parts: AppParts) -> None:
+        super().__init__(app)
+        self.parts = parts
+        app.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen and watched is QApplication.instance():
+            path = event.file() or event.url().toLocalFile()
+            if path:
+                open_files(self.parts, [path], raise_window=True)
+                return True
+        return False
+
+
+class StartupProbe(QObject):
+    """For the bench: once the window is on screen (first expose, painted), print the time and quit."""
+
+    def __init__(self, app: QApplication, window: MainWindow) -> None:
+        super().__init__(app)
+        self.app, self.window = app, window
+        app.installEventFilter(self)  # before show(): some platforms expose the window at once
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.Expose and watched is self.window.windowHandle()
+                and self.window.windowHandle().isExposed()):
+            self.app.removeEventFilter(self)
+            QTimer.singleShot(0, self.report)  # after this expose has been painted
+        return False
+
+    def report(self) -> None:
+        print(STARTUP_PROBE_MARK, time.time(), flush=True)
+        self.app.quit()
+
+
+def bring_to_front(window: MainWindow) -> None:
+    """Show the window (it may be hidden in the tray or minimised) and ask for the focus."""
+    if window.isMinimized():
+        # Not showNormal(): that would also undo a maximised window.
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+    # Window managers may refuse focus to a program the user did not click; then flash its task bar entry.
+    QApplication.alert(window)
+
+
+def open_files(parts: AppParts, files: list[str], raise_window: bool = False) -> None:
+    """Files from the command line or from a later launch: MioDesk reads one document at a time."""
+    if raise_window:
+        bring_to_front(parts.window)
+    if not files:
+        return
+    # The others go to File › Open Recent (behind the first, which the loader puts in front).
+    for other in reversed(files[1:]):
+        parts.controller.settings.add_recent(other)
+    log.info("opening %s%s", files[0], f" ({len(files) - 1} more in the recent files)" if files[1:] else "")
+    parts.window.open_path(Path(files[0]))
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -98,14 +183,37 @@ def run_app(argv: list[str] | None = None) -> int:
         faulthandler.enable()
     log.info("MioDesk %s starting", __version__)
     app = ensure_application([sys.argv[0] if sys.argv else "miodesk", *qt_args])
+    # One app per user: a running MioDesk takes this launch's files (before anything costly is built).
+    request = open_request(args.files)
+    name = server_name()
+    handed = hand_off(request, name)
+    if handed is HandOff.DONE:
+        log.info("MioDesk is already running: handed over %s", ", ".join(request.get("open", [])) or "activation")
+        return 0
+    server = InstanceServer(name)
+    # Listen before the window is built, so a launch during start-up waits for us instead of starting too.
+    if handed is HandOff.NO_INSTANCE and not server.listen() and hand_off(request, name) is HandOff.DONE:
+        # Launched together with another one (several files opened at once), which took the name first.
+        log.info("MioDesk started meanwhile: handed over %s", ", ".join(request.get("open", [])) or "activation")
+        return 0
     app.setQuitOnLastWindowClosed(False)  # close-to-tray decides; quitRequested ends the loop
     parts = build_app()
     parts.window.quitRequested.connect(app.quit)
+    server.openRequested.connect(lambda files: open_files(parts, files, raise_window=True))
+    server.activateRequested.connect(lambda: bring_to_front(parts.window))
+    server.start()
+    FileOpenEvents(app, parts)
+    probing = bool(os.environ.get(STARTUP_PROBE_ENV))
+    if probing:
+        StartupProbe(app, parts.window)
     parts.tray.show()
     parts.window.show()
-    if args.files:
-        parts.window.open_path(Path(args.files[0]))
-    QTimer.singleShot(300, lambda: start_first_run_if_needed(parts))
-    code = app.exec()
+    open_files(parts, request.get("open", []))
+    if not probing:
+        QTimer.singleShot(300, lambda: start_first_run_if_needed(parts))
+    try:
+        code = app.exec()
+    finally:
+        server.close()
     log.info("MioDesk exits (%d)", code)
     return code

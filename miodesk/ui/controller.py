@@ -137,6 +137,7 @@ class ReaderController(QObject):
         self._session_id = 0
         self._preview_ids: set[int] = set()
         self._engine_generation = 0
+        self._engine_loader: threading.Thread | None = None
         self._document_generation = 0
         self._pending: Callable[[], None] | None = None  # what to do once the engine is ready
         self._last_position_save = 0.0
@@ -151,7 +152,7 @@ class ReaderController(QObject):
     # --- background helpers ------------------------------------------------------------------------
 
     def _background(self, name: str, work: Callable[[], Any], done: Callable[[Any], None],
-                    failed: Callable[[BaseException], None]) -> None:
+                    failed: Callable[[BaseException], None]) -> threading.Thread:
         def run() -> None:
             try:
                 value = work()
@@ -162,7 +163,9 @@ class ReaderController(QObject):
                 return
             self._taskDone.emit(done, value)
 
-        threading.Thread(target=run, name=name, daemon=True).start()
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        return thread
 
     @Slot(object, object)
     def _on_task_done(self, callback: Callable[[Any], None], value: Any) -> None:
@@ -226,7 +229,7 @@ class ReaderController(QObject):
             message = str(error) if isinstance(error, MioDeskError) else f"{type(error).__name__}: {error}"
             self.errorOccurred.emit(self.tr("The speech models could not be loaded: {0}").format(message))
 
-        self._background("engine-load", lambda: self.engine_factory(settings), done, failed)
+        self._engine_loader = self._background("engine-load", lambda: self.engine_factory(settings), done, failed)
 
     def model_name(self) -> str:
         llm = getattr(self.engine, "llm", None)
@@ -697,4 +700,10 @@ class ReaderController(QObject):
         except Exception as error:  # noqa: BLE001 - closing must finish whatever happens
             log.warning("closing the reader: %s", error)
         self._control.shutdown(wait=False)
+        loader = self._engine_loader
+        if loader is not None and loader.is_alive():
+            # Exiting while llama.cpp/onnxruntime are still loading aborts the process (their threads and
+            # static objects are torn down under them): let the load finish first.
+            log.info("waiting for the models to finish loading before exit")
+            loader.join(timeout=120)
 

@@ -738,9 +738,11 @@ class MainWindow(QMainWindow):
     def _shutdown(self) -> None:
         self.settings.window_geometry = bytes(self.saveGeometry().toHex()).decode("ascii")
         self._save_settings()
-        self.controller.shutdown()
+        # Gone from the screen at once, even when the controller must wait for a model load to end.
+        self.hide()
         if self.tray is not None:
             self.tray.hide()
+        self.controller.shutdown()
 
     def show_window(self) -> None:
         self.show()

@@ -13,6 +13,12 @@ SYSTEM_PACKAGES=(
   xvfb xauth libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 fonts-noto-cjk
+  # packaging tests (tests/test_frozen.py, tests/test_installer_scripts.py): desktop-file-validate and
+  # update-desktop-database for the Linux .desktop entry, shellcheck for installer/*.sh
+  desktop-file-utils shellcheck
+  # tests/test_single_instance.py reads window titles and WM_CLASS with xwininfo; tests/test_desktop_entry.py
+  # also runs desktop-file-validate (above)
+  x11-utils
 )
 
 missing=()

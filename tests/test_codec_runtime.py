@@ -333,6 +333,29 @@ def test_provider_choice_and_fallback(random_codecs: dict, caplog: pytest.LogCap
     _one_line(info, "tpu")
 
 
+def test_directml_gets_the_session_options_it_requires(random_codecs: dict,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DirectML cannot exist here: a stand-in records the options it is offered and fails as a missing
+    device does; the CPU session that follows gets memory patterns back."""
+    import onnxruntime as ort
+
+    real_session = ort.InferenceSession
+    offered = []
+
+    def recording_session(path, so, providers):
+        offered.append((providers[0], so.enable_mem_pattern, so.execution_mode))
+        if providers[0] == "DmlExecutionProvider":
+            raise RuntimeError("no DirectML device")
+        return real_session(path, so, providers=providers)
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["DmlExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", recording_session)
+    rt = CodecRuntime(random_codecs["24k"][0] / "decoder.onnx", provider="directml")
+    assert offered == [("DmlExecutionProvider", False, ort.ExecutionMode.ORT_SEQUENTIAL),
+                       ("CPUExecutionProvider", True, ort.ExecutionMode.ORT_SEQUENTIAL)]
+    assert rt.provider == "cpu" and "no DirectML device" in rt.fallback_reason
+
+
 # --- safetensors and layouts ----------------------------------------------------------------------
 def test_safetensors_dtypes(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)

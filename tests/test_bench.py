@@ -37,6 +37,14 @@ def test_bench_json_quick_on_tiny_models(miodesk_home: Path) -> None:
     assert report["best_split"].startswith("llm ")
     assert {run["restrict_to_audio"] for run in report["llm"]["runs"]} == {True, False}
     assert all(row["chunked_ms_per_audio_s"] > 0 for row in report["codec"])
+    # making a voice: the encoder graph was exported from generated WavLM + codec weights and ran
+    voice = report["voice_encoder"]
+    assert voice["graph_mb"] > 0 and all(run["ms"] > 0 and run["recording_s"] == 20 for run in voice["runs"])
+    # the app really started and showed its window (the probe prints only from the window's first expose)
+    startup = report["startup"]
+    assert "error" not in startup["window"], startup["window"]
+    assert 0 < startup["process_start_to_window_shown_s"] < 60
+    assert startup["llm_load_s"] > 0 and startup["codec_load_s"] > 0
     # the generated models are cached: a second run does not build them again
     cached = sorted(p.name for p in (miodesk_home / "cache" / "bench").iterdir())
     assert any(name.endswith(".gguf") for name in cached) and any(name.endswith(".onnx") for name in cached)

@@ -26,27 +26,6 @@ ICNS_TYPES = ((b"icp4", 16), (b"icp5", 32), (b"ic11", 32), (b"ic12", 64), (b"ic0
 HICOLOR_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
-def render_png(size: int) -> bytes:
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
-    from PySide6.QtGui import QImage, QPainter
-    from PySide6.QtSvg import QSvgRenderer
-
-    renderer = QSvgRenderer(str(SVG))
-    if not renderer.isValid():
-        raise SystemExit(f"cannot render {SVG}")
-    image = QImage(size, size, QImage.Format.Format_ARGB32)
-    image.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(image)
-    renderer.render(painter)
-    painter.end()
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    buffer.close()
-    return bytes(data.data())
-
-
 def ico_bytes(images: dict[int, bytes]) -> bytes:
     """An .ico of PNG entries: ICONDIR, one ICONDIRENTRY per image, then the PNG data."""
     header = struct.pack("<HHH", 0, 1, len(images))
@@ -76,7 +55,9 @@ def main(argv: list[str]) -> int:
 
     app = QGuiApplication.instance() or QGuiApplication(["miodesk-icons"])  # noqa: F841 (kept alive)
     sizes = sorted(set(ICO_SIZES) | {size for _, size in ICNS_TYPES} | set(HICOLOR_SIZES))
-    images = {size: render_png(size) for size in sizes}
+    from miodesk.desktop_entry import render_png  # the build environment has MioDesk installed
+
+    images = {size: render_png(SVG, size) for size in sizes}
     (out / "miodesk.ico").write_bytes(ico_bytes({size: images[size] for size in ICO_SIZES}))
     (out / "miodesk.icns").write_bytes(icns_bytes(images))
     for size in HICOLOR_SIZES:

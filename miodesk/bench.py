@@ -1398,6 +1398,8 @@ def _summarise(report: dict[str, Any]) -> None:
     provider = final.get("provider", "cpu")
     for key in ("ttfa_s", "rtf", "underruns", "peak_rss_mb", "cpu_cores_used"):
         report[key] = final.get(key)
+    if report["ttfa_s"] is not None:
+        report["ttfa_s"] = round(report["ttfa_s"], 3)
     runs = report.get("llm", {}).get("runs", [])
     chosen = [r for r in runs if r["restrict_to_audio"] and r["threads"] == llm_threads] or runs[:1]
     report["llm_tokens_per_s"] = chosen[0]["tokens_per_s"] if chosen else None

@@ -34,7 +34,7 @@ import pytest
 from audio_helpers import MonitorRecorder, voiced_runs
 from conftest import GOLDEN, REPO_ROOT
 from gguf_fixtures import make_model
-from gui_fixtures import _free_display
+from gui_fixtures import private_xvfb
 
 from miodesk import desktop_entry
 
@@ -384,19 +384,8 @@ class X11:
 
 @pytest.fixture(scope="module")
 def x_display() -> Iterator[str]:
-    """A private Xvfb (not the GUI tests' one: that one ends with its last client)."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed; tests/run.sh installs it")
-    number = _free_display()
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        assert server.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.05)
-    yield f":{number}"
-    server.terminate()
-    server.wait(timeout=10)
+    with private_xvfb() as display:
+        yield display
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, assert_one_line_error
-from gui_fixtures import CODEC, SAMPLE_EN, _free_display, write_sample
+from gui_fixtures import CODEC, SAMPLE_EN, private_xvfb, write_sample
 from PySide6.QtNetwork import QLocalSocket
 
 from miodesk.ui import single_instance
@@ -350,20 +350,10 @@ def test_file_without_a_display_explains(run_cli, monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def x_display() -> Iterator[str]:
     """Our own Xvfb: the windows on it are only this module's."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed; tests/run.sh installs it")
     if shutil.which("xwininfo") is None:
         pytest.fail("xwininfo is not installed; tests/run.sh installs it (x11-utils)")
-    number = _free_display()
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        assert server.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.05)
-    yield f":{number}"
-    server.terminate()
-    server.wait(timeout=10)
+    with private_xvfb() as display:
+        yield display
 
 
 def miodesk_windows(display: str) -> list[str]:

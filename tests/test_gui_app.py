@@ -157,3 +157,26 @@ def test_no_models_means_no_load_at_start(qtbot, gui_settings, voices, tmp_path,
     monkeypatch.setattr(parts.window, "open_first_run", lambda: offered.append("first run") or True)
     app_module.start_first_run_if_needed(parts)
     assert offered == ["first run"] and parts.controller.engine_state == "none"
+
+
+def test_quitting_while_the_models_load_waits_for_the_load(qtbot, gui_settings, voices):
+    """Leaving while llama.cpp and onnxruntime are still loading would abort the process: shutdown waits."""
+    import threading
+    import time
+
+    from miodesk.ui.app import build_app
+    from miodesk.ui.controller import default_engine_factory
+
+    loading = threading.Event()
+
+    def slow_load(settings):
+        loading.set()
+        time.sleep(0.5)
+        return default_engine_factory(settings)
+
+    parts = build_app(gui_settings, engine_factory=slow_load, voice_store=voices)
+    qtbot.addWidget(parts.window)
+    parts.controller.ensure_engine()
+    assert loading.wait(10)
+    parts.controller.shutdown()
+    assert not parts.controller._engine_loader.is_alive()

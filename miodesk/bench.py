@@ -846,11 +846,17 @@ def run_e2e(cfg: E2EConfig, env: dict[str, str] | None = None, timeout: float | 
         [sys.executable, "-m", "miodesk.bench", "--_worker", json.dumps(cfg.__dict__)],
         capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout,
     )
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-    if completed.returncode != 0 or not lines:
+    result = worker_result(completed.stdout)
+    if completed.returncode != 0 or result is None:
         tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"benchmark worker failed ({completed.returncode}): {' | '.join(tail)}")
-    return json.loads(lines[-1])
+    return result
+
+
+def worker_result(stdout: str) -> dict[str, Any] | None:
+    """What a measuring worker (ours or the peers') reports: its last output line that is a JSON object."""
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else None
 
 
 def measure_window_startup(repeats: int) -> dict[str, Any]:
@@ -954,8 +960,7 @@ def prepare_peers(python: str | Path) -> dict[str, Any]:
                                    env=_peers_env(), timeout=600)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise PeersError(f"--peers: cannot run {python}: {getattr(error, 'strerror', None) or error}") from None
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-    result = json.loads(lines[-1]) if lines else {}
+    result = worker_result(completed.stdout) or {}
     if completed.returncode != 0 or not result.get("ok"):
         missing = result.get("error") or (completed.stderr.strip().splitlines() or ["no output"])[-1]
         raise PeersError(f"--peers: the peers are not usable with {python} ({missing}); install them there with "
@@ -1020,11 +1025,11 @@ def run_peer(python: str, engine: str, text: str, threads: int, repeats: int, tt
                                    capture_output=True, text=True, env=_peers_env(), timeout=1800)
     except subprocess.TimeoutExpired:
         raise PeersError(f"--peers: the {engine} run took more than 30 minutes and was stopped") from None
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-    if completed.returncode != 0 or not lines:
+    result = worker_result(completed.stdout)
+    if completed.returncode != 0 or result is None:
         tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
         raise PeersError(f"--peers: the {engine} run failed (exit status {completed.returncode}): {tail[0]}")
-    return json.loads(lines[-1])
+    return result
 
 
 def _models_kind(set_kind: str) -> str:

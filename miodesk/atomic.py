@@ -9,15 +9,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from miodesk.filenames import extended_path
+
 
 @contextlib.contextmanager
 def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path = Path(path)
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    Text modes write UTF-8 (Windows' default encoding is not). A long path on Windows is used in
+    its extended form, so a deep user-chosen folder works there too.
+    """
+    path = Path(extended_path(Path(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

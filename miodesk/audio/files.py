@@ -10,6 +10,7 @@ import soundfile
 
 from miodesk.atomic import atomic_write_bytes
 from miodesk.errors import MioDeskError
+from miodesk.filenames import extended_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".npy")
 
@@ -19,9 +20,10 @@ def check_output_path(path: Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in AUDIO_EXTENSIONS:
         raise MioDeskError(f"Cannot write '{path.name}': the output must end in {', '.join(AUDIO_EXTENSIONS)}.")
-    if path.is_dir():
+    on_disk = Path(extended_path(path))  # the form Windows accepts beyond 260 characters
+    if on_disk.is_dir():
         raise MioDeskError(f"Cannot write '{path}': it is a folder.")
-    if not path.parent.exists():
+    if not on_disk.parent.exists():
         raise MioDeskError(f"Cannot write '{path}': the folder '{path.parent}' does not exist.")
     return path
 

@@ -39,8 +39,10 @@ from typing import Any, BinaryIO
 
 from miodesk import __version__, paths
 from miodesk.errors import DownloadError, MioDeskError, ModelError
+from miodesk.filenames import check_portable_name, name_problem, portable_file_name
 from miodesk.models.catalog import CATALOG, ModelEntry, format_bytes, get_entry
 from miodesk.models.installed import (
+    MANIFEST_NAME,
     InstalledFile,
     InstalledModel,
     Manifest,
@@ -283,6 +285,9 @@ class DownloadManager:
     def remove(self, name: str) -> int:
         """Delete a model (and the graphs built from it, and its partial download); bytes freed."""
         model = self.get_installed(name)
+        if model is None and name_problem(name) is not None:
+            # Not a name anything was installed under ("../voices" must not reach the file system).
+            raise ModelError(f"{name!r} is not installed (see `miodesk models list`).")
         stage = self.staging / (model.name if model else name)
         if model is None and not stage.exists():
             raise ModelError(f"{name!r} is not installed (see `miodesk models list`).")
@@ -662,7 +667,7 @@ class DownloadManager:
             from miodesk.tts.llm import _check_gguf_file
 
             _check_gguf_file(path)
-            target = name or path.stem
+            target = name or model_name_for_file(path.name, path.stem)
             known = next((e for e in CATALOG if e.name.casefold() == target.casefold()), None)
             if known is not None and known.kind != "llm":
                 raise ModelError(f"{target} is the name of a {known.kind}, not of a speech model; pick another name.")
@@ -696,7 +701,8 @@ class DownloadManager:
             raise
         except Exception as exc:
             raise ModelError(f"{folder / 'config.yaml'} is not a MioCodec config ({exc}).") from None
-        default = {"24k": "MioCodec-25Hz-24kHz", "v2_44k": "MioCodec-25Hz-44.1kHz-v2"}.get(variant, folder.name)
+        default = {"24k": "MioCodec-25Hz-24kHz", "v2_44k": "MioCodec-25Hz-44.1kHz-v2"}.get(variant)
+        default = default or model_name_for_file(folder.name, folder.name)
         model = self._import_files(
             folder, name or default, "codec", [folder / "config.yaml", folder / "model.safetensors"]
         )
@@ -712,8 +718,12 @@ class DownloadManager:
     def _import_files(
         self, origin: Path, name: str, kind: str, sources: list[Path], rename: dict[str, str] | None = None
     ) -> InstalledModel:
-        if not name or name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or name == STAGING_NAME:
-            raise ModelError(f"{name!r} cannot be a model name.")
+        # A name given with --name is refused when it cannot be a folder name on every platform;
+        # names taken from a file were made portable by model_name_for_file already. ".staging"
+        # starts with a dot, so it is refused here too.
+        check_portable_name(name, "Model name", error=ModelError)
+        if name.casefold().startswith(MANIFEST_NAME):
+            raise ModelError(f"Model name {name!r} is used by MioDesk's own files; choose another with --name.")
         rename = rename or {}
         stage = self.staging / f"{name}.import"
         shutil.rmtree(stage, ignore_errors=True)
@@ -754,6 +764,26 @@ class DownloadManager:
                 f"Not enough disk space to import {name}: it needs {format_bytes(needed + self.disk_reserve)}, "
                 f"{format_bytes(free)} are free in {self.root}."
             )
+
+
+def model_name_for_file(file_name: str, stem: str) -> str:
+    """The name a model imported from `file_name` installs under: its `stem`, made portable.
+
+    Decision: a name that cannot be a folder on every platform ("CON.gguf", "a:b.gguf",
+    "my model .gguf") is mapped to a safe one with a warning, not refused. Unlike a voice name,
+    which people type on every `--voice NAME` and so choose themselves, a model's name only labels
+    its folder; GGUF files come named by whoever made them, and refusing would make people invent
+    a `--name` for something they never type. `--name` still picks another, and is checked strictly.
+    """
+    problem = name_problem(stem)
+    if problem is None:
+        return stem
+    mapped = portable_file_name(stem)
+    log.warning(
+        "%s: the name %r %s; installing it as %r (use --name NAME to choose another)",
+        file_name, stem, problem.split(";")[0], mapped,
+    )
+    return mapped
 
 
 def installed_model(name: str, kind: str | None = None) -> InstalledModel | None:

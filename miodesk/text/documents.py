@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from miodesk.filenames import extended_path
 from miodesk.text.formats.base import Block, Chapter, Document, DocumentError
 from miodesk.text.formats.html import document_from_html
 from miodesk.text.formats.markdown import document_from_markdown
@@ -148,7 +149,8 @@ def load_document(path: Path | str) -> Document:
     """Open any supported file as a Document; a file that cannot be read raises DocumentError."""
     path = Path(path)
     try:
-        document = _load(path)
+        # Every loader opens what it is given: on Windows a long path goes in its extended form.
+        document = _load(Path(extended_path(path)))
     except DocumentError:
         raise
     except MemoryError:
@@ -161,6 +163,7 @@ def load_document(path: Path | str) -> Document:
         # A loader bug must not crash the reader: the user gets one line, the log gets the rest.
         log.exception("unexpected error loading %s", path)
         raise DocumentError(f"{path.name} could not be read ({type(error).__name__}: {error})") from None
+    document.source = path  # the path as the user gave it, whatever form was opened
     for warning in document.warnings:
         log.warning("%s", warning)
     return document

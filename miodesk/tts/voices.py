@@ -26,6 +26,7 @@ import numpy as np
 from miodesk import paths
 from miodesk.atomic import atomic_write_bytes
 from miodesk.errors import VoiceError
+from miodesk.filenames import MAX_NAME_CHARS, check_portable_name, extended_path, truncate_name
 from miodesk.torch_pickle import DTYPE_NAMES, PickleRefused, TensorSpec, walk_torch_pickle
 
 logger = logging.getLogger(__name__)
@@ -51,16 +52,11 @@ USER_LICENCE_NOTE = "user-provided: you are responsible for the rights to the vo
 IMPORT_HINT = "Import a voice file with `miodesk voices import FILE`."
 
 VOICE_SUFFIXES = (".pt", ".npy", ".npz")
-MAX_NAME_CHARS = 64
 
 # A voice file is under 3 KB; anything far bigger is not a voice, and we refuse to read it
 # (or decompress it) into memory.
 _MAX_FILE_BYTES = 1 << 20
 _MAX_PICKLE_BYTES = 64 << 10
-
-# Characters Windows forbids in file names, plus both path separators.
-_FORBIDDEN_NAME_CHARS = set('<>:"/\\|?*')
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
 
 
 @dataclass(eq=False)  # eq on numpy arrays is ambiguous; compare vectors explicitly
@@ -206,7 +202,7 @@ def _load_numpy(path: Path) -> np.ndarray:
 
 def load_voice_file(path: Path, name: str | None = None) -> Voice:
     """Read a `.pt`, `.npy` or `.npz` voice file without running any code from it."""
-    path = Path(path)
+    path = Path(extended_path(Path(path)))  # a voice file may sit in a deep folder (Windows MAX_PATH)
     label = path.name
     suffix = path.suffix.lower()
     if suffix not in VOICE_SUFFIXES:
@@ -239,26 +235,12 @@ def load_voice_file(path: Path, name: str | None = None) -> Voice:
 
 
 def validate_voice_name(name: str) -> str:
-    """Return `name` if it can be a voice name (and a file name on every platform)."""
-    if not isinstance(name, str) or not name:
-        raise VoiceError("A voice name cannot be empty.")
-    if len(name) > MAX_NAME_CHARS:
-        raise VoiceError(
-            f"Voice name {name[:20]!r}… is too long ({len(name)} characters; at most {MAX_NAME_CHARS})."
-        )
-    if name != name.strip():
-        raise VoiceError(f"Voice name {name!r} cannot start or end with spaces.")
-    if any(ch in _FORBIDDEN_NAME_CHARS or not ch.isprintable() for ch in name):
-        raise VoiceError(
-            f'Voice name {name!r} cannot contain path separators, control characters or <>:"|?*.'
-        )
-    # Leading dots cover "." and ".." and keep names apart from hidden/temporary files;
-    # Windows drops trailing dots and reserves device names.
-    if name.startswith(".") or name.endswith("."):
-        raise VoiceError(f"Voice name {name!r} cannot start or end with a dot.")
-    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
-        raise VoiceError(f"Voice name {name!r} is reserved on Windows; choose another.")
-    return name
+    """Return `name` if it can be a voice name (and a file name on every platform).
+
+    Voice names are typed by people (`--voice NAME`, the record dialog), so a bad one is refused
+    with the reason, never changed: the rules are miodesk.filenames'.
+    """
+    return check_portable_name(name, "Voice name", error=VoiceError)
 
 
 def _now_iso() -> str:
@@ -396,7 +378,7 @@ class VoiceStore:
         if old.casefold() == new.casefold():
             # On case-insensitive file systems the two names are one file: go through a
             # temporary name so the new spelling really lands on disk.
-            temp = f"{new[: MAX_NAME_CHARS - 8]}~rename"
+            temp = f"{truncate_name(new, MAX_NAME_CHARS - 7)}~rename"
             self.rename(old, temp)
             return self.rename(temp, new)
         if new in self.names() or self._npy(new).exists() or self._json(new).exists():
@@ -415,7 +397,7 @@ class VoiceStore:
 def resolve_voice(name_or_file: str, store: VoiceStore | None = None) -> Voice:
     """A voice from a file path (if that file exists) or else from the store by name."""
     candidate = Path(name_or_file)
-    if name_or_file and candidate.is_file():
+    if name_or_file and Path(extended_path(candidate)).is_file():
         return load_voice_file(candidate)
     store = store if store is not None else VoiceStore()
     looks_like_file = candidate.suffix.lower() in VOICE_SUFFIXES or any(sep in name_or_file for sep in "/\\")

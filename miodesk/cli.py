@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from miodesk import __version__
-from miodesk.bench import add_bench_parser, run_bench
+from miodesk.bench_cli import add_bench_parser, run_bench
 from miodesk.errors import MioDeskError
 from miodesk.models.cli import add_models_parser, run_models
 from miodesk.tts.voice_cli import add_voices_parser, run_voices

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from miodesk import __version__, paths
+from miodesk import __version__, paths, system
 
 
 def _safely(probe: Callable[[], str]) -> str:
@@ -15,6 +15,49 @@ def _safely(probe: Callable[[], str]) -> str:
         return probe()
     except Exception as error:  # a broken component is exactly what doctor must report
         return f"unavailable ({type(error).__name__}: {error})"
+
+
+def _cpu() -> str:
+    cpu = system.cpu_info()
+    return (f"{cpu.model}: {cpu.physical} physical / {cpu.logical} logical cores, "
+            f"{cpu.usable} usable by MioDesk")
+
+
+def _memory() -> str:
+    total = system.total_ram_mb()
+    peak = system.peak_rss_mb()
+    total_text = f"{total / 1024:.1f} GB" if total else "unknown size"
+    return total_text + (f" (this check used {peak:.0f} MB)" if peak else "")
+
+
+def _gpus() -> str:
+    found = system.gpus()
+    if not found:
+        return "none found (no NVIDIA driver, DirectX 12 adapter or Apple GPU)"
+    return "; ".join(gpu.name + (f" ({gpu.memory_mb / 1024:.1f} GB)" if gpu.memory_mb else "") for gpu in found)
+
+
+def _codec_path() -> str:
+    """Where the codec decoder runs under the default "auto", found by opening a real (tiny) session."""
+    from miodesk.tts.codec import probe_provider
+
+    name, reasons = probe_provider("auto")
+    names = {"cuda": "CUDA (NVIDIA GPU)", "directml": "DirectML (DirectX 12 GPU)", "cpu": "CPU"}
+    why = {
+        "cuda": "onnxruntime's CUDA provider started",
+        "directml": "onnxruntime-directml started on the DirectX 12 GPU",
+        "cpu": "; ".join(reasons) if reasons else "this onnxruntime build has no GPU provider",
+    }[name]
+    return f"{names[name]}: {why}"
+
+
+def _speech_model_path() -> str:
+    import llama_cpp
+
+    if llama_cpp.llama_supports_gpu_offload():
+        kind = "Metal" if sys.platform == "darwin" else "CUDA/Vulkan"
+        return f"GPU: this llama.cpp is a {kind} build, so every layer is offloaded (unless --provider cpu)"
+    return "CPU: this llama.cpp build has no GPU offload (see README, GPU builds of llama.cpp)"
 
 
 def _llama_info() -> str:
@@ -35,7 +78,7 @@ def _onnxruntime_info() -> str:
 def _audio_devices() -> str:
     import sounddevice
 
-    lines = [f"PortAudio {sounddevice.get_portaudio_version()[1]}"]
+    lines = [f"{system.audio_api()}; {sounddevice.get_portaudio_version()[1]}"]
     devices = sounddevice.query_devices()
     if len(devices) == 0:
         lines.append("    no audio devices found")
@@ -73,10 +116,15 @@ def doctor_report() -> str:
         ("MioDesk", lambda: __version__),
         ("Python", lambda: f"{sys.version.split()[0]} ({sys.executable})"),
         ("Platform", lambda: f"{platform.platform()} {platform.machine()}"),
+        ("CPU", _cpu),
+        ("Memory", _memory),
+        ("GPU", _gpus),
         ("numpy", version_of("numpy")),
         ("llama-cpp-python", _llama_info),
         ("onnxruntime", _onnxruntime_info),
         ("PySide6", version_of("PySide6")),
+        ("Speech model runs on", _speech_model_path),
+        ("Codec runs on", _codec_path),
         ("Audio", _audio_devices),
         ("Models", lambda: _folder_listing(paths.models_dir())),
         ("Voices", lambda: _folder_listing(paths.voices_dir())),

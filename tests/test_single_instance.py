@@ -35,7 +35,7 @@ def test_server_name_is_per_user_and_per_data_folder(tmp_path, monkeypatch):
     first, second = server_name(tmp_path / "a"), server_name(tmp_path / "b")
     assert first != second
     assert first == server_name(tmp_path / "a")
-    user = re.sub(r"[^A-Za-z0-9_.-]", "_", single_instance._user_name())
+    user = re.sub(r"[^A-Za-z0-9_.-]", "", single_instance._user_name())[:12] or "user"
     assert first.startswith(f"miodesk-{user}-") and "/" not in first
     # Without a data folder argument: the one MIODESK_HOME gives this test.
     from miodesk import paths
@@ -57,6 +57,20 @@ def test_server_name_uses_the_private_runtime_folder(tmp_path, monkeypatch):
     deep.mkdir()
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
     assert "/" not in server_name(tmp_path / "data")
+
+
+@pytest.mark.parametrize("platform", ["win32", "darwin", "linux"])
+def test_server_names_of_japanese_users_differ_and_fit_every_platform(tmp_path, monkeypatch, platform):
+    """Windows' named pipes are machine-wide and macOS's $TMPDIR is long: names must stay apart and short."""
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(sys, "platform", platform)
+    data = tmp_path / "データ"
+    names = {user: server_name(data, user=user) for user in ("田中", "佐藤", "tanaka", "a" * 64)}
+    assert len(set(names.values())) == len(names), names
+    mac_tmpdir = "/var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T/"  # the shape of macOS's per-user $TMPDIR
+    for name in names.values():
+        assert re.fullmatch(r"miodesk-[A-Za-z0-9_.-]{1,12}-[0-9a-f]{16}", name), name  # a valid pipe/file name
+        assert len((mac_tmpdir + name).encode()) < 104  # sockaddr_un.sun_path on macOS, with its NUL
 
 
 def test_relative_paths_are_made_absolute_against_the_senders_folder(tmp_path):

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -265,8 +262,16 @@ class MachineInfo:
     @classmethod
     def detect(cls) -> MachineInfo:
         """What this machine has; every probe is local and may fail quietly (then: unknown)."""
-        info = cls(ram_mb=_total_ram_mb())
-        info.gpu_name, info.gpu_memory_mb = _nvidia_gpu()
+        from miodesk import system
+
+        info = cls(ram_mb=system.total_ram_mb())
+        found = system.gpus()
+        if found:
+            gpu = found[0]
+            memory = gpu.memory_mb
+            if gpu.vendor == "apple" and info.ram_mb:
+                memory = info.ram_mb * 2 // 3  # unified memory: Metal may use about two thirds of it
+            info.gpu_name, info.gpu_memory_mb = gpu.name, memory
         if info.gpu_name:
             info.llm_gpu_offload = _llama_supports_gpu()
         return info
@@ -276,44 +281,6 @@ class MachineInfo:
 class Recommendation:
     names: list[str]
     reason: str
-
-
-def _total_ram_mb() -> int | None:
-    try:
-        if sys.platform == "win32":
-            import ctypes
-
-            class _MemoryStatus(ctypes.Structure):
-                _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong)] + [
-                    (n, ctypes.c_ulonglong)
-                    for n in ("total", "avail", "page_total", "page_avail", "virt_total", "virt_avail", "ext")
-                ]
-
-            status = _MemoryStatus()
-            status.dwLength = ctypes.sizeof(status)
-            ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status))  # type: ignore[attr-defined]
-            return int(status.total // (1 << 20))
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20))
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _nvidia_gpu() -> tuple[str | None, int | None]:
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None, None
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        first = out.stdout.strip().splitlines()[0]
-        name, memory = (part.strip() for part in first.rsplit(",", 1))
-        return name, int(float(memory))
-    except (OSError, subprocess.SubprocessError, IndexError, ValueError):
-        return None, None
 
 
 def _llama_supports_gpu() -> bool:

@@ -6,7 +6,6 @@ No Qt here: the CLI uses it directly, the desktop app through its controller.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from miodesk import paths
+from miodesk import paths, system
 from miodesk.errors import GenerationError, ModelError, TextError
 from miodesk.text import MAX_MODEL_TEXT_CHARS, text_for_model
 from miodesk.tts.voices import Voice
@@ -32,21 +31,13 @@ def llm_gpu_layers(provider: str, offload_supported: bool) -> int:
     return -1 if offload_supported and provider != "cpu" else 0
 
 
-def usable_cores() -> int:
-    """Cores this process may run on (affinity-aware where the OS tells)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # Windows, macOS
-        return max(1, os.cpu_count() or 1)
-
-
 def split_threads(cores: int | None = None) -> tuple[int, int]:
     """(llama.cpp threads, onnxruntime threads) for a pipelined reading: together ≤ the cores.
 
     LLM decoding is memory-bound and gains little past a few threads, the codec runs in bursts;
     on two cores each gets one (reference/performance.md §4c).
     """
-    cores = cores or usable_cores()
+    cores = cores or system.usable_cores()
     llm = max(1, min(4, cores // 2))
     return llm, max(1, cores - llm)
 
@@ -144,7 +135,7 @@ class SpeechEngine:
         from miodesk.tts.codec import CodecRuntime, ensure_decoder
         from miodesk.tts.llm import MioLLM
 
-        cores = usable_cores()
+        cores = system.usable_cores()
         model_path = Path(model_path) if model_path else default_model_path()
         codec_path = Path(codec_path) if codec_path else default_codec_path()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from miodesk import system
 from miodesk.errors import GenerationError, ModelError
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,7 @@ def _check_gguf_file(path: Path) -> None:
 
 def _default_threads() -> int:
     # Decoding is memory-bound: more than a few threads do not help and starve the codec.
-    n = os.cpu_count() or 2
-    return max(1, min(4, n // 2))
+    return max(1, min(4, system.usable_cores() // 2))
 
 
 def _compile_template(source: str):
@@ -181,7 +180,7 @@ class MioLLM:
                 n_threads=threads,
                 # Prompt processing is compute-bound and short: all cores cut time to first audio
                 # (1.75x on 2 cores, miodesk bench), while token-by-token decoding keeps `threads`.
-                n_threads_batch=n_threads_batch or max(threads, os.cpu_count() or 1),
+                n_threads_batch=n_threads_batch or max(threads, system.usable_cores()),
                 n_gpu_layers=n_gpu_layers,
                 flash_attn=n_gpu_layers != 0,
                 logits_all=False,

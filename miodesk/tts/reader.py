@@ -17,8 +17,6 @@ import dataclasses
 import logging
 import math
 import queue
-import resource
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile
 
+from miodesk import system
 from miodesk.errors import MioDeskError
 from miodesk.text.segment import Utterance
 from miodesk.tts.streaming import ChunkPlan, StreamingDecoder
@@ -78,9 +77,8 @@ class ReadingStats:
         return max(self.llm_busy_s, self.codec_busy_s) / self.audio_seconds
 
     @staticmethod
-    def peak_rss_mb() -> float:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 1e6 if sys.platform == "darwin" else peak / 1024
+    def peak_rss_mb() -> float | None:
+        return system.peak_rss_mb()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,8 +97,12 @@ class ReadingStats:
             "max_lookahead": self.max_lookahead,
             "codes": self.codes,
             "runaways": self.runaways,
-            "peak_rss_mb": round(self.peak_rss_mb(), 1),
+            "peak_rss_mb": _rounded(self.peak_rss_mb()),
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 class Sink(Protocol):

@@ -19,7 +19,7 @@ import numpy as np
 
 from miodesk import paths
 from miodesk.audio.resample import resample
-from miodesk.errors import MioDeskError, ModelError, VoiceError
+from miodesk.errors import ModelError, VoiceError
 from miodesk.tts.codec_config import SSL_EXTRA, SSL_HOP, SSL_RATE, CodecConfig
 from miodesk.tts.voices import Voice, VoiceStore, validate_voice_name
 
@@ -138,22 +138,10 @@ def ensure_encoder(codec_dir: Path, wavlm_dir: Path) -> Path:
     return export_encoder(codec_dir, wavlm_dir, target)
 
 
-class _SessionHost:
-    """Borrows CodecRuntime's provider choice and fallback logic for another graph."""
-
-    def __init__(self, onnx_path: Path) -> None:
-        self.onnx_path = onnx_path
-
-    from miodesk.tts.codec import CodecRuntime as _CR
-
-    _create_session = _CR._create_session
-    del _CR
-
-
 def _open_session(onnx_path: Path, provider: str, threads: int | None) -> tuple[object, str]:
     import onnxruntime as ort
 
-    from miodesk.tts.codec import _AUTO_ORDER, _PROVIDERS, _default_threads
+    from miodesk.tts.codec import _default_threads, create_session, provider_candidates
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(threads) if threads else _default_threads()
@@ -161,16 +149,11 @@ def _open_session(onnx_path: Path, provider: str, threads: int | None) -> tuple[
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
-    choice = provider.lower().strip()
-    available = set(ort.get_available_providers())
-    if choice == "auto":
-        candidates = [n for n in _AUTO_ORDER if _PROVIDERS[n] in available and n != "cpu"]
-    elif choice in _PROVIDERS:
-        candidates = [] if choice == "cpu" else [choice]
-    else:
-        raise MioDeskError(f"Unknown provider {provider!r}; use auto, cuda, directml or cpu.")
-    host = _SessionHost(onnx_path)
-    return host._create_session(ort, so, candidates)
+    candidates = provider_candidates(provider, ort.get_available_providers())
+    session, name, reasons = create_session(ort, str(onnx_path), so, candidates, onnx_path.name)
+    if reasons and provider.lower().strip() != "cpu":
+        log.info("Voice encoder runs on %s: %s.", name.upper(), "; ".join(reasons))
+    return session, name
 
 
 class VoiceEncoder:

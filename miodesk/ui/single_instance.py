@@ -56,25 +56,31 @@ class HandOff(Enum):
 
 def _user_name() -> str:
     try:
-        user = getpass.getuser()
+        return getpass.getuser()  # Windows: %USERNAME%; Unix: $USER, $LOGNAME or the passwd entry
     except Exception:  # noqa: BLE001 - no passwd entry (containers): the uid still separates users
-        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", user)[:32] or "user"
+        if sys.platform != "win32":
+            return str(os.getuid())
+        return "user"
 
 
-def server_name(data_folder: Path | None = None) -> str:
+def server_name(data_folder: Path | None = None, user: str | None = None) -> str:
     """The socket of this user's MioDesk for this data folder (MIODESK_HOME gives tests their own).
 
     On Linux the socket goes into $XDG_RUNTIME_DIR when there is one: that folder belongs to the user
     alone, so no other account can take the name first. Elsewhere Qt puts the name in the temporary
-    folder (per user on macOS; a named pipe on Windows); the user name keeps accounts apart there.
+    folder (per user on macOS, whose $TMPDIR is long: the name stays short so that the socket path
+    fits sockaddr_un's 104 bytes) or makes it a named pipe (Windows, machine-wide: the hash of the real
+    user name keeps 田中 and 佐藤 apart, whose names both lose every letter to the ASCII filter).
     """
     if data_folder is None:
         from miodesk import paths
 
         data_folder = paths.data_dir()
-    digest = hashlib.sha256(os.path.abspath(data_folder).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    name = f"miodesk-{_user_name()}-{digest}"
+    user = _user_name() if user is None else user
+    key = f"{user}\0{os.path.abspath(data_folder)}".encode("utf-8", "surrogateescape")
+    digest = hashlib.sha256(key).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "", user)[:12] or "user"
+    name = f"miodesk-{readable}-{digest}"
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if sys.platform.startswith("linux") and runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         path = os.path.join(runtime, f"{name}.sock")

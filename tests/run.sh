@@ -39,4 +39,7 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q -e ".[test]"
 
 .venv/bin/ruff check miodesk tests
+# Platform-only APIs (os.getuid, signal.SIGKILL, resource.*) that no Linux test run executes.
+.venv/bin/python -m mypy --platform win32
+.venv/bin/python -m mypy --platform darwin
 .venv/bin/python -m pytest "$@"

@@ -359,3 +359,44 @@ def test_model_import_cli_says_what_name_it_used(run_cli, tmp_path: Path) -> Non
     refused = run_cli("models", "import", source, "--name", "nul.txt")
     assert refused.returncode != 0
     assert "Model name 'nul.txt' is reserved on Windows" in refused.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Long paths for real on this system: deeper than Windows' 260 characters
+
+
+def _deep_folder(root: Path) -> Path:
+    folder = root.joinpath(*["とても長いフォルダーの名前" * 3 + f"-{level}" for level in range(8)])
+    folder.mkdir(parents=True)
+    assert len(str(folder)) > 300
+    return folder
+
+
+def test_long_paths_open_and_write(run_cli, tmp_path: Path) -> None:
+    from conftest import GOLDEN
+
+    from miodesk.synthetic.gguf import write_test_gguf
+
+    deep = _deep_folder(tmp_path)
+    book = deep / "本.txt"
+    book.write_text("吾輩は猫である。名前はまだ無い。\n", encoding="utf-8")
+    shown = run_cli("text", book)
+    assert shown.returncode == 0, shown.stderr
+    assert "吾輩は猫である。" in shown.stdout
+
+    model = deep / "MioTTS-test.gguf"
+    write_test_gguf(model, "qwen3", eog_probability=0.05, seed=1)
+    voice = deep / "jp_female.pt"
+    voice.write_bytes((GOLDEN / "presets" / "jp_female.pt").read_bytes())
+    out = deep / "出力.wav"
+    spoken = run_cli("speak", "こんにちは。", "--voice", voice, "-o", out, "--model", model,
+                     "--codec", GOLDEN / "codec" / "24k", "--seed", 3)
+    assert spoken.returncode == 0, spoken.stderr
+    assert out.stat().st_size > 44
+    assert list(deep.glob(".*.tmp")) == []  # the atomic write cleaned up
+
+    imported = run_cli("voices", "import", voice, "--name", "深い")
+    assert imported.returncode == 0, imported.stderr
+    exported = run_cli("voices", "export", "深い", "-o", deep / "深い.npy")
+    assert exported.returncode == 0, exported.stderr
+    assert (deep / "深い.npy").stat().st_size > 128 * 4

@@ -12,6 +12,22 @@ LOG_FILE_NAME = "miodesk.log"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 
 
+class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log that several MioDesk processes may write at once (the app and a `miodesk speak`).
+
+    On Windows a file that another process holds open cannot be renamed, so the rotation fails there;
+    the standard handler would then print a "Logging error" traceback into the user's terminal and lose
+    the record. This one keeps appending to the current file and tries again at the next rotation.
+    """
+
+    def doRollover(self) -> None:
+        try:
+            super().doRollover()
+        except OSError:
+            if self.stream is None or self.stream.closed:
+                self.stream = self._open()
+
+
 def log_file() -> Path:
     return paths.log_dir() / LOG_FILE_NAME
 
@@ -27,7 +43,7 @@ def setup_logging(verbose: bool = False) -> Path:
 
     path = log_file()
     try:
-        file_handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        file_handler: logging.Handler = SharedRotatingFileHandler(
             path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
         )
     except OSError:

@@ -349,6 +349,19 @@ def test_model_remove_never_leaves_the_models_folder(manager, tmp_path: Path) ->
     assert (outside / "keep.json").is_file()
 
 
+def test_a_manifest_cannot_point_outside_the_models_folder(manager, tmp_path: Path) -> None:
+    import json
+
+    outside = manager.root.parent / "voices"
+    outside.mkdir()
+    entry = {"name": "evil", "kind": "llm", "folder": "../voices", "files": []}
+    (manager.root / "manifest.json").write_text(json.dumps({"version": 1, "models": [entry]}), encoding="utf-8")
+    assert manager.installed() == []  # a damaged manifest: kept aside, treated as empty
+    with pytest.raises(ModelError, match="is not installed"):
+        manager.remove("evil")
+    assert outside.is_dir()
+
+
 def test_model_import_cli_says_what_name_it_used(run_cli, tmp_path: Path) -> None:
     source = tmp_path / "CON.gguf"
     source.write_bytes(GGUF_HEADER)

@@ -62,10 +62,14 @@ class InstalledModel:
     @classmethod
     def from_json(cls, root: Path, data: dict) -> InstalledModel:
         files = [InstalledFile(**f) for f in data.get("files", [])]
+        folder = data["folder"]
+        if not isinstance(folder, str) or Path(folder).name != folder or folder in ("", ".", ".."):
+            # One folder inside the models folder, nothing else: removing a model deletes it.
+            raise ValueError(f"model folder {folder!r} is not a folder name")
         return cls(
             name=data["name"],
             kind=data["kind"],
-            folder=root / data["folder"],
+            folder=root / folder,
             files=files,
             revision=data.get("revision", ""),
             source=data.get("source", "hub"),

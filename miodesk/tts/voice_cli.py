@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from miodesk.filenames import extended_path
+
 DEFAULT_RECORD_SECONDS = 20.0
 
 
@@ -143,7 +145,7 @@ def run_voices(args: argparse.Namespace) -> int:
 
         if args.output.suffix.lower() != ".npy":
             raise MioDeskError(f"Cannot write '{args.output.name}': the voice vector is written as .npy.")
-        if not args.output.parent.exists():
+        if not Path(extended_path(args.output)).parent.exists():
             raise MioDeskError(f"Cannot write '{args.output}': the folder '{args.output.parent}' does not exist.")
         from miodesk.tts.voice_encoder import read_audio
 
@@ -185,7 +187,7 @@ def _export(args: argparse.Namespace, store) -> int:
     voice = store.get(args.name)
     out: Path = args.output
     suffix = out.suffix.lower()
-    if not out.parent.exists():
+    if not Path(extended_path(out)).parent.exists():
         raise MioDeskError(f"Cannot write '{out}': the folder '{out.parent}' does not exist.")
     if suffix == ".npy":
         buffer = io.BytesIO()

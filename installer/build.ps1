@@ -15,7 +15,9 @@
 
   Needs: Python 3.10-3.12 x64 (the `py` launcher or -Python), Inno Setup 6 (ISCC.exe; -NoInstaller
   skips it). llama-cpp-python comes as a prebuilt wheel from its project's index (CPU, or CUDA 12.x
-  for -Variant cuda); set -LlamaIndex to build or fetch another one.
+  for -Variant cuda) when that index has a new enough one, else it is compiled from source, which
+  needs the Visual Studio Build Tools (C++); set -LlamaIndex to fetch another build.
+  CI (.github/workflows/ci.yml) runs it through installer\ci\build.py.
   Signing (optional): -SignCommand 'signtool sign /fd sha256 /tr http://timestamp.digicert.com /td sha256 /sha1 <thumbprint> $f'
   signs MioDesk.exe, miodesk-cli.exe, the setup and the uninstaller (installer\README.md).
   UNTESTED: written on Linux without a Windows machine; see installer\README.md.
@@ -54,8 +56,11 @@ if (-not $LlamaIndex) {
   if ($Variant -eq "cuda") { $LlamaIndex = "https://abetlen.github.io/llama-cpp-python/whl/cu124" }
   else { $LlamaIndex = "https://abetlen.github.io/llama-cpp-python/whl/cpu" }
 }
-Invoke-Checked $VenvPython @("-m", "pip", "install", "-q", "--prefer-binary", "--extra-index-url", $LlamaIndex, "llama-cpp-python")
-Invoke-Checked $VenvPython @("-m", "pip", "install", "-q", "-e", ".", "pyinstaller")
+# One pip call, so that llama-cpp-python meets MioDesk's own version floor: a prebuilt wheel from
+# $LlamaIndex when it has one that new, else pip compiles it from PyPI's source (MSVC; pip's wheel cache
+# keeps the result, so it compiles once per version).
+Invoke-Checked $VenvPython @("-m", "pip", "install", "-q", "--prefer-binary", "--extra-index-url", $LlamaIndex,
+  "-e", ".", "pyinstaller")
 
 if ($Variant -eq "standard") {
   # The package metadata asks for onnxruntime-gpu on x64 Windows; the standard build runs the codec

@@ -5,7 +5,7 @@
 #
 # Linux:  DIST/MioDesk/ (run ./miodesk, or ./install.sh for the applications menu) and
 #         DIST/MioDesk-<version>-linux-<arch>.tar.gz (that folder, ready to unpack and install).
-# macOS:  DIST/MioDesk.app and DIST/MioDesk-<version>-macos-<arch>.dmg (untested, see installer/README.md).
+# macOS:  DIST/MioDesk.app and DIST/MioDesk-<version>-macos-<arch>.dmg (not yet run on a Mac: installer/README.md).
 # It freezes the Python environment in $PYTHON (default: the project's .venv), which must have MioDesk
 # installed (`pip install -e ".[test]"` brings PyInstaller too). DIST defaults to dist/, WORK to build/.
 set -euo pipefail
@@ -74,7 +74,22 @@ case "$(uname -s)" in
     if [ "$ARCHIVE" = 1 ]; then
       NAME="MioDesk-$VERSION-macos-$ARCH"
       rm -f "$DIST/$NAME.dmg"
-      hdiutil create -volname "MioDesk $VERSION" -srcfolder "$APP" -ov -format UDZO "$DIST/$NAME.dmg"
+      # The disk image shows the app next to a link to /Applications: drag one onto the other to install.
+      STAGE="$WORK/dmg"
+      rm -rf "$STAGE"
+      mkdir -p "$STAGE"
+      ditto "$APP" "$STAGE/MioDesk.app"
+      ln -s /Applications "$STAGE/Applications"
+      # hdiutil now and then fails with "Resource busy" while the new files are still being scanned.
+      for attempt in 1 2 3; do
+        if hdiutil create -volname "MioDesk $VERSION" -srcfolder "$STAGE" -ov -format UDZO "$DIST/$NAME.dmg"; then
+          break
+        fi
+        if [ "$attempt" = 3 ]; then exit 1; fi
+        echo "build.sh: hdiutil failed, trying again in 10 s" >&2
+        sleep 10
+      done
+      rm -rf "$STAGE"
       echo "build.sh: $DIST/$NAME.dmg"
     fi
     ;;

@@ -12,6 +12,7 @@ script prove that each check catches its typo.
 from __future__ import annotations
 
 import ast
+import importlib
 import plistlib
 import re
 import shutil
@@ -590,6 +591,21 @@ def test_the_build_passes_what_the_script_expects() -> None:
     assert f'"{package_info.WINDOWS_EXECUTABLES[1][0]}.exe"' in build or "miodesk-cli.exe" in build
     assert script.defines["AppExe"] == f"{package_info.WINDOWS_EXECUTABLES[0][0]}.exe"
     assert script.defines["CliExe"] == f"{package_info.WINDOWS_EXECUTABLES[1][0]}.exe"
+
+
+def test_the_ci_install_check_matches_the_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    """installer/ci/smoke_install.py installs and uninstalls on the hosted Windows runner: it must find
+    this script's AppId (its uninstall entry) and pass the switch that [Code] reads to remove the data."""
+    monkeypatch.syspath_prepend(str(INSTALLER / "ci"))
+    smoke_install = importlib.import_module("smoke_install")
+    script = parse_iss(ISS)
+    assert "{" + smoke_install.app_id() == script.defines["AppId"]
+    code = "\n".join(line for _, line in script.code)
+    assert "{param:REMOVEUSERDATA|0}" in code
+    assert '"/REMOVEUSERDATA=1"' in (INSTALLER / "ci" / "smoke_install.py").read_text(encoding="utf-8")
+    # where it looks for the program and the shortcut: the per-user defaults of the script
+    assert script.setup["DefaultDirName"] == "{autopf}\\{#AppName}" and script.defines["AppName"] == "MioDesk"
+    assert any(e.params["Name"] == "{autoprograms}\\{#AppName}" for e in script.entries if e.section == "Icons")
 
 
 BROKEN_COPIES = [

@@ -7,6 +7,7 @@ import logging
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,7 @@ def run_read(args: argparse.Namespace) -> int:
         llm_threads=llm_threads,
         codec_threads=codec_threads,
     )
+    sink: FileSink | AudioPlayer
     if args.output is not None:
         sink = FileSink(args.output, engine.sample_rate)
     else:
@@ -402,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": run_bench,
         "doctor": run_doctor,
     }
+    handler: Callable[[argparse.Namespace], int]
     if args.install_desktop_entry or args.uninstall_desktop_entry:
         command, handler = "desktop-entry", run_desktop_entry
     elif args.command is None:

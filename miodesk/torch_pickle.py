@@ -79,6 +79,7 @@ def walk_torch_pickle(data: bytes) -> Any:
         ops = list(pickletools.genops(data))
     except Exception as exc:
         raise PickleRefused(f"unreadable pickle ({exc})") from None
+    arg: Any  # the opcode's decoded argument: an int for the memo opcodes, None where it has none
     for opcode, arg, _ in ops:
         op = opcode.name
         if op in ("PROTO", "FRAME"):

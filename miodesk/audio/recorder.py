@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,7 @@ class Recorder:
         self._written = 0
         self._level = Level()
         self._peak_hold = 0.0
-        self._stream = None
+        self._stream: Any = None  # a sounddevice.InputStream while recording (sounddevice has no types)
         self._full = threading.Event()
         self._status_errors = 0
 

@@ -298,16 +298,17 @@ def recommend(machine: MachineInfo | None = None) -> Recommendation:
     presets = list(PRESET_NAMES)
     llm = DEFAULT_LLM
     ram = f"{machine.ram_mb / 1024:.0f} GB RAM" if machine.ram_mb else "unknown RAM"
-    if machine.gpu_name and machine.llm_gpu_offload and (machine.gpu_memory_mb or 0) >= 8000:
+    gpu_mb = machine.gpu_memory_mb or 0
+    if machine.gpu_name and machine.llm_gpu_offload and gpu_mb >= 8000:
         llm = "MioTTS-1.7B-Q8_0"
         why = (
-            f"GPU {machine.gpu_name} with {machine.gpu_memory_mb / 1024:.0f} GB: room for the 1.7B model "
+            f"GPU {machine.gpu_name} with {gpu_mb / 1024:.0f} GB: room for the 1.7B model "
             "(Apache-2.0) on the GPU, which sounds more natural and still runs faster than real time"
         )
-    elif machine.gpu_name and machine.llm_gpu_offload and (machine.gpu_memory_mb or 0) >= 3000:
+    elif machine.gpu_name and machine.llm_gpu_offload and gpu_mb >= 3000:
         llm = "MioTTS-0.6B-Q8_0"
         why = (
-            f"GPU {machine.gpu_name} with {machine.gpu_memory_mb / 1024:.0f} GB: the 0.6B model (Apache-2.0) "
+            f"GPU {machine.gpu_name} with {gpu_mb / 1024:.0f} GB: the 0.6B model (Apache-2.0) "
             "fits on it with the codec and runs faster than real time"
         )
     elif machine.gpu_name:

@@ -14,14 +14,18 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from miodesk import system
 from miodesk.errors import GenerationError, ModelError
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 log = logging.getLogger(__name__)
 _llama_log = logging.getLogger("miodesk.llama_cpp")
@@ -219,7 +223,7 @@ class MioLLM:
             self.audio_token_ids[-1], sorted(self.eog_ids), (time.perf_counter() - t0) * 1000,
         )
         self._active: Generation | None = None
-        self._template = None  # compiled chat template, built on first use
+        self._template: Template | None = None  # compiled chat template, built on first use
 
     # -- vocabulary --------------------------------------------------------------------------
 
@@ -246,9 +250,9 @@ class MioLLM:
                     codes[code] = tid
                 elif text == b"<|im_end|>":
                     im_end = tid
-        for tid in (self.eos_id, im_end):
-            if tid is not None and tid >= 0:
-                eog.add(tid)
+        for end_id in (self.eos_id, im_end):
+            if end_id is not None and end_id >= 0:
+                eog.add(end_id)
         if duplicate or sorted(codes) != list(range(N_AUDIO_CODES)):
             raise ModelError(
                 f"{self.model_path.name} has no MioTTS audio tokens (<|s_0|>..<|s_12799|>): "
@@ -442,7 +446,7 @@ class Generation(Iterator[int]):
         if self.finish_reason is None:
             self.finish_reason = "cancelled"
 
-    def _run(self) -> Iterator[int]:
+    def _run(self) -> Generator[int, None, None]:
         llm = self._llm
         lc = llm._lc
         cancel = self._cancel

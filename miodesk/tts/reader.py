@@ -473,6 +473,7 @@ class ReadingSession:
             control = [(kind, value) for kind, value in items if kind != "codes"]
             kind, value = control[-1] if control else ("codes", None)
             if kind == "skip":
+                assert isinstance(value, str)  # ("skip", verdict) from the generation thread
                 self._emit_skipped(index, value)
                 return True
             if kind == "restart":

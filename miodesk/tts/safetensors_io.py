@@ -101,8 +101,9 @@ class SafeTensorsFile:
 
     def close(self) -> None:
         # Arrays handed out are copies, so the map can go away safely.
-        if getattr(self, "_mmap", None) is not None:
-            self._mmap.close()
+        mapped = getattr(self, "_mmap", None)
+        if mapped is not None:
+            mapped.close()
             self._mmap = None
         self._file.close()
 
@@ -131,8 +132,11 @@ class SafeTensorsFile:
         dtype, shape, begin, end = self._entries[key]
         np_dtype, _ = _DTYPES[dtype]
         start = self._data_start + begin
-        raw = np.frombuffer(self._mmap, dtype=np_dtype, count=(end - begin) // np_dtype.itemsize,
-                            offset=start) if end > begin else np.zeros(0, np_dtype)
+        if end > begin:
+            assert self._mmap is not None, "read after close()"  # the file has at least 8 bytes, so it is mapped
+            raw = np.frombuffer(self._mmap, dtype=np_dtype, count=(end - begin) // np_dtype.itemsize, offset=start)
+        else:
+            raw = np.zeros(0, np_dtype)
         if dtype == "BF16":
             arr = (raw.astype(np.uint32) << 16).view(np.float32)
         elif as_float32 and dtype in _FLOAT_KINDS:

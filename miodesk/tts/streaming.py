@@ -77,7 +77,7 @@ class StreamingDecoder:
         real time, however much faster. Without it (no clock, e.g. measuring), a fixed schedule.
         """
         self._codes.extend(codes)
-        pieces = []
+        pieces: list[np.ndarray] = []
         if self.plan.full:
             return pieces
         while True:

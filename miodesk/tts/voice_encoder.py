@@ -14,6 +14,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,7 @@ def ensure_encoder(codec_dir: Path, wavlm_dir: Path) -> Path:
     return export_encoder(codec_dir, wavlm_dir, target)
 
 
-def _open_session(onnx_path: Path, provider: str, threads: int | None) -> tuple[object, str]:
+def _open_session(onnx_path: Path, provider: str, threads: int | None) -> tuple[Any, str]:
     import onnxruntime as ort
 
     from miodesk.tts.codec import _default_threads, create_session, provider_candidates

@@ -10,9 +10,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 
 from miodesk import __version__
@@ -53,7 +54,7 @@ def has_display() -> bool:
 
 
 def ensure_application(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance()
+    app = cast("QApplication | None", QApplication.instance())  # the stub says QCoreApplication
     if app is None:
         app = QApplication(argv or [sys.argv[0] if sys.argv else "miodesk"])
     app.setApplicationName("MioDesk")
@@ -117,7 +118,8 @@ class FileOpenEvents(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.FileOpen and watched is QApplication.instance():
-            path = event.file() or event.url().toLocalFile()
+            opened = cast(QFileOpenEvent, event)
+            path = opened.file() or opened.url().toLocalFile()
             if path:
                 open_files(self.parts, [path], raise_window=True)
                 return True

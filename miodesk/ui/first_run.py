@@ -82,7 +82,7 @@ class FirstRunDialog(QDialog):
         self.recommendation = catalog.recommend()
         self.names: list[str] = list(_field(self.recommendation, "names", default=[]))
         self.cancel_event = threading.Event()
-        self.thread: threading.Thread | None = None
+        self.download_thread: threading.Thread | None = None
         self.error: str | None = None
         self.model_done: dict[str, int] = {}
         self.model_total: dict[str, int] = {}
@@ -182,7 +182,7 @@ class FirstRunDialog(QDialog):
         self.progress.setAccessibleName(self.tr("Download progress"))
 
     def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.download_thread is not None and self.download_thread.is_alive()
 
     def start_download(self) -> None:
         if self.running():
@@ -209,8 +209,8 @@ class FirstRunDialog(QDialog):
                 return
             self._signals.done.emit("cancelled" if self.cancel_event.is_set() else None)
 
-        self.thread = threading.Thread(target=run, name="model-download", daemon=True)
-        self.thread.start()
+        self.download_thread = threading.Thread(target=run, name="model-download", daemon=True)
+        self.download_thread.start()
 
     def _on_progress(self, progress: Any) -> None:
         name = _field(progress, "name", default="")
@@ -234,7 +234,7 @@ class FirstRunDialog(QDialog):
         self.speed_label.setText(text)
 
     def _on_done(self, error: str | None) -> None:
-        self.thread = None
+        self.download_thread = None
         self.download_button.setEnabled(True)
         self.later_button.setText(self.tr("&Later"))
         if error is None:

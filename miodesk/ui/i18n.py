@@ -43,7 +43,7 @@ class Translations:
         app = QCoreApplication.instance()
         language = effective_language(setting)
         for translator in self._installed:
-            app.removeTranslator(translator)
+            QCoreApplication.removeTranslator(translator)
         self._installed = []
         if language != "en":
             own = QTranslator(app)
@@ -55,7 +55,7 @@ class Translations:
             if qt.load(f"qtbase_{language}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
                 self._installed.append(qt)
             for translator in self._installed:
-                app.installTranslator(translator)
+                QCoreApplication.installTranslator(translator)
         QLocale.setDefault(QLocale(QLocale.Language.Japanese if language == "ja" else QLocale.Language.English))
         self.language = language
         return language

@@ -474,6 +474,7 @@ class MainWindow(QMainWindow):
         iterator = [self.outline.topLevelItem(i) for i in range(self.outline.topLevelItemCount())]
         while iterator:
             item = iterator.pop(0)
+            assert item is not None  # every index is below the count
             start = item.data(0, Qt.ItemDataRole.UserRole)
             if start is not None and start <= offset:
                 best = item
@@ -736,7 +737,7 @@ class MainWindow(QMainWindow):
         self.close()
 
     def _shutdown(self) -> None:
-        self.settings.window_geometry = bytes(self.saveGeometry().toHex()).decode("ascii")
+        self.settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode("ascii")
         self._save_settings()
         # Gone from the screen at once, even when the controller must wait for a model load to end.
         self.hide()

@@ -219,14 +219,14 @@ def _attention(c: _Ctx, x: str, p: str, t: TransformerConfig, cos: str, sin: str
     wv = c.w[f"{p}.attention.wv.weight"].T
     wqkv = g.weight(f"{p}.attention.wqkv.T", np.concatenate([wq, wk, wv], axis=1).astype(np.float32))
     qkv = g.op1("MatMul", [x, wqkv])
-    qk, v = g.op("Split", [qkv, g.const([2 * d, d], np.int64)], n_out=2, axis=1)
+    qk, v = g.opn("Split", [qkv, g.const([2 * d, d], np.int64)], n_out=2, axis=1)
     # RoPE on adjacent pairs (2i, 2i+1) of every head of q and k together.
     qk4 = g.op1("Reshape", [qk, g.const([-1, 2 * h, hd // 2, 2], np.int64)])
-    xe, xo = g.op("Split", [qk4, g.const([1, 1], np.int64)], n_out=2, axis=3)
+    xe, xo = g.opn("Split", [qk4, g.const([1, 1], np.int64)], n_out=2, axis=3)
     ye = g.op1("Sub", [g.op1("Mul", [xe, cos]), g.op1("Mul", [xo, sin])])
     yo = g.op1("Add", [g.op1("Mul", [xe, sin]), g.op1("Mul", [xo, cos])])
     rot = g.op1("Reshape", [g.op1("Concat", [ye, yo], axis=3), g.const([-1, 2 * h, hd], np.int64)])
-    q, k = g.op("Split", [g.op1("Transpose", [rot], perm=[1, 0, 2]), g.const([h, h], np.int64)],
+    q, k = g.opn("Split", [g.op1("Transpose", [rot], perm=[1, 0, 2]), g.const([h, h], np.int64)],
                 n_out=2, axis=0)
     vh = g.op1("Transpose", [g.op1("Reshape", [v, g.const([-1, h, hd], np.int64)])], perm=[1, 0, 2])
     if band.block <= 0:
@@ -253,7 +253,7 @@ def _ffn(c: _Ctx, x: str, p: str) -> str:
     w3 = c.w[f"{p}.feed_forward.w3.weight"].T
     hf = w1.shape[1]
     h13 = g.op1("MatMul", [x, g.weight(f"{p}.feed_forward.w13.T", np.concatenate([w1, w3], axis=1))])
-    a, b = g.op("Split", [h13, g.const([hf, hf], np.int64)], n_out=2, axis=1)
+    a, b = g.opn("Split", [h13, g.const([hf, hf], np.int64)], n_out=2, axis=1)
     return _linear(c, g.op1("Mul", [_silu(c, a), b]), f"{p}.feed_forward.w2.weight")
 
 
@@ -422,7 +422,7 @@ def _istft(c: _Ctx, head: str) -> str:
     n_fft, hop = cfg.n_fft, cfg.hop_length
     k_bins = n_fft // 2 + 1
     basis, win_sq, r_blocks = istft_basis(n_fft, hop)
-    logmag, phase = g.op("Split", [head, g.const([k_bins, k_bins], np.int64)], n_out=2, axis=1)
+    logmag, phase = g.opn("Split", [head, g.const([k_bins, k_bins], np.int64)], n_out=2, axis=1)
     mag = g.op1("Min", [g.op1("Exp", [logmag]), g.const(MAG_CLAMP)])
     spec = g.op1("Concat", [g.op1("Mul", [mag, g.op1("Cos", [phase])]),
                             g.op1("Mul", [mag, g.op1("Sin", [phase])])], axis=1)

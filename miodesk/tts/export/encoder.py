@@ -452,7 +452,7 @@ def _wavlm_layer(c: _Enc, x: str, layer: int, cfg: WavLMConfig, bias: str) -> st
                         c.w[f"{a}.v_proj.bias"]]).astype(np.float32)
     qkv = g.op1("Add", [g.op1("MatMul", [x, g.weight(f"{a}.qkv.weight.T", w)]), g.weight(f"{a}.qkv.bias", b)])
     heads = g.op1("Transpose", [g.op1("Reshape", [qkv, c.c64([-1, 3 * h, hd])])], perm=[1, 0, 2])
-    q, k, v = g.op("Split", [heads, c.c64([h, h, h])], n_out=3, axis=0)
+    q, k, v = g.opn("Split", [heads, c.c64([h, h, h])], n_out=3, axis=0)
 
     # gate per head and query from the layer input x (not q): a·(b·const − 1) + 2
     xh = g.op1("Transpose", [g.op1("Reshape", [x, c.c64([-1, h, hd])])], perm=[1, 0, 2])  # (H, T, hd)
@@ -460,7 +460,7 @@ def _wavlm_layer(c: _Enc, x: str, layer: int, cfg: WavLMConfig, bias: str) -> st
                                                  c.w[f"{a}.gru_rel_pos_linear.weight"].T.copy())]),
                        c.wt(f"{a}.gru_rel_pos_linear.bias")])
     gl = g.op1("ReduceSum", [g.op1("Reshape", [gl, c.c64([h, -1, 2, 4])]), c.c64([-1])], keepdims=0)
-    gate_a, gate_b = g.op("Split", [g.op1("Sigmoid", [gl]), c.c64([1, 1])], n_out=2, axis=-1)  # (H, T, 1)
+    gate_a, gate_b = g.opn("Split", [g.op1("Sigmoid", [gl]), c.c64([1, 1])], n_out=2, axis=-1)  # (H, T, 1)
     const = c.w[f"{a}.gru_rel_pos_const"].reshape(h, 1, 1)
     gate = g.op1("Add", [g.op1("Mul", [gate_a, g.op1("Sub", [g.op1("Mul", [gate_b, g.weight(f"{a}.gru_const", const)]),
                                                              g.const(1.0)])]), g.const(2.0)])

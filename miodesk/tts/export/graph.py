@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -43,16 +44,22 @@ class GraphBuilder:
         return self._consts[key]
 
     def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, name: str | None = None,
-           **attrs: object) -> str | list[str]:
+           **attrs: Any) -> str | list[str]:
         outs = [name if (name and n_out == 1) else self.fresh(op_type.lower()) for _ in range(n_out)]
         if name and n_out == 1:
             self._names.add(name)
         self.nodes.append(helper.make_node(op_type, list(inputs), outs, **attrs))
         return outs[0] if n_out == 1 else outs
 
-    def op1(self, op_type: str, inputs: Sequence[str], **attrs: object) -> str:
+    def op1(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
         out = self.op(op_type, inputs, 1, **attrs)
         assert isinstance(out, str)
+        return out
+
+    def opn(self, op_type: str, inputs: Sequence[str], n_out: int, **attrs: Any) -> list[str]:
+        """A node of `n_out` ≥ 2 outputs (e.g. Split), their names in order."""
+        out = self.op(op_type, inputs, n_out, **attrs)
+        assert isinstance(out, list)
         return out
 
     def identity(self, x: str, name: str) -> str:

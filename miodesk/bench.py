@@ -714,8 +714,10 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
     cpu = system.process_cpu_seconds() - cpu0
     stats = session.stats.as_dict()
     stats["underruns"] = sink.underruns  # also when the session ended early
-    stats["underrun_s"] = round(sink.underrun_s, 3)
-    stats["first_underruns_at_audio_s"] = [round(t, 2) for t in sink.underrun_at[:8]]
+    # A real device (--device) counts underruns but not their length or moment: those stay None.
+    underrun_s = getattr(sink, "underrun_s", None)
+    stats["underrun_s"] = round(underrun_s, 3) if underrun_s is not None else None
+    stats["first_underruns_at_audio_s"] = [round(t, 2) for t in getattr(sink, "underrun_at", [])[:8]]
     stats["wall_s"] = round(wall, 2)
     stats["cpu_cores_used"] = round(cpu / wall, 3) if wall else 0.0
     busy = session.stats.llm_busy_s
@@ -803,7 +805,8 @@ def run_e2e(cfg: E2EConfig, env: dict[str, str] | None = None, timeout: float | 
     cfg = replace(cfg, spawned_at=time.time())
     completed = subprocess.run(
         [sys.executable, "-m", "miodesk.bench", "--_worker", json.dumps(cfg.__dict__)],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout,
+        capture_output=True, text=True, encoding="utf-8", errors="replace", env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
     result = worker_result(completed.stdout)
     if completed.returncode != 0 or result is None:
@@ -838,7 +841,8 @@ def measure_window_startup(repeats: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="miodesk-bench-home-") as home:
             env["MIODESK_HOME"] = home
             started = time.time()
-            completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+            completed = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                                       env=env, timeout=120)
         marks = [line.split() for line in completed.stdout.splitlines() if line.startswith(STARTUP_PROBE_MARK)]
         if completed.returncode != 0 or not marks:
             tail = (completed.stderr or completed.stdout).strip().splitlines()[-2:]
@@ -915,7 +919,7 @@ def prepare_peers(python: str | Path) -> dict[str, Any]:
     """Versions of the peers installed for `python` (and Kokoro's model file assembled); raises PeersError."""
     try:
         completed = subprocess.run([str(python), str(PEERS_WORKER), "--prepare"], capture_output=True, text=True,
-                                   env=_peers_env(), timeout=600)
+                                   encoding="utf-8", errors="replace", env=_peers_env(), timeout=600)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise PeersError(f"--peers: cannot run {python}: {getattr(error, 'strerror', None) or error}") from None
     result = worker_result(completed.stdout) or {}
@@ -980,7 +984,8 @@ def run_peer(python: str, engine: str, text: str, threads: int, repeats: int, tt
                "cold_only": cold_only, "spawned_at": time.time()}
     try:
         completed = subprocess.run([python, str(PEERS_WORKER), json.dumps(request, ensure_ascii=False)],
-                                   capture_output=True, text=True, env=_peers_env(), timeout=1800)
+                                   capture_output=True, text=True, encoding="utf-8", errors="replace",
+                                   env=_peers_env(), timeout=1800)
     except subprocess.TimeoutExpired:
         raise PeersError(f"--peers: the {engine} run took more than 30 minutes and was stopped") from None
     result = worker_result(completed.stdout)
@@ -1303,8 +1308,7 @@ def _run_on_device(cfg: E2EConfig, device: str) -> dict[str, Any]:
     sink = AudioPlayer(engine.sample_rate, device=device)
     try:
         source, utterances = bench_reading(cfg.seconds)
-        # FIXME: AudioPlayer is no NullSink: it has `underruns` but not the `underrun_s` and `underrun_at`
-        # that _read reports, so this run fails with AttributeError once the reading has ended.
+        # AudioPlayer is no NullSink, but it has everything _read asks of one (underruns; the rest optional).
         result = _read(_BenchEngine(engine, cfg.force_lengths), sink, source, utterances,  # type: ignore[arg-type]
                        _voice_vector(cfg.voice), cfg)
     finally:

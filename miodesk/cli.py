@@ -377,6 +377,9 @@ def _open_app(parser: argparse.ArgumentParser, verbose: bool, files: list[str]) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from miodesk.console import make_console_safe
+
+    make_console_safe()  # device names, paths and sentences in any script, on any console
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if _gui_files_requested(argv, _command_names(parser)):

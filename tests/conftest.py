@@ -36,12 +36,13 @@ def run_cli(miodesk_home: Path):
     """Run the real `python -m miodesk` in a subprocess, as a user would from a terminal."""
 
     def run(*args: str | Path, stdin: str | None = None, timeout: float = 300) -> CliResult:
-        env = dict(os.environ, MIODESK_HOME=str(miodesk_home))
+        # UTF-8 both ways, also where the console's encoding is not (Windows: cp1252/cp932).
+        env = dict(os.environ, MIODESK_HOME=str(miodesk_home), PYTHONIOENCODING="utf-8")
         completed = subprocess.run(
             [sys.executable, "-m", "miodesk", *map(str, args)],
             input=stdin,
             capture_output=True,
-            text=True,
+            encoding="utf-8",
             env=env,
             cwd=REPO_ROOT,
             timeout=timeout,

@@ -42,4 +42,4 @@ PYTHON="${PYTHON:-python3}"
 # Platform-only APIs (os.getuid, signal.SIGKILL, resource.*) that no Linux test run executes.
 .venv/bin/python -m mypy --platform win32
 .venv/bin/python -m mypy --platform darwin
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -X warn_default_encoding -m pytest "$@"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import functools
 import json
 import logging
 import os
@@ -443,7 +444,8 @@ class DownloadManager:
             meter = _Meter(entry.name, total, done, progress)
             for r in remote:
                 self._retrying(
-                    f"{r.filename} of {entry.name}", lambda r=r: self._fetch(entry, r, stage, meter, cancel), cancel
+                    f"{r.filename} of {entry.name}", functools.partial(self._fetch, entry, r, stage, meter, cancel),
+                    cancel,
                 )
             meter.report(force=True)
             return self._install(entry, remote, stage, progress)

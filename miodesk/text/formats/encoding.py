@@ -145,11 +145,11 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str, list[str]]:
         return utf8, "utf-8", warnings
 
     if b"\x00" in sample or utf8 is None:
-        order = _utf16_guess(sample)
-        if order is not None:
-            text = _try_decode(data, order, final=True)
+        utf16 = _utf16_guess(sample)
+        if utf16 is not None:
+            text = _try_decode(data, utf16, final=True)
             if text is not None:
-                return text, order, warnings
+                return text, utf16, warnings
 
     if _looks_binary(sample):
         raise DocumentError(f"{name} looks like a binary file, not text")
@@ -162,13 +162,13 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str, list[str]]:
     if guess and codecs.lookup(guess).name not in {codecs.lookup(c).name for c in candidates}:
         candidates.append(guess)
     scored: list[tuple[float, int, str]] = []
-    for order, encoding in enumerate(candidates):
+    for rank, encoding in enumerate(candidates):
         text = _try_decode(sample, encoding, final=len(sample) == len(data))
         if text is not None:
-            scored.append((plausibility(text), -order, encoding))
+            scored.append((plausibility(text), -rank, encoding))
     log.debug("encoding candidates for %s: %s (detector: %s)", name, scored, guess)
     if scored:
-        _score, _order, encoding = max(scored)
+        _score, _rank, encoding = max(scored)
         text = _try_decode(data, encoding, final=True)
         if text is not None:
             return text, _LABELS.get(encoding, encoding), warnings

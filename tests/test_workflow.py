@@ -52,27 +52,47 @@ def tool(name: str) -> str | None:
 
 
 # --- validators -------------------------------------------------------------------------------------------
-def test_workflow_matches_the_github_workflow_schema() -> None:
+def schema_check(path: Path) -> subprocess.CompletedProcess:
     if importlib.util.find_spec("check_jsonschema") is not None:
         command = [sys.executable, "-m", "check_jsonschema"]
     elif tool("check-jsonschema"):
         command = [tool("check-jsonschema")]
     else:
         pytest.fail("check-jsonschema is missing: it comes with the test extra (pip install -e '.[test]')")
-    result = subprocess.run([*command, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-                            capture_output=True, text=True, timeout=120)
+    return subprocess.run([*command, "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess:
+    program = tool("actionlint")
+    if program is None:
+        pytest.skip("actionlint is not installed (a pip package that ships its binary: see the README's tests)")
+    shellcheck = tool("shellcheck") or ""  # an empty path turns that rule off
+    pyflakes = tool("pyflakes") or ""
+    return subprocess.run([program, f"-shellcheck={shellcheck}", f"-pyflakes={pyflakes}", str(path)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+
+
+def test_workflow_matches_the_github_workflow_schema() -> None:
+    result = schema_check(WORKFLOW)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_actionlint_finds_nothing() -> None:
-    actionlint = tool("actionlint")
-    if actionlint is None:
-        pytest.skip("actionlint is not installed (a pip package that ships its binary: see the README's tests)")
-    shellcheck = tool("shellcheck") or ""  # an empty path turns that rule off
-    pyflakes = tool("pyflakes") or ""
-    result = subprocess.run([actionlint, f"-shellcheck={shellcheck}", f"-pyflakes={pyflakes}", str(WORKFLOW)],
-                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    result = actionlint(WORKFLOW)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_the_validators_catch_a_broken_copy(tmp_path: Path) -> None:
+    text = WORKFLOW.read_text(encoding="utf-8")
+    broken = tmp_path / ".github" / "workflows" / "ci.yml"
+    broken.parent.mkdir(parents=True)
+    assert "timeout-minutes: 150" in text and "steps.install.outputs" in text
+    broken.write_text(text.replace("timeout-minutes: 150", "timeout-minutes: soon"), encoding="utf-8")
+    assert schema_check(broken).returncode != 0
+    broken.write_text(text.replace("steps.install.outputs", "steps.instal.outputs"), encoding="utf-8")
+    result = actionlint(broken)
+    assert result.returncode != 0 and "instal" in result.stdout, result.stdout
 
 
 # --- thin: steps are scripts --------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def install_linux() -> None:
     # One list of system packages for this machine and CI: tests/run.sh's. --collect-only makes it stop
     # after installing (and after ruff and an import of every test module).
     env = dict(os.environ, PYTHON=sys.executable)
-    run(["bash", str(REPO / "tests" / "run.sh"), "--collect-only", "-q"], cwd=REPO, env=env)
+    run(["bash", str(REPO / "tests" / "run.sh"), "--collect-only", "-qq"], cwd=REPO, env=env)
 
 
 def install_windows_or_macos(platform: str) -> None:

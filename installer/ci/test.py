@@ -132,7 +132,7 @@ def file_exclusion(relative: str, platform: str) -> str | None:
     return None
 
 
-def test_files() -> list[str]:
+def suite_files() -> list[str]:
     return sorted(p.relative_to(REPO).as_posix() for p in TESTS.glob("test_*.py"))
 
 
@@ -159,7 +159,7 @@ class Select:
 
     def __init__(self, platform: str) -> None:
         self.platform = platform
-        self.ignored = {f: why for f in test_files() if (why := file_exclusion(f, platform))}
+        self.ignored = {f: why for f in suite_files() if (why := file_exclusion(f, platform))}
 
     def pytest_ignore_collect(self, collection_path: Path, config) -> bool | None:
         try:
@@ -199,7 +199,7 @@ def selection(platforms: list[str], pytest_args: list[str]) -> dict:
         raise SystemExit(f"collecting the tests failed ({code})")
     result = {}
     for platform in platforms:
-        ignored = {f: why for f in test_files() if (why := file_exclusion(f, platform))}
+        ignored = {f: why for f in suite_files() if (why := file_exclusion(f, platform))}
         selected, deselected = [], {}
         for nodeid, needs in record.needs.items():
             if nodeid.split("::", 1)[0] in ignored:

@@ -1,7 +1,7 @@
 """The hosted CI (.github/workflows/ci.yml) cannot run here, so it is checked here.
 
 - The workflow is valid: the GitHub-workflow JSON schema that check-jsonschema vendors (offline), and
-  actionlint with shellcheck when an `actionlint` program is installed; any finding fails.
+  actionlint with shellcheck (both installed by tests/run.sh); any finding fails.
 - It stays thin: every `run:` step is one call of a script in the repository, with plain arguments.
 - Its matrix, toolchains, cache, artifacts and release are what the project promises (Windows with
   MSVC, macOS on Apple silicon, Python 3.11, release only from v* tags), and every expression names a
@@ -66,7 +66,7 @@ def schema_check(path: Path) -> subprocess.CompletedProcess:
 def actionlint(path: Path) -> subprocess.CompletedProcess:
     program = tool("actionlint")
     if program is None:
-        pytest.skip("actionlint is not installed (a pip package that ships its binary: see the README's tests)")
+        pytest.fail("actionlint is missing: it comes with the test extra (pip install -e '.[test]')")
     shellcheck = tool("shellcheck") or ""  # an empty path turns that rule off
     pyflakes = tool("pyflakes") or ""
     return subprocess.run([program, f"-shellcheck={shellcheck}", f"-pyflakes={pyflakes}", str(path)],

@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ log = logging.getLogger(__name__)
 
 DEVICE_STALL_S = 2.0  # no callback for this long while open: the device is gone (unplugged, server died)
 _RUN_SLOTS = 256  # remembered runs of real audio; far more than fit in the device latency
+# Audio still in flight after PortAudio's latency: sound servers add their own buffering (a JACK
+# period or two, PulseAudio's server buffer), which PortAudio's latency leaves out.
+TAIL_GRACE_S = 0.2
+MAX_PLAUSIBLE_LATENCY_S = 2.0  # Bluetooth outputs reach ~0.5 s; a report beyond this is a driver bug
+# Rates tried, in order, after the source rate and the device's default (the usual mixer rates first).
+COMMON_RATES = (48000, 44100, 96000, 88200, 32000, 24000, 22050, 16000, 192000)
 
 _ALSA_ERROR_HANDLER = None  # kept referenced: ALSA calls it for as long as the process lives
 
@@ -111,8 +118,17 @@ class RingBuffer:
             self._size = 0
 
 
+def _name_key(text: str) -> str:
+    """How device names compare: NFKC (full/half-width forms, composed and decomposed accents from
+    CoreAudio are one) and casefold (full Unicode case-insensitivity: "STRASSE" finds "Straße")."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 def find_output_device(device: str | int | None) -> int | None:
-    """Resolve a device index or a (part of a) device name; None means the system default."""
+    """Resolve a device index or a (part of a) device name; None means the system default.
+
+    Names come from WASAPI, MME, CoreAudio or ALSA and can be any Unicode.
+    """
     import sounddevice
 
     if device is None or device == "":
@@ -126,10 +142,11 @@ def find_output_device(device: str | int | None) -> int | None:
         if 0 <= index < len(devices) and devices[index]["max_output_channels"] > 0:
             return index
         raise AudioDeviceError(f"There is no audio output device number {index}.")
+    wanted = _name_key(str(device))
     matches = [
         i
         for i, info in enumerate(devices)
-        if info["max_output_channels"] > 0 and str(device).lower() in info["name"].lower()
+        if info["max_output_channels"] > 0 and wanted in _name_key(info["name"])
     ]
     if not matches:
         names = ", ".join(info["name"] for info in devices if info["max_output_channels"] > 0)
@@ -169,6 +186,7 @@ class AudioPlayer:
         # so the audible position can be found `latency` frames back. Fixed arrays: no allocation
         # in the callback.
         self._frames_output = 0  # every frame handed to PortAudio, silence included
+        self._audio_end_output = 0  # the output frame just after the last real sample
         self._run_output_start = np.zeros(_RUN_SLOTS, dtype=np.int64)
         self._run_played_start = np.zeros(_RUN_SLOTS, dtype=np.int64)
         self._runs = 0
@@ -180,23 +198,51 @@ class AudioPlayer:
         self._first_audio_time: float | None = None
         self._last_callback = time.monotonic()
         self._stream = self._open_stream()
-        self.output_latency = float(self._stream.latency)
+        self.output_latency = self._plausible_latency(float(self._stream.latency))
         self._dispatcher = threading.Thread(target=self._dispatch_markers, name="audio-events", daemon=True)
         self._dispatcher.start()
 
     # --- setup ------------------------------------------------------------------------------------
 
     def _choose_device_rate(self, rate: int) -> int:
+        """The source rate when the device takes it, else the first rate it does take.
+
+        Many outputs play one rate only (WASAPI shared mode: the mixer's, often 48 kHz; JACK: the
+        server's), and the default rate PortAudio reports is not always one of them, so each
+        candidate is asked.
+        """
         import sounddevice
 
         try:
-            sounddevice.check_output_settings(device=self.device, samplerate=rate, channels=1, dtype="float32")
-            return rate
-        except Exception:
             info = sounddevice.query_devices(self.device, "output")
-            fallback = int(info["default_samplerate"])
-            log.info("output device cannot play %d Hz; resampling to %d Hz", rate, fallback)
-            return fallback
+        except Exception as error:  # no default output at all, or PortAudio broken
+            raise AudioDeviceError(f"No audio output device is available: {error}") from error
+        candidates = list(dict.fromkeys(c for c in (rate, int(info["default_samplerate"]), *COMMON_RATES) if c > 0))
+        for candidate in candidates:
+            try:
+                sounddevice.check_output_settings(
+                    device=self.device, samplerate=candidate, channels=1, dtype="float32"
+                )
+            except Exception:  # sounddevice raises PortAudioError or ValueError for a refused setting
+                continue
+            if candidate != rate:
+                log.info("output device '%s' cannot play %d Hz; resampling to %d Hz", info["name"], rate, candidate)
+            return candidate
+        raise AudioDeviceError(
+            f"The audio output '{info['name']}' accepts none of the sample rates "
+            f"{', '.join(map(str, candidates))} Hz for mono float32 audio."
+        )
+
+    def _plausible_latency(self, reported: float) -> float:
+        """The device's output latency, or the requested one where the report is impossible.
+
+        PortAudio 19.6's JACK host reports a wrapped negative (about 89478 s at 48 kHz); believed,
+        no position event would ever fire and no reading would ever finish.
+        """
+        if 0.0 <= reported <= MAX_PLAUSIBLE_LATENCY_S:
+            return reported
+        log.warning("the output reports a latency of %.3f s; assuming %.3f s", reported, self.latency_seconds)
+        return self.latency_seconds
 
     def _open_stream(self):
         import sounddevice
@@ -242,6 +288,7 @@ class AudioPlayer:
                 self._run_played_start[slot] = self.frames_played
                 self._runs += 1
             self.frames_played += got
+            self._audio_end_output = self._frames_output + got
         self._in_run = got == frames
         self._frames_output += frames
         if got < frames and self._expecting_audio:
@@ -292,6 +339,10 @@ class AudioPlayer:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         if self._resampler is not None:
             samples = self._resampler.process(samples)
+        return self._queue(samples, cancel, more_coming=True)
+
+    def _queue(self, samples: np.ndarray, cancel: threading.Event | None, more_coming: bool) -> bool:
+        """Hand device-rate samples to the ring buffer, waiting for room; False if cancelled or closed."""
         offset = 0
         while offset < len(samples):
             if self._closed.is_set() or (cancel is not None and cancel.is_set()):
@@ -300,7 +351,8 @@ class AudioPlayer:
             taken = self._buffer.write(samples[offset:])
             offset += taken
             self._frames_written += taken
-            self._expecting_audio = True
+            if more_coming:
+                self._expecting_audio = True
             if taken and self._first_audio_time is None and np.any(samples[offset - taken : offset]):
                 self._first_audio_time = time.perf_counter()
             if offset < len(samples):
@@ -308,14 +360,17 @@ class AudioPlayer:
                     self._space.wait(0.05)
         return True
 
-    def finish_stream(self) -> None:
-        """Flush the resampler's tail; call after the last write of a session."""
-        if self._resampler is not None:
-            tail = self._resampler.flush()
-            self._resampler = StreamResampler(self.source_rate, self.device_rate)
-            if len(tail):
-                self._buffer.write(tail)
-                self._frames_written += len(tail)
+    def finish_stream(self, cancel: threading.Event | None = None) -> bool:
+        """Queue what the resampler holds back (its look-ahead, a few ms); after the last write of a reading.
+
+        Waits for room like a write (a full buffer must not drop the tail) and leaves the underrun
+        counter as end_of_audio set it: this is the end, not more audio.
+        """
+        if self._resampler is None:
+            return True
+        tail = self._resampler.flush()
+        self._resampler = StreamResampler(self.source_rate, self.device_rate)
+        return self._queue(tail, cancel, more_coming=False)
 
     @property
     def buffered_seconds(self) -> float:
@@ -328,7 +383,12 @@ class AudioPlayer:
         return self._first_audio_time
 
     def wait_until_played(self, cancel: threading.Event | None = None, timeout: float | None = None) -> bool:
-        """Wait until everything written has been heard (output latency included)."""
+        """Wait until everything written has been heard (output latency included).
+
+        Called after the last write of a reading, so it first queues the resampler's tail.
+        """
+        if not self.finish_stream(cancel):
+            return False
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.audible_frame < self._frames_written or len(self._buffer):
             if cancel is not None and cancel.is_set():
@@ -366,6 +426,7 @@ class AudioPlayer:
         self._first_audio_time = None
 
     def close(self) -> None:
+        self._let_the_tail_play()
         self._closed.set()
         with self._space:
             self._space.notify_all()
@@ -375,6 +436,21 @@ class AudioPlayer:
         closer.join(timeout=2.0)
         if closer.is_alive():
             log.warning("the audio device did not close in time; leaving it behind")
+
+    def _let_the_tail_play(self) -> None:
+        """Keep the stream running until the last audio has left the device, so closing cuts nothing.
+
+        Closing aborts whatever is still in flight, and at the end of `miodesk read` that was the
+        last word's end (50 ms through JACK). Audio still queued here (closed mid-reading), a pause
+        or a stopped device close at once; the wait is bounded in wall time too.
+        """
+        if self._paused or len(self._buffer) or not self._stream.active:
+            return
+        in_flight = self.output_latency + TAIL_GRACE_S
+        end = self._audio_end_output + int(in_flight * self.device_rate)
+        deadline = time.monotonic() + in_flight + 0.5
+        while self._frames_output < end and time.monotonic() < deadline and self._stream.active:
+            time.sleep(0.01)
 
     def _close_stream(self) -> None:
         try:

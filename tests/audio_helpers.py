@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 
@@ -95,3 +96,61 @@ def voiced_runs(samples: np.ndarray, sample_rate: int = 44100, window: float = 0
     if start is not None:
         runs.append((start * window, frames * window))
     return runs
+
+
+def aligned_similarity(recording: np.ndarray, expected: np.ndarray) -> tuple[int, float]:
+    """Where `expected` best lines up inside `recording`, and how alike they are there (cosine, 0..1).
+
+    Cross-correlation through the FFT: a recording of many seconds against a clip of seconds.
+    """
+    size = 1 << int(np.ceil(np.log2(len(recording) + len(expected))))
+    spectrum = np.fft.rfft(recording, size) * np.conj(np.fft.rfft(expected, size))
+    correlation = np.fft.irfft(spectrum, size)[: len(recording) - len(expected) + 1]
+    offset = int(np.argmax(np.abs(correlation)))
+    heard = recording[offset : offset + len(expected)]
+    norm = float(np.linalg.norm(heard) * np.linalg.norm(expected))
+    return offset, float(abs(np.dot(heard, expected)) / norm) if norm else 0.0
+
+
+# Records a JACK server's loopback port in a subprocess and writes raw float32 to stdout, like parec.
+# The server name is set before sounddevice loads, because PortAudio reads it when it starts.
+_JACK_RECORDER = """
+import os, queue, sys
+os.environ["JACK_DEFAULT_SERVER"] = sys.argv[1]
+os.environ["JACK_NO_START_SERVER"] = "1"
+import sounddevice
+blocks = queue.Queue()
+with sounddevice.RawInputStream(device=sys.argv[2], samplerate=int(sys.argv[3]), channels=1, dtype="float32",
+                                callback=lambda data, frames, when, status: blocks.put(bytes(data))):
+    while True:
+        sys.stdout.buffer.write(blocks.get())
+        sys.stdout.buffer.flush()
+"""
+
+
+class JackRecorder(MonitorRecorder):
+    """Records what reaches a JACK server's `loopback` client (jackd -L), with arrival times."""
+
+    def __init__(self, server: str, sample_rate: int = 48000, device: str = "loopback") -> None:
+        super().__init__(sample_rate)
+        self._command = [sys.executable, "-c", _JACK_RECORDER, server, device, str(sample_rate)]
+
+
+def windows_found(recording: np.ndarray, expected: np.ndarray, window: int, slack: int,
+                  threshold: float = 0.98) -> float:
+    """The share of `expected`'s non-silent windows that `recording` holds sample for sample.
+
+    Each window is looked for within `slack` samples of where the whole clip lines up best, so a
+    period a sound server drops or repeats spoils only the windows it touches; a wrong rate or
+    wrong audio spoils them all.
+    """
+    offset, _ = aligned_similarity(recording, expected)
+    found = count = 0
+    for start in range(0, len(expected) - window + 1, window):
+        piece = expected[start : start + window]
+        if np.sqrt(np.mean(piece**2)) < 0.01:
+            continue
+        count += 1
+        near = recording[max(0, offset + start - slack) : offset + start + window + slack]
+        found += len(near) >= window and aligned_similarity(near, piece)[1] >= threshold
+    return found / count if count else 0.0

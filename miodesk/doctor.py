@@ -78,7 +78,7 @@ def _onnxruntime_info() -> str:
 def _audio_devices() -> str:
     import sounddevice
 
-    lines = [f"{system.audio_api()}; {sounddevice.get_portaudio_version()[1]}"]
+    lines = [f"{sounddevice.get_portaudio_version()[1]} through {system.audio_api()}"]
     devices = sounddevice.query_devices()
     if len(devices) == 0:
         lines.append("    no audio devices found")

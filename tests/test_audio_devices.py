@@ -43,40 +43,50 @@ UNICODE_NAME = "スピーカー (Realtek® Audio) — Straße 日本語"
 
 
 @dataclass
-class DeviceSetup:
+class Jack48k:
     env: dict[str, str]  # what a subprocess needs to see the devices
-    jack_server: str  # the 48 kHz JACK server
-    alsa_48k: str  # ALSA PCM → the server's loopback port, 48 kHz only
-    jack_48k: str  # the same port, as PortAudio's JACK host API names it
-    unicode_sink: str  # PulseAudio null sink behind the Japanese-named ALSA PCM
+    server: str  # the JACK server, fixed at 48 kHz
+    alsa_name: str  # ALSA PCM → the server's loopback port
+    jack_name: str  # the same port, as PortAudio's JACK host API names it
+
+
+@dataclass
+class UnicodeDevice:
+    env: dict[str, str]
+    sink: str  # PulseAudio null sink behind the Japanese-named ALSA PCM
 
 
 def _pactl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=20)
 
 
+def _realtime_allowed() -> bool:
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
 @pytest.fixture(scope="module")
-def devices(pulse_sink, tmp_path_factory: pytest.TempPathFactory):
+def jack_48k_device(tmp_path_factory: pytest.TempPathFactory):
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed; tests/run.sh installs it (package jackd2)")
-    folder = tmp_path_factory.mktemp("audio_devices")
-    tag = str(os.getpid())  # other test sessions may share this machine and its PulseAudio daemon
-    server = f"miodesk_test_{tag}"
-    unicode_sink = f"miodesk_unicode_{tag}"
+    # Without realtime threads a busy machine makes JACK drop or repeat whole periods (and
+    # alsa-plugins' jack PCM swap them in pairs), so the comparisons here would fail for JACK's sake.
+    if not _realtime_allowed():
+        pytest.fail("JACK needs realtime scheduling, which this user may not use: run the tests as root "
+                    "or raise the limit (`ulimit -r 95`, or `sudo prlimit --rtprio=95 --pid $$` for the shell)")
+    folder = tmp_path_factory.mktemp("jack_48k")
+    server = f"miodesk_test_{os.getpid()}"  # other test sessions may share this machine
     config = folder / "asound.conf"
     config.write_text(
         "</usr/share/alsa/alsa.conf>\n"  # keep every system device (pulse, default, ...)
-        'pcm.miodesk_alsa_48k { type jack playback_ports { 0 "loopback:playback_1" } }\n'
-        f'pcm."{UNICODE_NAME}" {{ type pulse device {unicode_sink} }}\n',
+        'pcm.miodesk_alsa_48k { type jack playback_ports { 0 "loopback:playback_1" } }\n',
         encoding="utf-8",
     )
     # JACK clients must find this server and never start one of their own.
     env = {"ALSA_CONFIG_PATH": str(config), "JACK_DEFAULT_SERVER": server, "JACK_NO_START_SERVER": "1"}
     jack_log = (folder / "jackd.log").open("w", encoding="utf-8")
+    # -R: realtime threads. -S: the server waits for its clients each period.
     # -L 1: a loopback client, whose input comes back out of its output for the recorder.
-    # -R -S: realtime threads and a server that waits for its clients; without them a busy machine
-    # makes JACK drop or repeat whole periods (and alsa-plugins' jack PCM swaps them in pairs).
-    # Where realtime scheduling is not allowed jackd says so and runs without it.
     jackd = subprocess.Popen(
         ["jackd", "-R", "-P", "10", "-S", "-n", server, "-L", "1",
          "-d", "dummy", "-r", str(DEVICE_RATE), "-p", "1024"],
@@ -84,7 +94,6 @@ def devices(pulse_sink, tmp_path_factory: pytest.TempPathFactory):
         stderr=subprocess.STDOUT,
         env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),  # no D-Bus sound-card reservation
     )
-    module = None
     try:
         for _ in range(100):
             ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=dict(os.environ, **env))
@@ -93,28 +102,40 @@ def devices(pulse_sink, tmp_path_factory: pytest.TempPathFactory):
             assert jackd.poll() is None, (folder / "jackd.log").read_text(encoding="utf-8")
             time.sleep(0.1)
         assert "loopback:playback_1" in ports.stdout, ports
-        loaded = _pactl(
-            "load-module", "module-null-sink", f"sink_name={unicode_sink}", "rate=44100", "channels=1",
-            # module arguments in double quotes, the property value inside them in single quotes
-            f"sink_properties=\"device.description='{UNICODE_NAME}'\"",
-        )
-        assert loaded.returncode == 0, loaded.stderr
-        module = loaded.stdout.strip()
-        yield DeviceSetup(env, server, "miodesk_alsa_48k", "loopback", unicode_sink)
+        yield Jack48k(env, server, "miodesk_alsa_48k", "loopback")
     finally:
-        if module is not None:
-            _pactl("unload-module", module)
         jackd.terminate()
         jackd.wait(timeout=10)
         jack_log.close()
 
 
-def run_child(devices: DeviceSetup, *args: str, encoding: str = "utf-8", timeout: float = 60) -> dict:
+@pytest.fixture(scope="module")
+def unicode_device(pulse_sink, tmp_path_factory: pytest.TempPathFactory):
+    sink = f"miodesk_unicode_{os.getpid()}"  # other test sessions may share this PulseAudio daemon
+    config = tmp_path_factory.mktemp("unicode_device") / "asound.conf"
+    config.write_text(
+        "</usr/share/alsa/alsa.conf>\n"
+        f'pcm."{UNICODE_NAME}" {{ type pulse device {sink} }}\n',
+        encoding="utf-8",
+    )
+    loaded = _pactl(
+        "load-module", "module-null-sink", f"sink_name={sink}", "rate=44100", "channels=1",
+        # module arguments in double quotes, the property value inside them in single quotes
+        f"sink_properties=\"device.description='{UNICODE_NAME}'\"",
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    try:
+        yield UnicodeDevice({"ALSA_CONFIG_PATH": str(config)}, sink)
+    finally:
+        _pactl("unload-module", loaded.stdout.strip())
+
+
+def run_child(env: dict[str, str], *args: str, encoding: str = "utf-8", timeout: float = 60) -> dict:
     """Run this file as a script (see `_child`) with the test devices visible; its JSON answer."""
     completed = subprocess.run(
         [sys.executable, __file__, *args],
         capture_output=True,
-        env=dict(os.environ, **devices.env, PYTHONIOENCODING=encoding),
+        env=dict(os.environ, **env, PYTHONIOENCODING=encoding),
         cwd=REPO_ROOT,
         timeout=timeout,
     )
@@ -122,14 +143,14 @@ def run_child(devices: DeviceSetup, *args: str, encoding: str = "utf-8", timeout
     return json.loads(completed.stdout.decode("ascii").splitlines()[-1])
 
 
-def run_miodesk(devices: DeviceSetup, *args: str | Path, stdin: str | None = None, encoding: str = "utf-8",
+def run_miodesk(env: dict[str, str], *args: str | Path, stdin: str | None = None, encoding: str = "utf-8",
                 timeout: float = 300) -> subprocess.CompletedProcess:
     """The real `miodesk` command, as a user with these devices runs it."""
     return subprocess.run(
         [sys.executable, "-m", "miodesk", *map(str, args)],
         input=None if stdin is None else stdin.encode("utf-8"),
         capture_output=True,
-        env=dict(os.environ, **devices.env, PYTHONIOENCODING=encoding),
+        env=dict(os.environ, **env, PYTHONIOENCODING=encoding),
         cwd=REPO_ROOT,
         timeout=timeout,
     )
@@ -142,10 +163,11 @@ TONE_S = 1.0
 
 
 @pytest.mark.parametrize("host_api", ["alsa", "jack"])
-def test_a_48khz_only_device_plays_44khz_audio_at_the_right_pitch_and_length(devices, host_api):
-    name = devices.alsa_48k if host_api == "alsa" else devices.jack_48k
-    with JackRecorder(devices.jack_server, DEVICE_RATE) as recorder:
-        played = run_child(devices, "play", name, *map(str, FREQUENCIES))
+def test_a_48khz_only_device_plays_44khz_audio_at_the_right_pitch_and_length(jack_48k_device, host_api):
+    device = jack_48k_device
+    name = device.alsa_name if host_api == "alsa" else device.jack_name
+    with JackRecorder(device.server, DEVICE_RATE) as recorder:
+        played = run_child(device.env, "play", name, *map(str, FREQUENCIES))
         time.sleep(0.3)
     recording = recorder.audio()
 
@@ -178,7 +200,9 @@ def speech_model(tmp_path_factory: pytest.TempPathFactory):
     return make_model(tmp_path_factory.mktemp("device_models"), "devices", "qwen3", eog_probability=0.03, seed=2)
 
 
-def test_miodesk_read_on_a_48khz_only_device_plays_the_same_speech_as_a_rendered_file(devices, speech_model, tmp_path):
+def test_miodesk_read_on_a_48khz_only_device_plays_the_same_speech_as_a_rendered_file(
+    jack_48k_device, speech_model, tmp_path
+):
     """`miodesk read --device NAME` end to end: generated models, resampled to 48 kHz, through ALSA."""
     text = "Hello there, this is a test. And here is a second sentence, a little longer."
     # --full-decode makes the live audio exactly the rendered file's (streaming windows follow the
@@ -186,14 +210,14 @@ def test_miodesk_read_on_a_48khz_only_device_plays_the_same_speech_as_a_rendered
     common = ["--voice", GOLDEN / "presets" / "en_female.pt", "--model", speech_model.path,
               "--codec", GOLDEN / "codec" / "v2_44k", "--seed", "5", "--full-decode"]
     rendered = tmp_path / "rendered.wav"
-    result = run_miodesk(devices, "read", "-", "-o", rendered, *common, stdin=text)
+    result = run_miodesk(jack_48k_device.env, "read", "-", "-o", rendered, *common, stdin=text)
     assert result.returncode == 0, result.stderr.decode()
     reference, rate = soundfile.read(str(rendered), dtype="float32")
     assert rate == SOURCE_RATE and len(reference) > 2 * SOURCE_RATE  # seconds of speech
 
-    with JackRecorder(devices.jack_server, DEVICE_RATE) as recorder:
+    with JackRecorder(jack_48k_device.server, DEVICE_RATE) as recorder:
         # Upper case: names match case-insensitively.
-        result = run_miodesk(devices, "read", "-", "--device", "ALSA_48K", "--stats", *common, stdin=text)
+        result = run_miodesk(jack_48k_device.env, "read", "-", "--device", "ALSA_48K", "--stats", *common, stdin=text)
         time.sleep(0.3)
     assert result.returncode == 0, result.stderr.decode()
     stats = json.loads(result.stdout.decode().splitlines()[-1])
@@ -220,9 +244,9 @@ def test_miodesk_read_on_a_48khz_only_device_plays_the_same_speech_as_a_rendered
 
 
 @pytest.mark.parametrize("query", ["スピーカー", "REALTEK® AUDIO) — STRASSE", "ｽﾋﾟｰｶｰ", "日本語"])
-def test_a_unicode_device_is_found_by_any_part_of_its_name_and_plays(devices, query):
-    with MonitorRecorder(44100, source=f"{devices.unicode_sink}.monitor") as recorder:
-        played = run_child(devices, "play", query, "523.25", encoding="cp1252")
+def test_a_unicode_device_is_found_by_any_part_of_its_name_and_plays(unicode_device, query):
+    with MonitorRecorder(44100, source=f"{unicode_device.sink}.monitor") as recorder:
+        played = run_child(unicode_device.env, "play", query, "523.25", encoding="cp1252")
         time.sleep(0.2)
     assert played["name"] == UNICODE_NAME
     assert played["device_rate"] == 44100  # PulseAudio takes the codec's rate: no resampling
@@ -233,8 +257,8 @@ def test_a_unicode_device_is_found_by_any_part_of_its_name_and_plays(devices, qu
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "cp932", "ascii"])
-def test_doctor_and_device_errors_show_unicode_names_on_any_console(devices, speech_model, encoding):
-    doctor = run_miodesk(devices, "doctor", encoding=encoding)
+def test_doctor_and_device_errors_show_unicode_names_on_any_console(unicode_device, speech_model, encoding):
+    doctor = run_miodesk(unicode_device.env, "doctor", encoding=encoding)
     assert doctor.returncode == 0, doctor.stderr.decode(encoding, "replace")
     assert b"Traceback" not in doctor.stderr
     # Shown as is where the console can, as \uXXXX escapes where it cannot; never lost.
@@ -242,7 +266,7 @@ def test_doctor_and_device_errors_show_unicode_names_on_any_console(devices, spe
     assert shown in doctor.stdout, doctor.stdout.decode(encoding, "replace")
 
     missing = run_miodesk(
-        devices, "read", "-", "--device", "存在しないスピーカー", "--model", speech_model.path,
+        unicode_device.env, "read", "-", "--device", "存在しないスピーカー", "--model", speech_model.path,
         "--codec", GOLDEN / "codec" / "24k", "--voice", GOLDEN / "presets" / "en_female.pt",
         stdin="Hello.", encoding=encoding,
     )

@@ -9,6 +9,8 @@ SYSTEM_PACKAGES=(
   build-essential cmake
   # audio: PortAudio for sounddevice, libsndfile for soundfile, PulseAudio null sink for tests
   libportaudio2 libsndfile1 pulseaudio pulseaudio-utils espeak-ng sox
+  # a JACK server fixed at 48 kHz: an output device that refuses 44.1 kHz (tests/test_audio_devices.py)
+  jackd2
   # Qt windows under Xvfb
   xvfb xauth libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0

@@ -394,12 +394,14 @@ def speech_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _write_settings(home: Path, model: Path) -> None:
-    """Settings of a user who has their models (no first-run dialog over the window)."""
-    config = home / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    settings = {"model_path": str(model), "codec_path": str(CODEC), "provider": "cpu", "llm_threads": 1,
-                "codec_threads": 1, "ui_language": "en", "welcome_done": True, "close_to_tray": False}
-    (config / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    """Settings of a user who has their models (no first-run dialog over the window): the same as the
+    hosted runners' smoke test writes."""
+    sys.path.insert(0, str(REPO_ROOT / "installer" / "ci"))
+    try:
+        from smoke_frozen import write_settings
+    finally:
+        sys.path.pop(0)
+    write_settings(home, model)
 
 
 def test_window_opens_and_closes(frozen: FrozenBuild, frozen_env: dict[str, str], x_display: str,

@@ -16,6 +16,7 @@ from miodesk.errors import MioDeskError, ModelError, VoiceError
 from miodesk.tts.codec_config import stft_length_from
 from miodesk.tts.export.decoder import EXPORTER_VERSION, GRAPH_KIND, export_decoder
 from miodesk.tts.istft import istft
+from miodesk.tts.safetensors_io import file_identity
 
 log = logging.getLogger(__name__)
 
@@ -287,11 +288,9 @@ class CodecRuntime:
 
 # ----------------------------------------------------------------------------------------------
 def _cache_key(codec_dir: Path) -> str:
-    st_path = codec_dir / "model.safetensors"
-    stat = st_path.stat()
     h = hashlib.sha256()
     h.update((codec_dir / "config.yaml").read_bytes())
-    h.update(f"|{stat.st_size}|{stat.st_mtime_ns}|{EXPORTER_VERSION}".encode())
+    h.update(f"|{file_identity(codec_dir / 'model.safetensors')}|{EXPORTER_VERSION}".encode())
     return h.hexdigest()[:20]
 
 

@@ -110,14 +110,10 @@ def prepare(samples: np.ndarray, rate: int, codec_rate: int, max_seconds: float 
 # ----------------------------------------------------------------------------------------------
 # graph cache and session
 # ----------------------------------------------------------------------------------------------
-def _file_stamp(path: Path) -> str:
-    st = path.stat()
-    return f"{path.name}|{st.st_size}|{st.st_mtime_ns}"
-
-
 def ensure_encoder(codec_dir: Path, wavlm_dir: Path) -> Path:
     """The voice-encoder graph for this codec + WavLM pair, exported into the cache on first use."""
     from miodesk.tts.export.encoder import ENCODER_EXPORTER_VERSION, export_encoder, wavlm_weights_file
+    from miodesk.tts.safetensors_io import file_identity
 
     codec_dir, wavlm_dir = Path(codec_dir), Path(wavlm_dir)
     if not (codec_dir / "config.yaml").is_file() or not (codec_dir / "model.safetensors").is_file():
@@ -126,11 +122,12 @@ def ensure_encoder(codec_dir: Path, wavlm_dir: Path) -> Path:
         raise ModelError(f"WavLM folder not found: {wavlm_dir}.")
     h = hashlib.sha256()
     h.update((codec_dir / "config.yaml").read_bytes())
-    h.update(_file_stamp(codec_dir / "model.safetensors").encode())
+    h.update(f"model.safetensors|{file_identity(codec_dir / 'model.safetensors')}".encode())
     for name in ("config.json", "torchaudio_wavlm_params.json"):
         if (wavlm_dir / name).is_file():
             h.update((wavlm_dir / name).read_bytes())
-    h.update(_file_stamp(wavlm_weights_file(wavlm_dir)).encode())
+    wavlm_weights = wavlm_weights_file(wavlm_dir)
+    h.update(f"{wavlm_weights.name}|{file_identity(wavlm_weights)}".encode())
     h.update(f"|{ENCODER_EXPORTER_VERSION}".encode())
     target = paths.onnx_cache_dir() / f"voice-encoder-{h.hexdigest()[:20]}.onnx"
     if target.is_file():

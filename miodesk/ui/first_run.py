@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from miodesk import paths
+from miodesk.models.catalog import format_bytes
 from miodesk.ui.assets import app_icon
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,9 @@ def _field(entry: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
-def human_size(size: float | None) -> str:
-    if not size:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
+def size_text(size: float | None) -> str:
+    """The catalogue's size format; "?" for a size not known (yet)."""
+    return format_bytes(size) if size else "?"
 
 
 class _Signals(QObject):
@@ -152,10 +148,10 @@ class FirstRunDialog(QDialog):
         self.title.setText(self.tr("Welcome to MioDesk"))
         self.intro.setText(self.tr(
             "MioDesk reads aloud on this computer, without the internet. It needs its speech models once: "
-            "about {0} in all. After that it works offline.").format(human_size(self.total_size())))
+            "about {0} in all. After that it works offline.").format(size_text(self.total_size())))
         rows = []
         for name, entry in self.entries():
-            size = human_size(_field(entry, "size_bytes", "size", "bytes"))
+            size = size_text(_field(entry, "size_bytes", "size", "bytes"))
             licence = _field(entry, "licence", "license", default="")
             what = _field(entry, "description", "summary", "recommendation", "note", default="")
             rows.append(
@@ -224,10 +220,10 @@ class FirstRunDialog(QDialog):
         if overall:
             self.progress.setValue(min(1000, int(1000 * sum(self.model_done.values()) / overall)))
         self.file_label.setText(self.tr("Downloading {0} ({1} of {2})").format(
-            file or name, human_size(done), human_size(total)))
+            file or name, size_text(done), size_text(total)))
         speed = _field(progress, "speed_bps", default=0) or 0
         eta = _field(progress, "eta_s")
-        text = self.tr("{0}/s").format(human_size(speed)) if speed else ""
+        text = self.tr("{0}/s").format(size_text(speed)) if speed else ""
         if eta is not None:
             minutes, seconds = divmod(int(eta), 60)
             text += "  ·  " + self.tr("{0}:{1:02d} left").format(minutes, seconds)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from miodesk.formatting import format_duration
 from miodesk.settings import Settings, save_settings
 from miodesk.text.documents import SUPPORTED_EXTENSIONS
 from miodesk.ui.assets import app_icon, icon
@@ -61,13 +62,6 @@ STYLE = """
 #positionLabel { color: palette(placeholder-text); }
 QStatusBar QLabel { padding: 0 8px; }
 """
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class MainWindow(QMainWindow):
@@ -659,11 +653,8 @@ class MainWindow(QMainWindow):
         self._apply_view_settings()
 
     def record_voice(self) -> None:
-        try:
-            from miodesk.ui.record_voice import RecordVoiceDialog
-        except ImportError:
-            self.show_message("info", self.tr("Recording a voice is not available in this version yet."))
-            return
+        from miodesk.ui.record_voice import RecordVoiceDialog
+
         dialog = RecordVoiceDialog(self.controller.voice_store, self._voice_encoder_factory, self)
         dialog.voiceSaved.connect(self._voice_saved)
         dialog.exec()

@@ -61,17 +61,6 @@ class Document:
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def block_text(self, index: int) -> str:
-        block = self.blocks[index]
-        return self.text[block.start : block.end]
-
-    def chapter_at(self, offset: int) -> int:
-        """Index of the chapter holding character `offset` (the last one for offsets past the end)."""
-        for index, chapter in enumerate(self.chapters):
-            if offset < chapter.end:
-                return index
-        return max(len(self.chapters) - 1, 0)
-
 
 # Characters that must not reach the reader: C0 controls (but newline), DEL, C1 controls, BOM,
 # soft hyphens and lone surrogates (invalid UTF-16 in some files).

@@ -1,14 +1,16 @@
-"""The one object between the window and the engine.
+"""The one object between the window and the engine: a thin Qt adapter over `ReadingState`.
 
-It lives on the UI thread and owns the SpeechEngine, the AudioPlayer and the ReadingSession. Work
-that can take longer than a frame runs elsewhere:
+It lives on the UI thread. The reading state (position, transport, saved positions, time left)
+is plain Python in `miodesk.reading_state`; this class loads engines and documents, picks voices,
+and turns the state's reports into Qt signals. Work that can take longer than a frame runs
+elsewhere:
 
 - model loading and document loading: a short-lived background thread each, whose result comes
-  back through `_taskDone` (a queued signal, so the callback runs on the UI thread);
-- session controls that join the synthesis threads (start, stop, seek, next, previous): one serial
-  "reader-control" thread, so they keep their order and never block the UI;
-- engine events (utterance_started …) arrive on the session's worker threads and are re-emitted
-  through `_engineEvent`, a queued connection: the UI only ever sees them on its own thread.
+  back on the UI thread through `miodesk.ui.background`;
+- session controls that join the synthesis threads (start, stop, seek): the `SessionPipeline`'s
+  serial control thread, the only thread that creates, replaces and closes the session and player;
+- engine events (utterance_started …) arrive on the session's worker threads and are posted to
+  the UI thread before the reading state sees them.
 
 The highlight follows `utteranceStarted`, which is emitted only for the session's
 `utterance_started` events, i.e. when the sentence becomes audible.
@@ -16,29 +18,30 @@ The highlight follows `utteranceStarted`, which is emitted only for the session'
 
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from miodesk.errors import MioDeskError, ModelError, VoiceError
+from miodesk.reading_state import (
+    LoadedDocument,
+    ReadingState,
+    SessionPipeline,
+    StartRequest,
+    choose_voice,
+)
 from miodesk.settings import PositionStore, Settings, content_hash, document_key, save_settings
 from miodesk.text.documents import Document, DocumentError, load_document
-from miodesk.text.segment import Utterance, segment
+from miodesk.text.segment import segment
+from miodesk.ui.background import UiDispatcher, deliver, run_in_background
 
 log = logging.getLogger(__name__)
 
 PROVIDER_LABELS = {"cpu": "CPU", "cuda": "CUDA", "directml": "DirectML"}
-# Seconds of speech per character before a reading has measured its own pace.
-DEFAULT_PACE = {"ja": 0.14, "en": 0.065}
-POSITION_SAVE_INTERVAL_S = 3.0
 
 EngineFactory = Callable[[Settings], Any]
 
@@ -79,14 +82,6 @@ def models_installed(settings: Settings) -> str | None:
     return None
 
 
-@dataclass
-class LoadedDocument:
-    document: Document
-    utterances: list[Utterance]
-    key: str | None  # where its reading position is stored (None: clipboard, not remembered)
-    resume_offset: int | None
-
-
 class ReaderController(QObject):
     # state: "idle" | "loading" (waiting for models) | "playing" | "paused"
     stateChanged = Signal(str)
@@ -103,9 +98,6 @@ class ReaderController(QObject):
     warningOccurred = Signal(str)
     readingFinished = Signal()
     voiceChanged = Signal(str)
-
-    _engineEvent = Signal(int, object)  # session id, ReaderEvent (emitted on worker threads)
-    _taskDone = Signal(object, object)  # callback, value (emitted on worker threads)
 
     def __init__(
         self,
@@ -126,75 +118,51 @@ class ReaderController(QObject):
 
         self.engine: Any = None
         self.engine_state = "none"
-        self.state = "idle"
-        self.loaded: LoadedDocument | None = None
-        self.position = 0  # start of the sentence last heard (what resume returns to)
-        self.current_index: int | None = None
-        self.last_stats: dict[str, Any] = {}
-
-        self._player: Any = None
-        self._session: Any = None
-        self._session_id = 0
-        self._preview_ids: set[int] = set()
         self._engine_generation = 0
         self._engine_loader: threading.Thread | None = None
         self._document_generation = 0
         self._pending: Callable[[], None] | None = None  # what to do once the engine is ready
-        self._last_position_save = 0.0
-        self._lengths_cum: list[int] = [0]
-        self._ends: list[int] = []
-        self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader-control")
         self._closed = False
+        self._ui = UiDispatcher(self)
+        self.pipeline = SessionPipeline(
+            self._make_session,
+            self._make_player,
+            on_event=deliver(self._ui, self._on_engine_event),
+            on_failure=deliver(self._ui, self._fail_reading),
+            device=settings.audio_device or None,
+            volume=settings.volume,
+        )
+        self.reading = ReadingState(self.pipeline, self.positions, _SignalListener(self),
+                                    speed=lambda: self.settings.speed)
 
-        self._engineEvent.connect(self._on_engine_event, Qt.ConnectionType.QueuedConnection)
-        self._taskDone.connect(self._on_task_done, Qt.ConnectionType.QueuedConnection)
+    # --- the reading state, read through the controller as before it had its own class -------------------
 
-    # --- background helpers ------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self.reading.state
 
-    def _background(self, name: str, work: Callable[[], Any], done: Callable[[Any], None],
-                    failed: Callable[[BaseException], None]) -> threading.Thread:
-        def run() -> None:
-            try:
-                value = work()
-            except BaseException as error:  # noqa: BLE001 - every failure must reach the UI
-                if not isinstance(error, MioDeskError):
-                    log.exception("%s failed", name)
-                self._taskDone.emit(failed, error)
-                return
-            self._taskDone.emit(done, value)
+    @property
+    def loaded(self) -> LoadedDocument | None:
+        return self.reading.loaded
 
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-        return thread
+    @property
+    def position(self) -> int:
+        return self.reading.position
 
-    @Slot(object, object)
-    def _on_task_done(self, callback: Callable[[Any], None], value: Any) -> None:
-        if not self._closed:
-            callback(value)
+    @position.setter
+    def position(self, offset: int) -> None:  # "Start from the beginning" sets it
+        self.reading.position = offset
 
-    def _on_control(self, work: Callable[[], None]) -> None:
-        """Run a session operation on the serial control thread; failures become error messages."""
+    @property
+    def current_index(self) -> int | None:
+        return self.reading.current_index
 
-        def run() -> None:
-            try:
-                work()
-            except MioDeskError as error:
-                self._taskDone.emit(self._fail_reading, str(error))
-            except Exception as error:
-                log.exception("reader control failed")
-                self._taskDone.emit(self._fail_reading, f"{type(error).__name__}: {error}")
-
-        if not self._closed:
-            self._control.submit(run)
-
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            self.stateChanged.emit(state)
+    @property
+    def last_stats(self) -> dict[str, Any]:
+        return self.reading.last_stats
 
     def _fail_reading(self, message: str) -> None:
-        self._set_state("idle")
-        self.errorOccurred.emit(message)
+        self.reading.fail(message)
 
     # --- engine --------------------------------------------------------------------------------------
 
@@ -225,11 +193,12 @@ class ReaderController(QObject):
             self.engine_state = "failed"
             self._pending = None
             self.engineStateChanged.emit("failed")
-            self._set_state("idle")
+            self.reading.set_state("idle")
             message = str(error) if isinstance(error, MioDeskError) else f"{type(error).__name__}: {error}"
             self.errorOccurred.emit(self.tr("The speech models could not be loaded: {0}").format(message))
 
-        self._engine_loader = self._background("engine-load", lambda: self.engine_factory(settings), done, failed)
+        self._engine_loader = run_in_background(self._ui, "engine-load", lambda: self.engine_factory(settings),
+                                                done, failed)
 
     def model_name(self) -> str:
         llm = getattr(self.engine, "llm", None)
@@ -247,11 +216,10 @@ class ReaderController(QObject):
         self.stop()
         engine_was_loaded = self.engine is not None or self.engine_state == "loading"
         self._engine_generation += 1
-        player, self._player, self.engine = self._player, None, None
+        self.engine = None
+        self.pipeline.release_player()
         self.engine_state = "none"
         self.engineStateChanged.emit("none")
-        if player is not None:
-            self._on_control(player.close)
         if engine_was_loaded:
             self.ensure_engine()
 
@@ -260,10 +228,34 @@ class ReaderController(QObject):
             action()
             return
         self._pending = action
-        self._set_state("loading")
+        self.reading.set_state("loading")
         if self.engine_state == "failed":
             self.engine_state = "none"
         self.ensure_engine()
+
+    # --- session and player: called on the pipeline's control thread ----------------------------------
+
+    def _make_session(self, request: StartRequest, sink: Any, on_event: Callable[[Any], None]) -> Any:
+        from miodesk.tts.reader import ReadingSession
+        from miodesk.tts.streaming import ChunkPlan
+
+        return ReadingSession(
+            request.engine,
+            request.utterances,
+            request.voice,
+            sink,
+            source_text=request.text,
+            speed=self.settings.speed,
+            plan=ChunkPlan(full=self.settings.full_decode),
+            on_event=on_event,
+            seed=self.seed,
+        )
+
+    @staticmethod
+    def _make_player(sample_rate: int, device: str | None, volume: float) -> Any:
+        from miodesk.audio.player import AudioPlayer
+
+        return AudioPlayer(sample_rate, device=device, volume=volume)
 
     # --- documents ----------------------------------------------------------------------------------
 
@@ -294,7 +286,7 @@ class ReaderController(QObject):
             message = str(error) if isinstance(error, DocumentError | MioDeskError) else f"{error}"
             self.documentFailed.emit(self.tr("Cannot open {0}: {1}").format(path.name, message))
 
-        self._background("document-load", work, done, failed)
+        run_in_background(self._ui, "document-load", work, done, failed)
 
     def set_document(self, document: Document, remember: bool = False) -> LoadedDocument:
         """Show an in-memory document (clipboard); `segment` is quick for clipboard-sized text."""
@@ -305,28 +297,17 @@ class ReaderController(QObject):
         return loaded
 
     def _install_document(self, loaded: LoadedDocument) -> None:
-        self.stop()
-        self.loaded = loaded
-        self.position = loaded.resume_offset or 0
-        self.current_index = None
-        cumulative = [0]
-        for utterance in loaded.utterances:
-            cumulative.append(cumulative[-1] + len(utterance.text))
-        self._lengths_cum = cumulative
-        self._ends = [utterance.end for utterance in loaded.utterances]
-        self.last_stats = {"ttfa_s": None, "rtf": None, "remaining_s": self._remaining_seconds(self.position)}
+        self._pending = None
+        self.reading.install(loaded)
         self.documentLoaded.emit(loaded)
-        self.statsChanged.emit(dict(self.last_stats))
+        self.statsChanged.emit(dict(self.reading.last_stats))
 
     @property
     def document(self) -> Document | None:
         return self.loaded.document if self.loaded else None
 
     def language(self) -> str:
-        if not self.loaded or not self.loaded.utterances:
-            return "en"
-        languages = [u.language for u in self.loaded.utterances[:20]]
-        return "ja" if languages.count("ja") * 2 >= len(languages) else "en"
+        return self.reading.language()
 
     # --- voices -----------------------------------------------------------------------------------
 
@@ -339,24 +320,18 @@ class ReaderController(QObject):
 
     def voice_name(self) -> str:
         """The chosen voice, else the preset for the document's language, else any voice."""
-        names = self.voice_names()
-        if self.settings.voice in names:
-            return self.settings.voice
-        preferred = "jp_female" if self.language() == "ja" else "en_female"
-        if preferred in names:
-            return preferred
-        if names:
-            return names[0]
-        raise VoiceError(self.tr("No voice is installed. Download the preset voices or record your own voice."))
+        name = choose_voice(self.settings.voice, self.voice_names(), self.language())
+        if name is None:
+            raise VoiceError(self.tr("No voice is installed. Download the preset voices or record your own voice."))
+        return name
 
     def set_voice(self, name: str) -> None:
         """Choose a voice; a reading in progress switches from its next sentence."""
         self.settings.voice = name
         self._persist_settings()
-        session = self._session
-        if session is not None and not session.finished:
+        if self.state in ("playing", "paused"):
             try:
-                session.set_voice(self.voice_store.get(name).vector)
+                self.pipeline.set_voice(self.voice_store.get(name).vector)
             except VoiceError as error:
                 self.errorOccurred.emit(str(error))
         self.voiceChanged.emit(name)
@@ -384,11 +359,7 @@ class ReaderController(QObject):
             except VoiceError as error:
                 self._fail_reading(str(error))
                 return
-            self._session_id += 1
-            sid = self._session_id
-            self._preview_ids.add(sid)
-            self._set_state("playing")
-            self._on_control(lambda: self._start_session(sid, utterances, text, 0, vector))
+            self.reading.start_preview(self.engine, vector, utterances, text)
 
         self._when_engine_ready(start)
 
@@ -399,13 +370,11 @@ class ReaderController(QObject):
         if self.state == "paused" and offset is None:
             self.resume()
             return
-        if self.loaded is None or not self.loaded.utterances:
+        if not self.reading.has_text():
             self.errorOccurred.emit(self.tr("Open a document or paste some text first."))
             return
-        start_at = self.position if offset is None else max(0, offset)
-        if start_at >= len(self.loaded.document.text):
-            start_at = 0
-        self.position = start_at
+        start_at = self.reading.start_offset(offset)
+        self.reading.position = start_at
         loaded = self.loaded
 
         def start() -> None:
@@ -416,66 +385,15 @@ class ReaderController(QObject):
             except VoiceError as error:
                 self._fail_reading(str(error))
                 return
-            self._session_id += 1
-            sid = self._session_id
-            self._set_state("playing")
-            self._on_control(
-                lambda: self._start_session(sid, loaded.utterances, loaded.document.text, start_at, vector)
-            )
+            self.reading.start_reading(self.engine, vector, start_at)
 
         self._when_engine_ready(start)
 
-    def _start_session(self, sid: int, utterances: list[Utterance], text: str, offset: int, vector: Any) -> None:
-        """On the control thread: replace the running session by a new one."""
-        from miodesk.tts.reader import ReadingSession
-        from miodesk.tts.streaming import ChunkPlan
-
-        if self._session is not None:
-            self._session.stop()
-        if sid != self._session_id:
-            return  # superseded while waiting in the queue
-        engine = self.engine
-        if engine is None:
-            return
-        player = self._ensure_player(engine)
-        player.resume()
-        player.reset_first_audio()
-        session = ReadingSession(
-            engine,
-            utterances,
-            vector,
-            player,
-            source_text=text,
-            speed=self.settings.speed,
-            plan=ChunkPlan(full=self.settings.full_decode),
-            on_event=lambda event: self._engineEvent.emit(sid, event),
-            seed=self.seed,
-        )
-        self._session = session
-        session.start_at_char(offset)
-
-    def _ensure_player(self, engine: Any) -> Any:
-        from miodesk.audio.player import AudioPlayer
-
-        player = self._player
-        if player is not None and player.source_rate == engine.sample_rate:
-            return player
-        if player is not None:
-            player.close()
-        self._player = AudioPlayer(engine.sample_rate, device=self.settings.audio_device or None,
-                                   volume=self.settings.volume)
-        return self._player
-
     def pause(self) -> None:
-        if self.state == "playing" and self._session is not None:
-            self._session.pause()
-            self._set_state("paused")
-            self._save_position(force=True)
+        self.reading.pause()
 
     def resume(self) -> None:
-        if self.state == "paused" and self._session is not None:
-            self._session.resume()
-            self._set_state("playing")
+        self.reading.resume()
 
     def toggle_play(self, offset: int | None = None) -> None:
         if self.state == "playing":
@@ -487,111 +405,47 @@ class ReaderController(QObject):
 
     def stop(self) -> None:
         self._pending = None
-        self._session_id += 1  # events of the old session no longer count
-        session = self._session
-        if session is not None:
-            self._on_control(session.stop)
-        if self.state != "idle":
-            self._save_position(force=True)
-        self._set_state("idle")
-
-    def _reading(self) -> bool:
-        return (self.state in ("playing", "paused") and self._session is not None
-                and self._session_id not in self._preview_ids)
+        self.reading.stop()
 
     def next_sentence(self) -> None:
-        self._step_sentence(+1)
+        self._seek_to(self.reading.sentence_target(+1))
 
     def previous_sentence(self) -> None:
-        self._step_sentence(-1)
-
-    def _step_sentence(self, step: int) -> None:
-        if self.loaded is None or not self.loaded.utterances:
-            return
-        utterances = self.loaded.utterances
-        current = self.current_index if self.current_index is not None else self._index_at(self.position)
-        target = min(max(0, current + step), len(utterances) - 1)
-        self.seek(utterances[target].start)
+        self._seek_to(self.reading.sentence_target(-1))
 
     def next_chapter(self) -> None:
-        self._step_section(+1)
+        self._seek_to(self.reading.section_target(+1))
 
     def previous_chapter(self) -> None:
-        self._step_section(-1)
+        self._seek_to(self.reading.section_target(-1))
+
+    def _seek_to(self, offset: int | None) -> None:
+        if offset is not None:
+            self.seek(offset)
 
     def section_starts(self) -> list[int]:
         """Where chapters start (or headings, for a one-chapter document with headings)."""
-        if self.loaded is None:
-            return []
-        document = self.loaded.document
-        starts = [chapter.start for chapter in document.chapters]
-        if len(starts) <= 1:
-            starts = [block.start for block in document.blocks if block.kind == "heading"] or starts
-        return sorted(set(starts)) or [0]
-
-    def _step_section(self, step: int) -> None:
-        starts = self.section_starts()
-        if not starts:
-            return
-        here = self.position
-        if step > 0:
-            target = next((s for s in starts if s > here), None)
-            if target is None:
-                return
-        else:
-            # Like a CD player: back to this chapter's start, or to the previous one when already near it.
-            before = [s for s in starts if s < here]
-            if not before:
-                target = starts[0]
-            else:
-                target = before[-1]
-                if self.loaded and here - target < 2 and len(before) > 1:
-                    target = before[-2]
-        self.seek(target)
+        return self.reading.section_starts()
 
     def seek(self, offset: int) -> None:
         """Read from the sentence at `offset` (double-click, navigation)."""
-        if self.loaded is None:
-            return
-        index = self._index_at(offset)
-        if index >= len(self.loaded.utterances):
-            return
-        start = self.loaded.utterances[index].start
-        self.position = start
-        if self._reading():
-            session = self._session
-            self._set_state("playing")
-            self._on_control(lambda: session.seek_char(start))
-        elif self.state == "idle":
-            self.current_index = index
-            self.cursorRequested.emit(start)
-            self.statsChanged.emit(self._stats_update(None))
+        self.reading.seek(offset)
 
     def seek_or_play(self, offset: int) -> None:
         """Double-click, Enter, "Read from here": read from that sentence whatever the state."""
-        if self._reading():
+        if self.reading.reading():
             self.seek(offset)
         else:
             self.play(offset)
 
-    def _index_at(self, offset: int) -> int:
-        """The sentence containing `offset`, else the first one after it (bisect: books are long)."""
-        if self.loaded is None:
-            return 0
-        return bisect.bisect_right(self._ends, offset)
-
     def set_speed(self, speed: float) -> None:
         self.settings.speed = min(2.0, max(0.5, speed))
-        session = self._session
-        if session is not None:
-            session.set_speed(self.settings.speed)
+        self.pipeline.set_speed(self.settings.speed)
         self._persist_settings()
 
     def set_volume(self, volume: float) -> None:
         self.settings.volume = min(1.0, max(0.0, volume))
-        player = self._player
-        if player is not None:
-            player.volume = self.settings.volume
+        self.pipeline.set_volume(self.settings.volume)
         self._persist_settings()
 
     def set_audio_device(self, device: str) -> None:
@@ -600,78 +454,19 @@ class ReaderController(QObject):
             return
         self.settings.audio_device = device
         self._persist_settings()
-        was_reading = self.state in ("playing", "paused") and self._reading()
+        was_reading = self.reading.reading()
         self.stop()
-        player, self._player = self._player, None
-        if player is not None:
-            self._on_control(player.close)
+        self.pipeline.set_output(device or None)
         if was_reading:
             self.play(self.position)
 
     # --- engine events (UI thread) ------------------------------------------------------------------------
 
-    @Slot(int, object)
-    def _on_engine_event(self, sid: int, event: Any) -> None:
-        if sid != self._session_id or self._closed:
-            return
-        preview = sid in self._preview_ids
-        if event.kind == "utterance_started":
-            if preview:
-                return
-            self.current_index = event.index
-            self.position = event.start
-            self.utteranceStarted.emit(event.index, event.start, event.end)
-            self.statsChanged.emit(self._stats_update(self._session))
-            self._save_position()
-        elif event.kind == "finished":
-            self._set_state("idle")
-            if not preview:
-                self.position = 0
-                self.current_index = None
-                self._save_position(force=True)
-                self.statsChanged.emit(self._stats_update(self._session))
-                self.readingFinished.emit()
-        elif event.kind == "warning":
-            self.warningOccurred.emit(event.message)
-        elif event.kind == "error":
-            self._set_state("idle")
-            self._save_position(force=True)
-            self.errorOccurred.emit(event.message)
-
-    def _remaining_seconds(self, offset: int, pace: float | None = None) -> float | None:
-        if self.loaded is None or not self.loaded.utterances:
-            return None
-        index = self._index_at(offset)
-        chars = self._lengths_cum[-1] - self._lengths_cum[min(index, len(self._lengths_cum) - 1)]
-        if pace is None:
-            pace = DEFAULT_PACE.get(self.language(), DEFAULT_PACE["en"]) / self.settings.speed
-        return chars * pace
-
-    def _stats_update(self, session: Any) -> dict[str, Any]:
-        stats = getattr(session, "stats", None)
-        pace = None
-        if stats is not None and stats.utterance_codes and self.loaded is not None:
-            spoken = sum(len(self.loaded.utterances[i].text) for i in stats.utterance_codes
-                         if i < len(self.loaded.utterances))
-            if spoken and stats.audio_seconds:
-                pace = stats.audio_seconds / spoken
-        self.last_stats = {
-            "ttfa_s": getattr(stats, "first_audio_s", None),
-            "rtf": stats.rtf if stats is not None and stats.audio_seconds else None,
-            "remaining_s": self._remaining_seconds(self.position, pace),
-        }
-        return dict(self.last_stats)
+    def _on_engine_event(self, sid: int, event: Any, stats: Any) -> None:
+        if not self._closed:
+            self.reading.on_event(sid, event, stats)
 
     # --- persistence --------------------------------------------------------------------------------
-
-    def _save_position(self, force: bool = False) -> None:
-        if self.loaded is None or self.loaded.key is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_position_save < POSITION_SAVE_INTERVAL_S:
-            return
-        self._last_position_save = now
-        self.positions.set(self.loaded.key, self.position)
 
     def _persist_settings(self) -> None:
         try:
@@ -683,23 +478,11 @@ class ReaderController(QObject):
         """Stop reading, remember the position and release the audio device."""
         if self._closed:
             return
-        self._save_position(force=True)
-        self._session_id += 1
-        session, player = self._session, self._player
+        self.reading.save_position(force=True)
+        self.reading.session_id += 1  # events still on their way no longer count
         self._closed = True
-
-        def close() -> None:
-            if session is not None:
-                session.stop()
-            if player is not None:
-                player.close()
-
-        future = self._control.submit(close)
-        try:
-            future.result(timeout=timeout)
-        except Exception as error:  # noqa: BLE001 - closing must finish whatever happens
-            log.warning("closing the reader: %s", error)
-        self._control.shutdown(wait=False)
+        self._ui.close()
+        self.pipeline.close(timeout)
         loader = self._engine_loader
         if loader is not None and loader.is_alive():
             # Exiting while llama.cpp/onnxruntime are still loading aborts the process (their threads and
@@ -707,3 +490,30 @@ class ReaderController(QObject):
             log.info("waiting for the models to finish loading before exit")
             loader.join(timeout=120)
 
+
+class _SignalListener:
+    """Turns the reading state's reports into the controller's signals."""
+
+    def __init__(self, controller: ReaderController) -> None:
+        self.controller = controller
+
+    def state_changed(self, state: str) -> None:
+        self.controller.stateChanged.emit(state)
+
+    def utterance_started(self, index: int, start: int, end: int) -> None:
+        self.controller.utteranceStarted.emit(index, start, end)
+
+    def cursor_requested(self, offset: int) -> None:
+        self.controller.cursorRequested.emit(offset)
+
+    def stats_changed(self, stats: dict[str, Any]) -> None:
+        self.controller.statsChanged.emit(stats)
+
+    def reading_finished(self) -> None:
+        self.controller.readingFinished.emit()
+
+    def warning(self, message: str) -> None:
+        self.controller.warningOccurred.emit(message)
+
+    def error(self, message: str) -> None:
+        self.controller.errorOccurred.emit(message)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 from importlib.metadata import PackageNotFoundError, version
 
-from PySide6.QtCore import QCoreApplication, QObject, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from miodesk import __version__
 from miodesk.ui.assets import app_icon
+from miodesk.ui.background import UiDispatcher, run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -137,21 +137,19 @@ class LogDialog(QDialog):
             return self.tr("The log file cannot be read: {0}").format(error)
 
 
-class _Reporter(QObject):
-    ready = Signal(str)
-
-
 def copy_system_info(window) -> None:
     """Gather `doctor_report()` off the UI thread (it imports the runtimes), then copy it."""
     from miodesk.doctor import doctor_report
 
-    reporter = _Reporter(window)
+    dispatcher = UiDispatcher(window)
 
     def done(report: str) -> None:
         QGuiApplication.clipboard().setText(report)
         window.statusBar().showMessage(
             QCoreApplication.translate("MainWindow", "System information copied to the clipboard."), 6000)
-        reporter.deleteLater()
+        dispatcher.deleteLater()
 
-    reporter.ready.connect(done, Qt.ConnectionType.QueuedConnection)
-    threading.Thread(target=lambda: reporter.ready.emit(doctor_report()), name="doctor", daemon=True).start()
+    def failed(error: BaseException) -> None:
+        dispatcher.deleteLater()  # already logged; the clipboard keeps what it had
+
+    run_in_background(dispatcher, "doctor", doctor_report, done, failed)

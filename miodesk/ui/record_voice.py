@@ -1,9 +1,10 @@
 """The Record Voice dialog: record (or re-record) yourself, check the takes, name the voice, save it.
 
 Audio capture runs in PortAudio's thread (miodesk.audio.recorder); the meter is polled by a timer.
-Analysis, encoding and saving run on a worker thread and report back through queued signals, so
-the UI never waits on the encoder. Nothing engine-wide is touched: the dialog gets the store and a
-factory for the encoder, and announces a saved voice with `voiceSaved(name)`.
+Analysis, encoding and saving run on a worker thread whose results come back on the UI thread
+(`miodesk.ui.background`), so the UI never waits on the encoder. Nothing engine-wide is touched:
+the dialog gets the store and a factory for the encoder, and announces a saved voice with
+`voiceSaved(name)`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QLocale, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -39,6 +41,7 @@ from miodesk.audio.recorder import (
 from miodesk.errors import MioDeskError
 from miodesk.tts.voice_encoder import VoiceEncoder, make_voice_from_audio
 from miodesk.tts.voices import VoiceStore, validate_voice_name
+from miodesk.ui.background import UiDispatcher, run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +56,6 @@ class RecordVoiceDialog(QDialog):
     """Record 10–30 s, check quality, save into `store`; emits `voiceSaved(name)` when stored."""
 
     voiceSaved = Signal(str)
-    _analysed = Signal(object, object)  # Recording, QualityReport (from the worker)
-    _saved = Signal(str)
-    _failed = Signal(str)
 
     def __init__(self, store: VoiceStore, encoder_factory: Callable[[], VoiceEncoder], parent: QWidget | None = None,
                  *, language: str | None = None, max_seconds: float = MAX_RECORD_SECONDS) -> None:
@@ -70,6 +70,7 @@ class RecordVoiceDialog(QDialog):
         self._reports: list[QualityReport] = []
         self._busy = False
         self._worker: threading.Thread | None = None
+        self._ui = UiDispatcher(self)
         language = language or ("ja" if QLocale().name().startswith("ja") else "en")
 
         self.device_combo = QComboBox()
@@ -141,9 +142,6 @@ class RecordVoiceDialog(QDialog):
         self._timer = QTimer(self)
         self._timer.setInterval(50)
         self._timer.timeout.connect(self._tick)
-        self._analysed.connect(self._on_analysed)
-        self._saved.connect(self._on_saved)
-        self._failed.connect(self._on_failed)
         self._update_buttons()
 
     # --- state ------------------------------------------------------------------------------------
@@ -207,17 +205,14 @@ class RecordVoiceDialog(QDialog):
         self._update_buttons()
         self._show_status(tr("Checking the recording…"))
 
-        def work() -> None:
-            try:
-                take = recorder.stop()
-                self._analysed.emit(take, analyse(take.samples, take.sample_rate))
-            except Exception as error:  # shown in the dialog, never raised into Qt
-                log.exception("checking the recording failed")
-                self._failed.emit(str(error))
+        def work() -> tuple[Recording, QualityReport]:
+            take = recorder.stop()
+            return take, analyse(take.samples, take.sample_rate)
 
-        self._start_worker(work)
+        self._start_worker(work, self._on_analysed)
 
-    def _on_analysed(self, take: Recording, report: QualityReport) -> None:
+    def _on_analysed(self, result: tuple[Recording, QualityReport]) -> None:
+        take, report = result
         self._busy = False
         self._takes.append(take)
         self._reports.append(report)
@@ -281,25 +276,21 @@ class RecordVoiceDialog(QDialog):
         self._update_buttons()
         self._show_status(tr("Making the voice… this takes a few seconds."))
 
-        def work() -> None:
-            try:
-                combined, reports = combine_takes(takes)
-                if self._encoder is None:
-                    self._encoder = self._encoder_factory()
-                good = [r for r in reports if r.ok]
-                metadata = {"source": {"method": "recorded", "takes": len(takes), "used_takes": len(good),
-                                       "sample_rate": combined.sample_rate},
-                            "quality": {"speech_seconds": round(sum(r.speech_seconds for r in good), 2),
-                                        "snr_db": round(min(r.snr_db for r in good), 1),
-                                        "warnings": sorted({i.code for r in good for i in r.warnings})}}
-                make_voice_from_audio(self._store, name, combined.samples, combined.sample_rate, self._encoder,
-                                      metadata=metadata)
-                self._saved.emit(name)
-            except Exception as error:  # the message is shown; the store keeps no half voice
-                log.info("saving voice %r failed: %s", name, error)
-                self._failed.emit(str(error))
+        def work() -> str:
+            combined, reports = combine_takes(takes)
+            if self._encoder is None:
+                self._encoder = self._encoder_factory()
+            good = [r for r in reports if r.ok]
+            metadata = {"source": {"method": "recorded", "takes": len(takes), "used_takes": len(good),
+                                   "sample_rate": combined.sample_rate},
+                        "quality": {"speech_seconds": round(sum(r.speech_seconds for r in good), 2),
+                                    "snr_db": round(min(r.snr_db for r in good), 1),
+                                    "warnings": sorted({i.code for r in good for i in r.warnings})}}
+            make_voice_from_audio(self._store, name, combined.samples, combined.sample_rate, self._encoder,
+                                  metadata=metadata)
+            return name
 
-        self._start_worker(work)
+        self._start_worker(work, self._on_saved)
 
     def _on_saved(self, name: str) -> None:
         self._busy = False
@@ -308,14 +299,14 @@ class RecordVoiceDialog(QDialog):
         self.voiceSaved.emit(name)
         self.accept()
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, error: BaseException) -> None:
+        # Shown in the dialog, never raised into Qt; the store keeps no half voice.
         self._busy = False
-        self._show_status(message, error=True)
+        self._show_status(str(error), error=True)
         self._update_buttons()
 
-    def _start_worker(self, work: Callable[[], None]) -> None:
-        self._worker = threading.Thread(target=work, name="record-voice", daemon=True)
-        self._worker.start()
+    def _start_worker(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        self._worker = run_in_background(self._ui, "record-voice", work, done, self._on_failed)
 
     def wait_for_worker(self, timeout: float = 60.0) -> None:
         if self._worker is not None:

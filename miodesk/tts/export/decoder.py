@@ -20,7 +20,17 @@ from onnx import helper
 
 from miodesk.errors import ModelError
 from miodesk.tts.codec_config import CodecConfig, TransformerConfig
-from miodesk.tts.export.graph import FLOAT, INT64, GraphBuilder, save_model_atomically, value_info
+from miodesk.tts.export.graph import (
+    FLOAT,
+    INT64,
+    GraphBuilder,
+    channels_first,
+    layer_norm,
+    linear,
+    save_model_atomically,
+    time_major,
+    value_info,
+)
 from miodesk.tts.export.layout import decoder_tensor_shapes
 from miodesk.tts.safetensors_io import SafeTensorsFile
 
@@ -144,14 +154,6 @@ def istft_basis(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray, int]:
 # --------------------------------------------------------------------------------------------
 # building blocks (time-major tensors are (T, C); convolution stacks use (1, C, T))
 # --------------------------------------------------------------------------------------------
-def _linear(c: _Ctx, x: str, wname: str, bname: str | None = None, *, scale: float = 1.0) -> str:
-    wt = c.w[wname].T.astype(np.float32) * np.float32(scale)
-    y = c.g.op1("MatMul", [x, c.g.weight(wname + ".T", wt)])
-    if bname is not None:
-        y = c.g.op1("Add", [y, c.g.weight(bname, c.w[bname])])
-    return y
-
-
 def _silu(c: _Ctx, x: str) -> str:
     return c.g.op1("Mul", [x, c.g.op1("Sigmoid", [x])])
 
@@ -244,7 +246,7 @@ def _attention(c: _Ctx, x: str, p: str, t: TransformerConfig, cos: str, sin: str
         ctx = g.op1("Slice", [ctx, g.const([0], np.int64), end, g.const([1], np.int64)])
     ctx = g.op1("Transpose", [ctx], perm=[1, 0, 2])
     ctx = g.op1("Reshape", [ctx, g.const([-1, d], np.int64)])
-    return _linear(c, ctx, f"{p}.attention.wo.weight")
+    return linear(c.g, c.w, ctx, f"{p}.attention.wo.weight")
 
 
 def _ffn(c: _Ctx, x: str, p: str) -> str:
@@ -254,11 +256,7 @@ def _ffn(c: _Ctx, x: str, p: str) -> str:
     hf = w1.shape[1]
     h13 = g.op1("MatMul", [x, g.weight(f"{p}.feed_forward.w13.T", np.concatenate([w1, w3], axis=1))])
     a, b = g.opn("Split", [h13, g.const([hf, hf], np.int64)], n_out=2, axis=1)
-    return _linear(c, g.op1("Mul", [_silu(c, a), b]), f"{p}.feed_forward.w2.weight")
-
-
-def _layer_norm(c: _Ctx, x: str, scale: str, bias: str) -> str:
-    return c.g.op1("LayerNormalization", [x, scale, bias], axis=-1, epsilon=LN_EPS)
+    return linear(c.g, c.w, g.op1("Mul", [_silu(c, a), b]), f"{p}.feed_forward.w2.weight")
 
 
 def _transformer(c: _Ctx, x: str, prefix: str, t: TransformerConfig, debug_layer0: str,
@@ -271,19 +269,19 @@ def _transformer(c: _Ctx, x: str, prefix: str, t: TransformerConfig, debug_layer
     for layer in range(t.n_layers):
         p = f"{prefix}.layers.{layer}"
         if adaln is None:
-            hn = _layer_norm(c, x, g.weight(f"{p}.attention_norm.weight", c.w[f"{p}.attention_norm.weight"]),
-                             g.weight(f"{p}.attention_norm.bias", c.w[f"{p}.attention_norm.bias"]))
+            hn = layer_norm(g, x, g.weight(f"{p}.attention_norm.weight", c.w[f"{p}.attention_norm.weight"]),
+                            g.weight(f"{p}.attention_norm.bias", c.w[f"{p}.attention_norm.bias"]), LN_EPS)
             x = g.op1("Add", [x, _attention(c, hn, p, t, cos, sin, band)])
-            hn = _layer_norm(c, x, g.weight(f"{p}.ffn_norm.weight", c.w[f"{p}.ffn_norm.weight"]),
-                             g.weight(f"{p}.ffn_norm.bias", c.w[f"{p}.ffn_norm.bias"]))
+            hn = layer_norm(g, x, g.weight(f"{p}.ffn_norm.weight", c.w[f"{p}.ffn_norm.weight"]),
+                            g.weight(f"{p}.ffn_norm.bias", c.w[f"{p}.ffn_norm.bias"]), LN_EPS)
             x = g.op1("Add", [x, _ffn(c, hn, p)])
         else:
             scale_a, shift_a, gate_a = adaln[2 * layer]
             scale_f, shift_f, gate_f = adaln[2 * layer + 1]
             assert gate_a is not None and gate_f is not None
-            hn = _layer_norm(c, x, scale_a, shift_a)
+            hn = layer_norm(g, x, scale_a, shift_a, LN_EPS)
             x = g.op1("Add", [x, g.op1("Mul", [_attention(c, hn, p, t, cos, sin, band), gate_a])])
-            hn = _layer_norm(c, x, scale_f, shift_f)
+            hn = layer_norm(g, x, scale_f, shift_f, LN_EPS)
             x = g.op1("Add", [x, g.op1("Mul", [_ffn(c, hn, p), gate_f])])
         if layer == 0:
             c.debug[debug_layer0] = x
@@ -386,14 +384,6 @@ def _interpolate(c: _Ctx, x: str, length: str) -> str:
     return g.op1("Add", [g.op1("Mul", [x0, w0]), g.op1("Mul", [x1, lam])])
 
 
-def _to_channels_first(c: _Ctx, x: str) -> str:
-    return c.g.op1("Unsqueeze", [c.g.op1("Transpose", [x], perm=[1, 0]), c.g.const([0], np.int64)])
-
-
-def _to_time_major(c: _Ctx, x: str) -> str:
-    return c.g.op1("Transpose", [c.g.op1("Squeeze", [x, c.g.const([0], np.int64)])], perm=[1, 0])
-
-
 def _upsampler(c: _Ctx, x: str) -> str:
     """The 44.1 kHz-layout upsampler (§3.8) on (1, C, L); returns time-major (U·L, C)."""
     g, cfg = c.g, c.cfg
@@ -412,7 +402,7 @@ def _upsampler(c: _Ctx, x: str) -> str:
         ch //= 2
         x = _snake(c, x, f"wave_upsampler.snake_activations.{i}", (ch, 1))
         x = _resnet_block(c, x, f"wave_upsampler.resnet_blocks.{i}", ch)
-    x = _linear(c, _to_time_major(c, x), "wave_upsampler.out_proj.weight", "wave_upsampler.out_proj.bias")
+    x = linear(c.g, c.w, time_major(c.g, x), "wave_upsampler.out_proj.weight", "wave_upsampler.out_proj.bias")
     return _snake(c, x, "wave_upsampler.out_snake", (cfg.decoder_dim,))
 
 
@@ -472,14 +462,14 @@ def build_decoder_model(
     # FSQ: table Gather (no integer Div/Mod, which some EPs lack), then proj_out.
     codes = g.op1("Gather", [g.weight("fsq.codes", fsq_table(cfg.fsq_levels)), tokens], axis=0)
     c.debug["fsq_codes"] = codes
-    x = _linear(c, codes, "local_quantizer.proj_out.weight", "local_quantizer.proj_out.bias")
+    x = linear(c.g, c.w, codes, "local_quantizer.proj_out.weight", "local_quantizer.proj_out.bias")
     c.debug["content_embedding"] = x
 
     x = _transformer(c, x, "wave_prenet", cfg.prenet, "prenet_layer0_out")
-    x = _layer_norm(c, x, g.weight("wave_prenet.norm.weight", weights["wave_prenet.norm.weight"]),
-                    g.weight("wave_prenet.norm.bias", weights["wave_prenet.norm.bias"]))
+    x = layer_norm(g, x, g.weight("wave_prenet.norm.weight", weights["wave_prenet.norm.weight"]),
+                   g.weight("wave_prenet.norm.bias", weights["wave_prenet.norm.bias"]), LN_EPS)
     if "wave_prenet.output_proj.weight" in weights:
-        x = _linear(c, x, "wave_prenet.output_proj.weight", "wave_prenet.output_proj.bias")
+        x = linear(c.g, c.w, x, "wave_prenet.output_proj.weight", "wave_prenet.output_proj.bias")
     c.debug["prenet_out"] = x
 
     # ConvTranspose1d with kernel == stride is a per-frame MatMul: (T, Cin) @ (Cin, k·Cout).
@@ -495,30 +485,30 @@ def build_decoder_model(
     c.debug["interpolated"] = x
 
     dim = cfg.decoder_dim
-    x = _to_channels_first(c, x)
+    x = channels_first(c.g, x)
     for b in range(cfg.resnet_num_blocks):
         x = _resnet_block(c, x, f"wave_prior_net.blocks.{b}", dim)
-    x = _to_time_major(c, x)
+    x = time_major(c.g, x)
     c.debug["prior_net_out"] = x
 
     adaln = _adaln_params(c, voice)
     x = _transformer(c, x, "wave_decoder", cfg.decoder, "decoder_layer0_out", adaln[:-1])
     final_scale, final_shift, _ = adaln[-1]
-    x = _layer_norm(c, x, final_scale, final_shift)
+    x = layer_norm(g, x, final_scale, final_shift, LN_EPS)
     c.debug["decoder_out"] = x
 
-    x = _to_channels_first(c, x)
+    x = channels_first(c.g, x)
     for b in range(cfg.resnet_num_blocks):
         x = _resnet_block(c, x, f"wave_post_net.blocks.{b}", dim)
     if cfg.has_upsampler:
-        c.debug["post_net_out"] = _to_time_major(c, x)
+        c.debug["post_net_out"] = time_major(c.g, x)
         x = _upsampler(c, x)
         c.debug["upsampler_out"] = x
     else:
-        x = _to_time_major(c, x)
+        x = time_major(c.g, x)
         c.debug["post_net_out"] = x
 
-    head = _linear(c, x, "istft_head.out.weight", "istft_head.out.bias")
+    head = linear(c.g, c.w, x, "istft_head.out.weight", "istft_head.out.bias")
     c.debug["head_out"] = head
 
     outputs = []

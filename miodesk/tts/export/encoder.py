@@ -37,7 +37,16 @@ from onnx import helper
 from miodesk.errors import ModelError
 from miodesk.torch_pickle import PickleRefused, state_dict_tensors, tensor_array
 from miodesk.tts.codec_config import CodecConfig, GlobalEncoderConfig
-from miodesk.tts.export.graph import FLOAT, GraphBuilder, save_model_atomically, value_info
+from miodesk.tts.export.graph import (
+    FLOAT,
+    GraphBuilder,
+    channels_first,
+    layer_norm,
+    linear,
+    save_model_atomically,
+    time_major,
+    value_info,
+)
 from miodesk.tts.safetensors_io import SafeTensorsFile
 
 log = logging.getLogger(__name__)
@@ -387,25 +396,13 @@ class _Enc:
         erf = g.op1("Erf", [g.op1("Mul", [x, g.const(1.0 / math.sqrt(2.0))])])
         return g.op1("Mul", [g.op1("Mul", [x, g.const(0.5)]), g.op1("Add", [erf, g.const(1.0)])])
 
-    def linear(self, x: str, p: str, *, scale: float = 1.0) -> str:
-        w = (self.w[f"{p}.weight"].T * np.float32(scale)).astype(np.float32)
-        b = (self.w[f"{p}.bias"] * np.float32(scale)).astype(np.float32)
-        y = self.g.op1("MatMul", [x, self.g.weight(f"{p}.weight.T", w)])
-        return self.g.op1("Add", [y, self.g.weight(f"{p}.bias", b)])
+    def linear(self, x: str, p: str) -> str:
+        """The Linear whose weights are `{p}.weight` and `{p}.bias`."""
+        return linear(self.g, self.w, x, f"{p}.weight", f"{p}.bias")
 
     def layer_norm(self, x: str, p: str, eps: float) -> str:
-        return self.g.op1("LayerNormalization", [x, self.wt(f"{p}.weight"), self.wt(f"{p}.bias")],
-                          axis=-1, epsilon=eps)
-
-    def tm(self, x: str) -> str:
-        """(1, C, T) → (T, C)."""
-        g = self.g
-        return g.op1("Transpose", [g.op1("Squeeze", [x, self.c64([0])])], perm=[1, 0])
-
-    def cf(self, x: str) -> str:
-        """(T, C) → (1, C, T)."""
-        g = self.g
-        return g.op1("Unsqueeze", [g.op1("Transpose", [x], perm=[1, 0]), self.c64([0])])
+        """The LayerNorm whose weights are `{p}.weight` and `{p}.bias`."""
+        return layer_norm(self.g, x, self.wt(f"{p}.weight"), self.wt(f"{p}.bias"), eps)
 
 
 def _cnn(c: _Enc, audio: str, cfg: WavLMConfig) -> str:
@@ -420,10 +417,10 @@ def _cnn(c: _Enc, audio: str, cfg: WavLMConfig) -> str:
             x = g.op1("InstanceNormalization", [x, c.wt(f"{p}.layer_norm.weight"), c.wt(f"{p}.layer_norm.bias")],
                       epsilon=GN_EPS)
         elif cfg.feat_extract_norm == "layer":
-            x = c.cf(c.layer_norm(c.tm(x), f"{p}.layer_norm", GN_EPS))
+            x = channels_first(g, c.layer_norm(time_major(g, x), f"{p}.layer_norm", GN_EPS))
         x = c.gelu(x)
         del ch
-    return c.tm(x)
+    return time_major(g, x)
 
 
 def _position_bias(c: _Enc, length: str, cfg: WavLMConfig) -> str:
@@ -477,13 +474,14 @@ def _wavlm_layer(c: _Enc, x: str, layer: int, cfg: WavLMConfig, bias: str) -> st
 def _global_encoder(c: _Enc, x: str, ge: GlobalEncoderConfig) -> str:
     g = c.g
     p = "global_encoder.backbone"
-    h = g.op1("Conv", [c.cf(x), c.wt(f"{p}.embed.weight"), c.wt(f"{p}.embed.bias")], kernel_shape=[7], pads=[3, 3])
-    h = c.layer_norm(c.tm(h), f"{p}.norm", CONVNEXT_EPS)  # (T, dim)
+    h = g.op1("Conv", [channels_first(g, x), c.wt(f"{p}.embed.weight"), c.wt(f"{p}.embed.bias")],
+              kernel_shape=[7], pads=[3, 3])
+    h = c.layer_norm(time_major(g, h), f"{p}.norm", CONVNEXT_EPS)  # (T, dim)
     for b in range(ge.num_layers):
         q = f"{p}.convnext.{b}"
-        y = g.op1("Conv", [c.cf(h), c.wt(f"{q}.dwconv.weight"), c.wt(f"{q}.dwconv.bias")], kernel_shape=[7],
-                  pads=[3, 3], group=ge.dim)
-        y = c.layer_norm(c.tm(y), f"{q}.norm", CONVNEXT_EPS)
+        y = g.op1("Conv", [channels_first(g, h), c.wt(f"{q}.dwconv.weight"), c.wt(f"{q}.dwconv.bias")],
+                  kernel_shape=[7], pads=[3, 3], group=ge.dim)
+        y = c.layer_norm(time_major(g, y), f"{q}.norm", CONVNEXT_EPS)
         y = c.linear(c.gelu(c.linear(y, f"{q}.pwconv1")), f"{q}.pwconv2")
         h = g.op1("Add", [h, g.op1("Mul", [y, c.wt(f"{q}.gamma")])])
     h = c.layer_norm(h, f"{p}.final_layer_norm", CONVNEXT_EPS)
@@ -524,11 +522,12 @@ def build_encoder_model(wcfg: WavLMConfig, codec_cfg: CodecConfig, weights: dict
     c.debug["feature_projection_out"] = x
 
     k = wcfg.pos_conv_kernel
-    pos = g.op1("Conv", [c.cf(x), c.wt("encoder.pos_conv_embed.conv.weight"), c.wt("encoder.pos_conv_embed.conv.bias")],
+    pos = g.op1("Conv", [channels_first(g, x), c.wt("encoder.pos_conv_embed.conv.weight"),
+                         c.wt("encoder.pos_conv_embed.conv.bias")],
                 kernel_shape=[k], pads=[k // 2, k // 2], group=wcfg.pos_conv_groups)
     if k % 2 == 0:  # an even kernel yields one extra frame: drop the last
         pos = g.op1("Slice", [pos, c.c64([0]), c.c64([-1]), c.c64([2])])
-    pos = c.gelu(c.tm(pos))
+    pos = c.gelu(time_major(g, pos))
     c.debug["pos_conv_out"] = pos
     x = c.layer_norm(g.op1("Add", [x, pos]), "encoder.layer_norm", wcfg.layer_norm_eps)
     c.debug["transformer_input"] = x

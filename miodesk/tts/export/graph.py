@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,33 @@ class GraphBuilder:
 
     def identity(self, x: str, name: str) -> str:
         return self.op1("Identity", [x], name=name)
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks both exporters use (time-major tensors are (T, C); convolutions take (1, C, T))
+# --------------------------------------------------------------------------------------------
+def linear(g: GraphBuilder, weights: Mapping[str, np.ndarray], x: str, weight_name: str,
+           bias_name: str | None = None) -> str:
+    """A torch Linear on time-major `x`: x @ W.T (+ b). W.T is stored as the initializer `{weight_name}.T`."""
+    y = g.op1("MatMul", [x, g.weight(weight_name + ".T", weights[weight_name].T.astype(np.float32))])
+    if bias_name is not None:
+        y = g.op1("Add", [y, g.weight(bias_name, weights[bias_name].astype(np.float32))])
+    return y
+
+
+def layer_norm(g: GraphBuilder, x: str, scale: str, bias: str, eps: float) -> str:
+    """LayerNormalization over the last axis; `scale` and `bias` are graph tensors (weights or computed)."""
+    return g.op1("LayerNormalization", [x, scale, bias], axis=-1, epsilon=eps)
+
+
+def time_major(g: GraphBuilder, x: str) -> str:
+    """(1, C, T) → (T, C)."""
+    return g.op1("Transpose", [g.op1("Squeeze", [x, g.const([0], np.int64)])], perm=[1, 0])
+
+
+def channels_first(g: GraphBuilder, x: str) -> str:
+    """(T, C) → (1, C, T)."""
+    return g.op1("Unsqueeze", [g.op1("Transpose", [x], perm=[1, 0]), g.const([0], np.int64)])
 
 
 def value_info(name: str, elem: int, shape: Sequence[int | str | None] | None) -> onnx.ValueInfoProto:

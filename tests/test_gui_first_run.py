@@ -55,7 +55,7 @@ def test_first_run_downloads_then_greets(qtbot, gui_model, monkeypatch, pulse_si
         assert all(name in text for name in names) and "Apache" in text or "Falcon" in text  # licences shown
         screenshot(dialog, "06-first-run")
         seen: list[object] = []
-        dialog._signals.progress.connect(seen.append)
+        dialog.downloadProgress.connect(seen.append)
         qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=60000)
         assert seen and dialog.progress.value() == 1000

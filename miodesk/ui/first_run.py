@@ -1,8 +1,9 @@
 """First run: recommend a model set, show licences and sizes, download with progress, say hello.
 
 Built on the models manager (`miodesk.models.catalog` / `miodesk.models.download`). The download
-runs on a background thread; progress comes back through a queued signal, and Cancel sets the
-manager's cancel event (the manager leaves nothing half-installed).
+runs on a background thread; progress and the result come back on the UI thread
+(`miodesk.ui.background`), and Cancel sets the manager's cancel event (the manager leaves nothing
+half-installed).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from miodesk import paths
 from miodesk.models.catalog import format_bytes
 from miodesk.ui.assets import app_icon
+from miodesk.ui.background import UiDispatcher, deliver, run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +65,10 @@ def size_text(size: float | None) -> str:
     return format_bytes(size) if size else "?"
 
 
-class _Signals(QObject):
-    progress = Signal(object)
-    done = Signal(object)  # None on success, else the error message (or "cancelled")
-
-
 class FirstRunDialog(QDialog):
     """Welcome: what will be downloaded, why, under which licences; then the download itself."""
+
+    downloadProgress = Signal(object)  # each progress report of the download, on the UI thread
 
     def __init__(self, catalog: Any, download: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,9 +81,7 @@ class FirstRunDialog(QDialog):
         self.error: str | None = None
         self.model_done: dict[str, int] = {}
         self.model_total: dict[str, int] = {}
-        self._signals = _Signals(self)
-        self._signals.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
-        self._signals.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+        self._ui = UiDispatcher(self)
 
         self.setMinimumSize(QSize(720, 600))
         layout = QVBoxLayout(self)
@@ -194,21 +191,22 @@ class FirstRunDialog(QDialog):
         manager = self.download_module.DownloadManager(paths.models_dir())
         names = list(self.names)
 
-        def run() -> None:
-            try:
-                manager.download(names, progress=self._signals.progress.emit, cancel=self.cancel_event)
-            except Exception as error:  # noqa: BLE001 - shown in the dialog
-                cancelled = self.cancel_event.is_set()
-                if not cancelled:
-                    log.warning("model download failed: %s", error)
-                self._signals.done.emit("cancelled" if cancelled else str(error))
-                return
-            self._signals.done.emit("cancelled" if self.cancel_event.is_set() else None)
+        def work() -> None:
+            manager.download(names, progress=deliver(self._ui, self._on_progress), cancel=self.cancel_event)
 
-        self.download_thread = threading.Thread(target=run, name="model-download", daemon=True)
-        self.download_thread.start()
+        def done(_: None) -> None:
+            self._on_done("cancelled" if self.cancel_event.is_set() else None)
+
+        def failed(error: BaseException) -> None:
+            cancelled = self.cancel_event.is_set()
+            if not cancelled:
+                log.warning("model download failed: %s", error)
+            self._on_done("cancelled" if cancelled else str(error))
+
+        self.download_thread = run_in_background(self._ui, "model-download", work, done, failed)
 
     def _on_progress(self, progress: Any) -> None:
+        self.downloadProgress.emit(progress)
         name = _field(progress, "name", default="")
         file = _field(progress, "file", default="")
         done = int(_field(progress, "bytes_done", default=0) or 0)

@@ -115,9 +115,10 @@ def _read_text_argument(text: str) -> str:
 
 
 def _default_voice_name(text: str) -> str:
+    from miodesk.reading_state import default_voice_for_language
     from miodesk.text import detect_language
 
-    return "jp_female" if detect_language(text) == "ja" else "en_female"
+    return default_voice_for_language(detect_language(text))
 
 
 def run_speak(args: argparse.Namespace) -> int:

@@ -3,8 +3,8 @@
 Graph inputs: `tokens` int64 (T,), `voice` float32 (128,), `stft_length` int64 scalar (frames L;
 L = 2T at speed 1). Output: `waveform` float32 (hop·U·L,), or with istft_in_graph=False
 `head_out` float32 (U·L, n_fft+2), which CodecRuntime turns into the waveform with numpy.
-Everything is derived from the config and the tensor shapes; the maths follows the golden
-README §3 (see the comments per stage).
+Everything is derived from the config and the tensor shapes; each stage computes what the upstream
+PyTorch decoder computes, in float32 (the comments per stage say where that needs care).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def _load_weights(codec_dir: Path, cfg: CodecConfig) -> dict[str, np.ndarray]:
 
 
 def fsq_table(levels: tuple[int, ...]) -> np.ndarray:
-    """codes[id] for every id (golden README §3.1), float32 (codebook, len(levels))."""
+    """codes[id] for every id, float32 (codebook, len(levels)): the mixed-radix digits of id over
+    `levels`, each mapped to (digit − level//2) / (level//2), so an 8-level axis never reaches +1."""
     ids = np.arange(int(np.prod(levels)), dtype=np.int64)
     basis = np.cumprod([1, *levels[:-1]]).astype(np.int64)
     lv = np.asarray(levels, dtype=np.int64)
@@ -291,7 +292,7 @@ def _transformer(c: _Ctx, x: str, prefix: str, t: TransformerConfig, debug_layer
 def _adaln_params(c: _Ctx, voice: str) -> list[tuple[str, str, str | None]]:
     """All decoder AdaLN-Zero projections of silu(voice) in one MatMul (they depend on the voice only).
 
-    Chunk order per norm is shift, scale, gate (golden README §3.3); the +1 of (1 + scale) is
+    Chunk order per norm is shift, scale, gate, as upstream splits it; the +1 of (1 + scale) is
     folded into the scale bias so LayerNormalization can take it directly as its Scale input.
     """
     g, cfg = c.g, c.cfg
@@ -366,7 +367,7 @@ def _snake(c: _Ctx, x: str, p: str, channel_axis_shape: tuple[int, ...]) -> str:
 
 
 def _interpolate(c: _Ctx, x: str, length: str) -> str:
-    """PyTorch linear, align_corners=False, to `length` frames, coordinates in float32 (§3.5)."""
+    """PyTorch linear, align_corners=False, to `length` frames, coordinates in float32 as torch's."""
     g = c.g
     n_in = g.op1("Gather", [g.op1("Shape", [x]), g.const(0, np.int64)], axis=0)
     scale = g.op1("Div", [g.op1("Cast", [n_in], to=FLOAT), g.op1("Cast", [length], to=FLOAT)])
@@ -385,7 +386,7 @@ def _interpolate(c: _Ctx, x: str, length: str) -> str:
 
 
 def _upsampler(c: _Ctx, x: str) -> str:
-    """The 44.1 kHz-layout upsampler (§3.8) on (1, C, L); returns time-major (U·L, C)."""
+    """The 44.1 kHz-layout upsampler (50 Hz → 450 Hz) on (1, C, L); returns time-major (U·L, C)."""
     g, cfg = c.g, c.cfg
     ch = cfg.decoder_dim
     for i, (u, k) in enumerate(zip(cfg.upsampler_factors, cfg.upsampler_kernel_sizes, strict=True)):
@@ -407,7 +408,7 @@ def _upsampler(c: _Ctx, x: str) -> str:
 
 
 def _istft(c: _Ctx, head: str) -> str:
-    """iSTFT with "same" padding (§3.9): basis MatMul, overlap-add by hop blocks, ÷ envelope, trim."""
+    """iSTFT with "same" padding: basis MatMul, overlap-add by hop blocks, ÷ envelope, trim."""
     g, cfg = c.g, c.cfg
     n_fft, hop = cfg.n_fft, cfg.hop_length
     k_bins = n_fft // 2 + 1

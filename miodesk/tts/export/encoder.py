@@ -2,7 +2,8 @@
 
 The graph is WavLM-Base+ (CNN feature extractor, feature projection, positional convolution and the
 first `max(global_ssl_layers)` transformer layers) followed by the codec's GlobalEncoder (ConvNeXt
-backbone, attentive statistics pooling, projection, LayerNorm); golden README §4 gives the maths.
+backbone, attentive statistics pooling, projection, LayerNorm), computing what torchaudio's WavLM
+and the upstream GlobalEncoder compute.
 
 Graph input: `audio_16k` float32 (samples,), already padded and resampled (voice_encoder.py does
 that in numpy with the torchaudio-exact resampler). Output: `global_embedding` float32 (128,).
@@ -206,7 +207,7 @@ def read_torch_checkpoint(path: Path) -> dict[str, np.ndarray]:
 # WavLM weights under HF names
 # --------------------------------------------------------------------------------------------
 def _from_torchaudio_names(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Map torchaudio WavLM names onto HF names (golden README §4.5 table)."""
+    """Map torchaudio WavLM names onto HF names; torchaudio's packed in_proj (q, k, v) is split in three."""
     out: dict[str, np.ndarray] = {}
     for name, arr in raw.items():
         if name.startswith("encoder.feature_projection."):

@@ -48,10 +48,16 @@ import numpy as np
 from miodesk import system
 from miodesk.bench_cli import MODEL_SIZES, PEER_PACKAGES, add_bench_arguments
 from miodesk.errors import MioDeskError
+from miodesk.runtime import Provider, ThreadPlan
+from miodesk.tts.generation import CodeGenerator, CodeStream, FinishReason, RetryPolicy, SamplingParams
 
 if TYPE_CHECKING:
     from miodesk.synthetic.codec import Size, Variant
     from miodesk.text.segment import Utterance
+    from miodesk.tts.engine import SpeechEngine
+    from miodesk.tts.llm import MioLLM
+    from miodesk.tts.reader import ReadingEngine
+    from miodesk.tts.streaming import Decoder
 
 log = logging.getLogger(__name__)
 
@@ -319,9 +325,9 @@ def _e2e_reading(cfg: E2EConfig) -> tuple[str, str, list]:
 
 
 class _CapAsEnd(Iterator[int]):
-    """A Generation whose cap counts as the model's own end of the utterance."""
+    """A CodeStream whose cap counts as the model's own end of the utterance."""
 
-    def __init__(self, generation: Any) -> None:
+    def __init__(self, generation: CodeStream) -> None:
         self._generation = generation
 
     def __next__(self) -> int:
@@ -331,9 +337,17 @@ class _CapAsEnd(Iterator[int]):
         self._generation.close()
 
     @property
-    def finish_reason(self) -> str | None:
+    def finish_reason(self) -> FinishReason | None:
         reason = self._generation.finish_reason
-        return "eog" if reason == "cap" else reason
+        return FinishReason.EOG if reason == FinishReason.CAP else reason
+
+    @property
+    def prompt_seconds(self) -> float:
+        return self._generation.prompt_seconds
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self._generation.tokens_per_second
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._generation, name)
@@ -348,7 +362,7 @@ class _CappedLLM:
     about the real number of tokens.
     """
 
-    def __init__(self, llm: Any, real_prompt_lengths: bool = True) -> None:
+    def __init__(self, llm: MioLLM, real_prompt_lengths: bool = True) -> None:
         self._llm = llm
         self._real_prompt_lengths = real_prompt_lengths
 
@@ -363,9 +377,13 @@ class _CappedLLM:
             return text
         return text[: max(1, round(len(text) * target / have))]
 
-    def generate(self, text: str, params: Any = None, cancel: Any = None, restrict_to_audio: bool = True) -> Any:
-        from miodesk.tts.llm import SamplingParams
-
+    def generate(
+        self,
+        text: str,
+        params: SamplingParams | None = None,
+        cancel: threading.Event | None = None,
+        restrict_to_audio: bool = True,
+    ) -> CodeStream:
         cap = max(1, round(CODES_PER_SECOND * expected_seconds(text)))
         params = replace(params or SamplingParams(), max_tokens=cap)
         if self._real_prompt_lengths:
@@ -377,9 +395,11 @@ class _CappedLLM:
 
 
 class _BenchEngine:
-    def __init__(self, engine: Any, force_lengths: bool) -> None:
-        self.codec = engine.codec
-        self.llm = _CappedLLM(engine.llm) if force_lengths else engine.llm
+    """The engine as a reading sees it, with the stand-ins' generation lengths forced when asked."""
+
+    def __init__(self, engine: SpeechEngine, force_lengths: bool) -> None:
+        self.codec: Decoder = engine.codec
+        self.llm: CodeGenerator = _CappedLLM(engine.llm) if force_lengths else engine.llm
 
 
 # --- the null audio sink ------------------------------------------------------------------------
@@ -632,14 +652,14 @@ def bench_codec(
 def bench_voice_encoder(onnx_path: Path, sample_rate: int, threads: list[int], repeats: int,
                         recording_s: float = VOICE_RECORDING_S) -> list[dict]:
     """Making a voice: a recording of `recording_s` seconds (what Record Voice asks for) to a voice vector."""
-    from miodesk.tts.voice_encoder import _open_session, prepare
+    from miodesk.tts.voice_encoder import open_encoder_session, prepare
 
     rng = np.random.default_rng(0)
     recording = (rng.standard_normal(int(recording_s * sample_rate)) * 0.1).astype(np.float32)
     out = []
     for n in threads:
         started = time.perf_counter()
-        session, provider = _open_session(onnx_path, "cpu", n)
+        session, provider = open_encoder_session(onnx_path, Provider.CPU, n)
         load_s = time.perf_counter() - started
         timings = []
         for _ in range(repeats + 1):  # the first run warms up
@@ -689,7 +709,15 @@ def _voice_vector(name: str) -> np.ndarray:
     return (np.random.default_rng(0).standard_normal(128) * 0.5).astype(np.float32)
 
 
-def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.ndarray, cfg: E2EConfig) -> dict:
+def _retry_policy(cfg: E2EConfig) -> RetryPolicy:
+    # Random weights often repeat one code for a while, which the reader would take for a runaway
+    # sentence and skip; the stand-ins' lengths are forced instead.
+    return RetryPolicy(detect_runaways=not cfg.force_lengths)
+
+
+def _read(
+    engine: ReadingEngine, sink: NullSink, source: str, utterances: list, voice: np.ndarray, cfg: E2EConfig
+) -> dict:
     from miodesk.tts.reader import ReadingSession
     from miodesk.tts.streaming import ChunkPlan
 
@@ -703,10 +731,8 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
             warnings.append(event.message)
 
     plan = ChunkPlan(**cfg.plan) if cfg.plan else ChunkPlan()
-    # Random weights often repeat one code for a while, which the reader would take for a runaway
-    # sentence and skip; the stand-ins' lengths are forced instead.
     session = ReadingSession(engine, utterances, voice, sink, source_text=source, plan=plan,
-                             on_event=on_event, seed=cfg.seed, detect_runaways=not cfg.force_lengths)
+                             on_event=on_event, seed=cfg.seed, retry=_retry_policy(cfg))
     cpu0, wall0 = system.process_cpu_seconds(), time.perf_counter()
     session.start()
     session.wait()
@@ -729,7 +755,7 @@ def _read(engine: Any, sink: NullSink, source: str, utterances: list, voice: np.
     return stats
 
 
-def _first_audio_s(engine: Any, sink: NullSink, text: str, voice: np.ndarray, cfg: E2EConfig) -> float | None:
+def _first_audio_s(engine: ReadingEngine, sink: NullSink, text: str, voice: np.ndarray, cfg: E2EConfig) -> float | None:
     """Time to first audio of a reading of `text`, stopped as soon as its first audio is queued."""
     from miodesk.text.segment import segment
     from miodesk.tts.reader import ReadingSession
@@ -738,7 +764,7 @@ def _first_audio_s(engine: Any, sink: NullSink, text: str, voice: np.ndarray, cf
     sink.reset()
     session = ReadingSession(engine, segment(text), voice, sink, source_text=text,
                              plan=ChunkPlan(**cfg.plan) if cfg.plan else ChunkPlan(), seed=cfg.seed,
-                             detect_runaways=not cfg.force_lengths)
+                             retry=_retry_policy(cfg))
     session.start()
     deadline = time.monotonic() + 120
     while session.stats.first_audio_s is None and not session.finished and time.monotonic() < deadline:
@@ -755,13 +781,17 @@ def _since_spawn(sink: NullSink, cfg: E2EConfig) -> float | None:
     return round(time.time() - (time.perf_counter() - sink.first_audio_time) - cfg.spawned_at, 3)
 
 
+def _reading_plan(cfg: E2EConfig) -> ThreadPlan:
+    """The threads of a pipelined reading with the split under test (clamped to this machine's cores)."""
+    return ThreadPlan.for_reading(llm_threads=cfg.llm_threads, codec_threads=cfg.codec_threads)
+
+
 def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
     """Load the engine, read a short warm-up sentence, then the measured text; returns the figures."""
     from miodesk.tts.engine import SpeechEngine
 
     ready_from_spawn = None
-    engine = SpeechEngine(Path(cfg.model), Path(cfg.codec), provider=cfg.provider,
-                          llm_threads=cfg.llm_threads, codec_threads=cfg.codec_threads)
+    engine = SpeechEngine(Path(cfg.model), Path(cfg.codec), provider=cfg.provider, thread_plan=_reading_plan(cfg))
     if cfg.spawned_at:
         ready_from_spawn = time.time() - cfg.spawned_at
     if cfg.batch_threads:
@@ -795,7 +825,7 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
         "process_start_to_first_audio_s": first_audio_from_spawn,
     }
     main["peak_rss_mb"] = _peak_rss_mb()
-    main["llm_threads"], main["codec_threads"] = cfg.llm_threads, cfg.codec_threads
+    main["llm_threads"], main["codec_threads"] = engine.thread_plan.llm_threads, engine.thread_plan.codec_threads
     main["provider"] = engine.codec.provider
     return main
 
@@ -855,9 +885,8 @@ def measure_window_startup(repeats: int) -> dict[str, Any]:
 def parse_splits(text: str, cores: int) -> list[tuple[int, int]]:
     """"1+1,2+1" → [(1, 1), (2, 1)]; "auto" → every llm+codec split worth trying on `cores` cores."""
     if text == "auto":
-        from miodesk.tts.engine import split_threads
-
-        default = split_threads(cores)
+        plan = ThreadPlan.for_reading(usable_cores=cores)
+        default = (plan.llm_threads, plan.codec_threads)
         if cores <= 1:
             return [(1, 1)]
         options = [default, (cores, 1), (1, cores)]
@@ -1303,8 +1332,7 @@ def _run_on_device(cfg: E2EConfig, device: str) -> dict[str, Any]:
     from miodesk.audio.player import AudioPlayer
     from miodesk.tts.engine import SpeechEngine
 
-    engine = SpeechEngine(Path(cfg.model), Path(cfg.codec), provider=cfg.provider,
-                          llm_threads=cfg.llm_threads, codec_threads=cfg.codec_threads)
+    engine = SpeechEngine(Path(cfg.model), Path(cfg.codec), provider=cfg.provider, thread_plan=_reading_plan(cfg))
     sink = AudioPlayer(engine.sample_rate, device=device)
     try:
         source, utterances = bench_reading(cfg.seconds)
@@ -1315,7 +1343,7 @@ def _run_on_device(cfg: E2EConfig, device: str) -> dict[str, Any]:
         sink.close()
     result["startup"] = {k: round(v, 3) for k, v in engine.load_timings.items()}
     result["peak_rss_mb"] = _peak_rss_mb()
-    result["llm_threads"], result["codec_threads"] = cfg.llm_threads, cfg.codec_threads
+    result["llm_threads"], result["codec_threads"] = engine.thread_plan.llm_threads, engine.thread_plan.codec_threads
     result["provider"] = engine.codec.provider
     result["sink"] = f"audio device {device}"
     return result

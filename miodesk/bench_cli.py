@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from miodesk.runtime import Provider
+
 MODEL_SIZES = ("0.1B", "0.6B")  # the stand-in shapes of miodesk.bench.MODEL_SHAPES
 QUANTS = ("Q8_0", "Q4_K_M")
 CODECS = ("v2_44k", "24k")
@@ -29,7 +31,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--model-size", choices=MODEL_SIZES, default="0.1B")
     bench.add_argument("--quant", choices=QUANTS, default="Q8_0")
     bench.add_argument("--codec", choices=CODECS, default="v2_44k", help="codec variant (44.1 kHz v2 or 24 kHz)")
-    bench.add_argument("--provider", choices=("auto", "cuda", "directml", "cpu"), default="auto",
+    bench.add_argument("--provider", choices=Provider.choices(), default=Provider.AUTO.value,
                        help="codec provider for the end-to-end runs")
     bench.add_argument("--seconds", type=float, default=None,
                        help="seconds of speech in the end-to-end text (default 300, --quick 30)")
@@ -50,9 +52,3 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
                        help="the Python of an existing virtualenv with " + ", ".join(PEER_PACKAGES)
                             + " (default: $MIODESK_PEERS_PYTHON, else the bench's own)")
     bench.add_argument("--peers-sentences", type=int, default=0, help=argparse.SUPPRESS)  # tests: first N only
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    from miodesk import bench
-
-    return bench.run_bench(args)

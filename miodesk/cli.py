@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from miodesk import __version__
-from miodesk.bench_cli import add_bench_parser, run_bench
+from miodesk.bench_cli import add_bench_parser
 from miodesk.errors import MioDeskError
-from miodesk.models.cli import add_models_parser, run_models
+from miodesk.models_cli import add_models_parser, run_models
+from miodesk.runtime import Provider
 from miodesk.tts.voice_cli import add_voices_parser, run_voices
 
 log = logging.getLogger("miodesk.cli")
@@ -27,8 +28,8 @@ EXIT_INTERRUPTED = 130
 def _add_compute_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--provider",
-        choices=("auto", "cuda", "directml", "cpu"),
-        default="auto",
+        choices=Provider.choices(),
+        default=Provider.AUTO.value,
         help="where the codec runs (default: auto = CUDA, then DirectML, then CPU)",
     )
 
@@ -123,13 +124,15 @@ def _default_voice_name(text: str) -> str:
 
 def run_speak(args: argparse.Namespace) -> int:
     from miodesk.audio.files import check_output_path, write_audio
+    from miodesk.runtime import ThreadPlan
     from miodesk.tts.engine import SpeechEngine
     from miodesk.tts.voices import resolve_voice
 
     text = _read_text_argument(args.text)
     output = check_output_path(args.output)
     voice = resolve_voice(args.voice or _default_voice_name(text))
-    engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider)
+    engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider,
+                          thread_plan=ThreadPlan.for_single_utterance())  # the LLM, then the codec
     result = engine.synthesize_long(text, voice, speed=args.speed, seed=args.seed)
     write_audio(output, result.samples, result.sample_rate)
     print(
@@ -149,8 +152,9 @@ def _load_reading_text(argument: str):
 
 def run_read(args: argparse.Namespace) -> int:
     from miodesk.audio.player import AudioPlayer
+    from miodesk.runtime import ThreadPlan
     from miodesk.text.segment import segment
-    from miodesk.tts.engine import SpeechEngine, split_threads
+    from miodesk.tts.engine import SpeechEngine
     from miodesk.tts.reader import FileSink, ReadingSession
     from miodesk.tts.streaming import ChunkPlan
     from miodesk.tts.voices import resolve_voice
@@ -166,13 +170,11 @@ def run_read(args: argparse.Namespace) -> int:
     if not utterances:
         raise MioDeskError(f"'{args.file}' holds nothing that can be read aloud.")
     voice = resolve_voice(args.voice or _default_voice_name(document.text[:2000]))
-    llm_threads, codec_threads = split_threads()
     engine = SpeechEngine(
         model_path=args.model,
         codec_path=args.codec,
         provider=args.provider,
-        llm_threads=llm_threads,
-        codec_threads=codec_threads,
+        thread_plan=ThreadPlan.for_reading(),  # the LLM runs ahead while the codec decodes
     )
     sink: FileSink | AudioPlayer
     if args.output is not None:
@@ -230,6 +232,13 @@ def run_read(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bench(args: argparse.Namespace) -> int:
+    # Here, not in bench_cli (which miodesk.bench imports): the measurement code loads only when bench runs.
+    from miodesk import bench
+
+    return bench.run_bench(args)
+
+
 def run_text(args: argparse.Namespace) -> int:
     from miodesk.text.documents import load_document, outline_text
 
@@ -264,13 +273,15 @@ def _load_tokens(path: Path) -> np.ndarray:
 
 def run_codec_decode(args: argparse.Namespace) -> int:
     from miodesk.audio.files import check_output_path, write_audio
+    from miodesk.runtime import ThreadPlan
     from miodesk.tts.codec import CodecRuntime, ensure_decoder
     from miodesk.tts.voices import resolve_voice
 
     output = check_output_path(args.output)
     tokens = _load_tokens(args.tokens)
     voice = resolve_voice(args.voice)
-    codec = CodecRuntime(ensure_decoder(args.decoder), provider=args.provider)
+    threads = ThreadPlan.for_single_utterance().codec_threads
+    codec = CodecRuntime(ensure_decoder(args.decoder), provider=args.provider, intra_op_threads=threads)
     samples = codec.decode(tokens, voice.vector, speed=args.speed)
     write_audio(output, samples, codec.sample_rate)
     print(f"{output}: {len(samples) / codec.sample_rate:.2f} s at {codec.sample_rate} Hz")

@@ -23,6 +23,16 @@ def _cpu() -> str:
             f"{cpu.usable} usable by MioDesk")
 
 
+def _threads() -> str:
+    """The thread plan MioDesk uses on this machine, before the settings' overrides."""
+    from miodesk.runtime import ThreadPlan
+
+    reading, speak = ThreadPlan.for_reading(), ThreadPlan.for_single_utterance()
+    return (f"reading: speech model {reading.llm_threads} (prompt {reading.llm_batch_threads}) + codec "
+            f"{reading.codec_threads}; speak: speech model {speak.llm_threads}, then codec {speak.codec_threads}; "
+            f"voice encoder {reading.encoder_threads}")
+
+
 def _memory() -> str:
     total = system.total_ram_mb()
     peak = system.peak_rss_mb()
@@ -39,14 +49,14 @@ def _gpus() -> str:
 
 def _codec_path() -> str:
     """Where the codec decoder runs under the default "auto", found by opening a real (tiny) session."""
-    from miodesk.tts.codec import probe_provider
+    from miodesk.runtime import Provider, probe_provider
 
-    name, reasons = probe_provider("auto")
-    names = {"cuda": "CUDA (NVIDIA GPU)", "directml": "DirectML (DirectX 12 GPU)", "cpu": "CPU"}
+    name, reasons = probe_provider(Provider.AUTO)
+    names = {Provider.CUDA: "CUDA (NVIDIA GPU)", Provider.DIRECTML: "DirectML (DirectX 12 GPU)", Provider.CPU: "CPU"}
     why = {
-        "cuda": "onnxruntime's CUDA provider started",
-        "directml": "onnxruntime-directml started on the DirectX 12 GPU",
-        "cpu": "; ".join(reasons) if reasons else "this onnxruntime build has no GPU provider",
+        Provider.CUDA: "onnxruntime's CUDA provider started",
+        Provider.DIRECTML: "onnxruntime-directml started on the DirectX 12 GPU",
+        Provider.CPU: "; ".join(reasons) if reasons else "this onnxruntime build has no GPU provider",
     }[name]
     return f"{names[name]}: {why}"
 
@@ -117,6 +127,7 @@ def doctor_report() -> str:
         ("Python", lambda: f"{sys.version.split()[0]} ({sys.executable})"),
         ("Platform", lambda: f"{platform.platform()} {platform.machine()}"),
         ("CPU", _cpu),
+        ("Threads", _threads),
         ("Memory", _memory),
         ("GPU", _gpus),
         ("numpy", version_of("numpy")),

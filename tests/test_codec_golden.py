@@ -101,7 +101,7 @@ def test_samples_per_token() -> None:
 def test_numpy_istft_export_through_runtime(variant: str, tmp_path: Path) -> None:
     """The alternative graph (ends at the head, numpy iSTFT after it) gives the same waveform."""
     rt = CodecRuntime(export_decoder(GOLDEN / variant, tmp_path / "d.onnx", istft_in_graph=False),
-                      provider="cpu")
+                      provider="cpu", intra_op_threads=2)
     assert not rt.istft_in_graph
     d = np.load(GOLDEN / variant / "cases" / "t0060_speed0.80.npz")
     wave = rt.decode(d["tokens"], d["global_embedding"], speed=0.8)

@@ -278,7 +278,7 @@ def test_ensure_decoder_caches_and_rebuilds(codec_copy: Path, monkeypatch: pytes
     (codec_copy / "config.yaml").write_text(cfg_text + "\n# edited\n")
     third = ensure_decoder(codec_copy)
     assert third not in (first, second) and len(calls) == 3
-    rt = CodecRuntime(third, provider="cpu")
+    rt = CodecRuntime(third, provider="cpu", intra_op_threads=2)
     assert len(rt.decode(np.array([1, 2, 3]), _voice())) == 3 * 960
 
 
@@ -307,29 +307,29 @@ def test_truncated_onnx_is_rejected(random_codecs: dict, tmp_path: Path) -> None
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError) as info:
-        CodecRuntime(cut, provider="cpu")
+        CodecRuntime(cut, provider="cpu", intra_op_threads=2)
     _one_line(info, "cut.onnx")
 
 
 # --- providers --------------------------------------------------------------------------------------
 def test_provider_choice_and_fallback(random_codecs: dict, caplog: pytest.LogCaptureFixture) -> None:
     path = random_codecs["24k"][0] / "decoder.onnx"
-    assert CodecRuntime(path, provider="cpu").provider == "cpu"
+    assert CodecRuntime(path, provider="cpu", intra_op_threads=2).provider == "cpu"
     with caplog.at_level(logging.WARNING, logger="miodesk.tts.codec"):
-        rt = CodecRuntime(path, provider="directml")
+        rt = CodecRuntime(path, provider="directml", intra_op_threads=2)
     assert rt.provider == "cpu"  # no DirectML in this build: CPU, with a warning saying why
     assert any("CPU" in r.message and "Dml" in r.message for r in caplog.records)
     assert rt.fallback_reason and "\n" not in rt.fallback_reason
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="miodesk.tts.codec"):
-        auto = CodecRuntime(path, provider="auto")
+        auto = CodecRuntime(path, provider="auto", intra_op_threads=2)
     assert auto.provider in ("cuda", "directml", "cpu")
     # under auto a CPU fallback is normal (CPU-only installs with onnxruntime-gpu): INFO, not WARNING
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     if auto.provider == "cpu" and auto.fallback_reason:
         assert any(auto.fallback_reason in r.message for r in caplog.records)
     with pytest.raises(MioDeskError) as info:
-        CodecRuntime(path, provider="tpu")
+        CodecRuntime(path, provider="tpu", intra_op_threads=2)
     _one_line(info, "tpu")
 
 
@@ -350,7 +350,7 @@ def test_directml_gets_the_session_options_it_requires(random_codecs: dict,
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["DmlExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(ort, "InferenceSession", recording_session)
-    rt = CodecRuntime(random_codecs["24k"][0] / "decoder.onnx", provider="directml")
+    rt = CodecRuntime(random_codecs["24k"][0] / "decoder.onnx", provider="directml", intra_op_threads=2)
     assert offered == [("DmlExecutionProvider", False, ort.ExecutionMode.ORT_SEQUENTIAL),
                        ("CPUExecutionProvider", True, ort.ExecutionMode.ORT_SEQUENTIAL)]
     assert rt.provider == "cpu" and "no DirectML device" in rt.fallback_reason
@@ -404,8 +404,8 @@ def test_blocked_attention_matches_dense_and_reference(window_size: int, tmp_pat
     for section in ("wave_prenet", "wave_decoder"):
         data["model"]["init_args"][section]["init_args"]["window_size"] = window_size
     (codec_dir / "config.yaml").write_text(yaml.safe_dump(data))
-    blocked = CodecRuntime(export_decoder(codec_dir, tmp_path / "b.onnx"), provider="cpu")
-    dense = CodecRuntime(export_decoder(codec_dir, tmp_path / "d.onnx", attn_block=0), provider="cpu")
+    blocked = CodecRuntime(export_decoder(codec_dir, tmp_path / "b.onnx"), provider="cpu", intra_op_threads=2)
+    dense = CodecRuntime(export_decoder(codec_dir, tmp_path / "d.onnx", attn_block=0), provider="cpu", intra_op_threads=2)
     cfg, w = reference_decoder.load_codec(codec_dir)
     voice = _voice(4)
     for n in (1, 15, 16, 17, 33, 90):

@@ -251,7 +251,7 @@ def _one_line(err: pytest.ExceptionInfo) -> str:
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
-        MioLLM(tmp_path / "nope.gguf")
+        MioLLM(tmp_path / "nope.gguf", n_threads=1)
     assert "not found" in _one_line(err)
 
 
@@ -259,13 +259,13 @@ def test_text_file_renamed_gguf(tmp_path: Path) -> None:
     p = tmp_path / "notes.gguf"
     p.write_text("just some notes\n" * 10)
     with pytest.raises(ModelError) as err:
-        MioLLM(p)
+        MioLLM(p, n_threads=1)
     assert "not a GGUF" in _one_line(err)
 
 
 def test_directory(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
-        MioLLM(tmp_path)
+        MioLLM(tmp_path, n_threads=1)
     _one_line(err)
 
 
@@ -275,14 +275,14 @@ def test_truncated_gguf(qwen3_model: GeneratedModel, tmp_path: Path, keep: float
     p = tmp_path / "truncated.gguf"
     p.write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(ModelError) as err:
-        MioLLM(p)
+        MioLLM(p, n_threads=1)
     assert "truncated.gguf" in _one_line(err)
 
 
 def test_gguf_without_audio_tokens(gguf_dir: Path) -> None:  # noqa: F811
     info = make_model(gguf_dir, "qwen3_noaudio", "qwen3", n_audio=100, audio_offset=None)
     with pytest.raises(ModelError) as err:
-        MioLLM(info.path)
+        MioLLM(info.path, n_threads=1)
     msg = _one_line(err)
     assert "no MioTTS audio tokens" in msg and "not a MioTTS model" in msg
 
@@ -303,6 +303,6 @@ def test_llama_cpp_logs_stay_out_of_the_terminal(
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(qwen3_model.path.read_bytes()[:4096])
     with pytest.raises(ModelError):
-        MioLLM(bad)
+        MioLLM(bad, n_threads=1)
     out, err = capfd.readouterr()
     assert out == "" and err == ""

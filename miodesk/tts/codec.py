@@ -7,12 +7,12 @@ import logging
 import mmap
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from miodesk import paths, system
+from miodesk import paths
 from miodesk.errors import MioDeskError, ModelError, VoiceError
+from miodesk.runtime import Provider, open_session
 from miodesk.tts.codec_config import stft_length_from
 from miodesk.tts.export.decoder import EXPORTER_VERSION, GRAPH_KIND, export_decoder
 from miodesk.tts.istft import istft
@@ -23,18 +23,7 @@ log = logging.getLogger(__name__)
 MIN_SPEED = 0.5
 MAX_SPEED = 2.0
 
-_PROVIDERS = {
-    "cuda": "CUDAExecutionProvider",
-    "directml": "DmlExecutionProvider",
-    "cpu": "CPUExecutionProvider",
-}
-_AUTO_ORDER = ("cuda", "directml", "cpu")
 _REQUIRED_META = ("sample_rate", "samples_per_token", "hop_length", "n_fft", "upsample_factor")
-
-
-def _default_threads() -> int:
-    """Half the physical cores, at least 1: the LLM and the UI need the rest."""
-    return max(1, system.physical_cores() // 2)
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
@@ -119,86 +108,11 @@ def read_decoder_metadata(onnx_path: Path) -> dict[str, str]:
     return meta
 
 
-def provider_candidates(provider: str, available: list[str]) -> list[str]:
-    """The GPU providers to try, in order, before the CPU: under "auto" every GPU provider this
-    onnxruntime build has (CUDA, then DirectML); MioDeskError for an unknown name."""
-    choice = provider.lower().strip()
-    if choice == "auto":
-        return [name for name in _AUTO_ORDER if _PROVIDERS[name] in available and name != "cpu"]
-    if choice in _PROVIDERS:
-        return [] if choice == "cpu" else [choice]
-    raise MioDeskError(f"Unknown provider {provider!r}; use auto, cuda, directml or cpu.")
-
-
-def create_session(ort: Any, model: str | bytes, so: Any, candidates: list[str],
-                   label: str) -> tuple[Any, str, list[str]]:
-    """(session, provider name, why each faster provider was not used): the first candidate that really
-    initialises, the CPU as the last resort. `model` is a file path or the graph's bytes."""
-    reasons: list[str] = []
-    available = set(ort.get_available_providers())
-    cpu_session = None
-    for name in [*candidates, "cpu"]:
-        if name == "cpu" and cpu_session is not None:
-            return cpu_session, "cpu", reasons
-        ep = _PROVIDERS[name]
-        if ep not in available:
-            reasons.append(f"{ep} is not in this onnxruntime build")
-            continue
-        providers = [ep] if name == "cpu" else [ep, "CPUExecutionProvider"]
-        # DirectML refuses sessions with memory patterns or parallel execution; the CPU keeps both.
-        so.enable_mem_pattern = name != "directml"
-        if name == "directml":
-            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            if name != "cpu":
-                # onnxruntime prints multi-line errors to stderr when an EP's libraries are
-                # missing; our one WARNING line says the same, so keep the terminal clean.
-                ort.set_default_logger_severity(4)
-            try:
-                session = ort.InferenceSession(model, so, providers=providers)
-            finally:
-                if name != "cpu":
-                    ort.set_default_logger_severity(2)  # onnxruntime's default (warnings)
-        except Exception as exc:  # missing EP libraries, old drivers, a damaged graph
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if name == "cpu":
-                raise ModelError(f"Cannot load decoder graph {label}: {first}") from None
-            reasons.append(f"{ep} failed to start ({first[:200]})")
-            continue
-        if session.get_providers()[0] == ep:
-            return session, name, reasons
-        # onnxruntime quietly fell back to the CPU (e.g. CUDA libraries missing): keep that session
-        reasons.append(f"{ep} could not be initialised (missing libraries or no device)")
-        cpu_session = session
-    raise ModelError(f"Cannot load decoder graph {label}: no usable execution provider.")
-
-
-def probe_provider(provider: str = "auto") -> tuple[str, list[str]]:
-    """Where a graph would run under `provider` on this machine, and why not faster: opens a session on
-    a one-node graph, so the answer is what onnxruntime really does, not what it lists. For doctor."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "probe",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8  # readable by every onnxruntime MioDesk supports
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    candidates = provider_candidates(provider, ort.get_available_providers())
-    _session, name, reasons = create_session(ort, model.SerializeToString(), so, candidates, "probe")
-    return name, reasons
-
-
 class CodecRuntime:
-    """An onnxruntime session over a decoder graph from `export_decoder`."""
+    """An onnxruntime session over a decoder graph from `export_decoder`, on `intra_op_threads` threads
+    (a ThreadPlan's codec_threads)."""
 
-    def __init__(self, onnx_path: Path, provider: str = "auto", intra_op_threads: int | None = None) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, onnx_path: Path, provider: Provider | str = Provider.AUTO, *, intra_op_threads: int) -> None:
         self.onnx_path = Path(onnx_path)
         meta = read_decoder_metadata(self.onnx_path)
         try:
@@ -215,29 +129,19 @@ class CodecRuntime:
         self.variant = meta.get("variant", "")
         self.istft_in_graph = meta.get("istft", "graph") == "graph"
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(intra_op_threads) if intra_op_threads else _default_threads()
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # a desktop app shares the CPU with the LLM and the UI: no busy-waiting worker threads
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        so.log_severity_level = 3
-
-        choice = provider.lower().strip()
-        candidates = provider_candidates(provider, ort.get_available_providers())
-        self.session, self.provider, reasons = create_session(ort, str(self.onnx_path), so, candidates,
-                                                              self.onnx_path.name)
+        choice = Provider.parse(provider)
+        self.threads = intra_op_threads
+        self.session, self.provider, reasons = open_session(self.onnx_path, choice, intra_op_threads,
+                                                            f"decoder graph {self.onnx_path.name}")
         # why a faster provider was not used ("" when the requested one runs); for doctor/UI
-        self.fallback_reason = "; ".join(reasons) if choice != "cpu" else ""
+        self.fallback_reason = "; ".join(reasons) if choice is not Provider.CPU else ""
         if self.fallback_reason:
             # An explicit request that cannot be met is a WARNING. Under "auto" it is INFO: every
             # CPU-only Linux install has onnxruntime-gpu (see pyproject), so CUDA failing is normal.
-            level = logging.INFO if choice == "auto" else logging.WARNING
+            level = logging.INFO if choice is Provider.AUTO else logging.WARNING
             log.log(level, "Codec decoder runs on %s: %s.", self.provider.upper(), self.fallback_reason)
         log.info("Codec decoder %s on %s, %d intra-op threads", self.onnx_path.name, self.provider,
-                 so.intra_op_num_threads)
+                 intra_op_threads)
 
     # ------------------------------------------------------------------------------------------
     def stft_length_for(self, n_tokens: int, speed: float = 1.0) -> int:

@@ -15,14 +15,13 @@ import re
 import threading
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from miodesk import system
 from miodesk.errors import GenerationError, ModelError
+from miodesk.tts.generation import FinishReason, SamplingParams
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -34,19 +33,6 @@ N_AUDIO_CODES = 12_800
 _AUDIO_TOKEN = re.compile(rb"<\|s_(\d+)\|>")
 CHATML_FALLBACK = "<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
 _GGUF_MAGIC = b"GGUF"
-
-
-@dataclass
-class SamplingParams:
-    """Official MioTTS defaults (llama-server's defaults with top_p 1.0)."""
-
-    temperature: float = 0.8
-    top_p: float = 1.0
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.0
-    max_tokens: int = 700
-    seed: int | None = None
 
 
 # --- llama.cpp log routing ----------------------------------------------------------------------
@@ -136,11 +122,6 @@ def _check_gguf_file(path: Path) -> None:
         raise ModelError(f"{path.name} is a GGUF file of unsupported version {version}")
 
 
-def _default_threads() -> int:
-    # Decoding is memory-bound: more than a few threads do not help and starve the codec.
-    return max(1, min(4, system.usable_cores() // 2))
-
-
 def _compile_template(source: str):
     """Compile a GGUF chat template the way Hugging Face does (sandboxed, trimmed blocks)."""
     from jinja2 import TemplateError
@@ -161,12 +142,13 @@ def _compile_template(source: str):
 
 
 class MioLLM:
-    """A loaded MioTTS GGUF. Not thread-safe: run one generation at a time per instance."""
+    """A loaded MioTTS GGUF, the in-process `CodeGenerator`. Not thread-safe: run one generation at a
+    time per instance."""
 
     def __init__(
         self,
         model_path: Path,
-        n_threads: int | None = None,
+        n_threads: int,
         n_gpu_layers: int = 0,
         n_ctx: int = 2048,
         n_threads_batch: int | None = None,
@@ -175,16 +157,14 @@ class MioLLM:
         _check_gguf_file(self.model_path)
         llama_cpp = _import_llama_cpp()
         self._lc = llama_cpp
-        threads = n_threads or _default_threads()
         _take_last_error()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(self.model_path),
                 n_ctx=n_ctx,
-                n_threads=threads,
-                # Prompt processing is compute-bound and short: all cores cut time to first audio
-                # (1.75x on 2 cores, miodesk bench), while token-by-token decoding keeps `threads`.
-                n_threads_batch=n_threads_batch or max(threads, system.usable_cores()),
+                # Token decoding and prompt processing: a ThreadPlan's llm_threads and llm_batch_threads.
+                n_threads=n_threads,
+                n_threads_batch=n_threads_batch or n_threads,
                 n_gpu_layers=n_gpu_layers,
                 flash_attn=n_gpu_layers != 0,
                 logits_all=False,
@@ -197,7 +177,7 @@ class MioLLM:
                 "(the file may be damaged, incomplete, or need a newer llama.cpp)"
             ) from e
 
-        self.n_threads = threads
+        self.n_threads = n_threads
         self.n_ctx = self._llm.n_ctx()
         self._ctx = self._llm.ctx
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
@@ -403,8 +383,8 @@ class MioLLM:
 class Generation(Iterator[int]):
     """Codes (0..12799) as the model produces them.
 
-    After exhaustion: ``finish_reason`` is "eog" (the model ended the utterance), "cap" (max_tokens
-    reached, or the context is full) or "cancelled"; ``n_tokens`` counts sampled tokens other than
+    After exhaustion: ``finish_reason`` is EOG (the model ended the utterance), CAP (max_tokens
+    reached, or the context is full) or CANCELLED; ``n_tokens`` counts sampled tokens other than
     the final EOG (``n_codes`` of them were audio, ``n_skipped`` were other tokens, which only an
     unrestricted run can draw); ``prompt_seconds``/``generate_seconds`` time prefill and decoding.
     """
@@ -422,7 +402,7 @@ class Generation(Iterator[int]):
         self.params = params
         self._cancel = cancel
         self._restrict = restrict
-        self.finish_reason: str | None = None
+        self.finish_reason: FinishReason | None = None
         self.n_tokens = 0
         self.n_codes = 0
         self.n_skipped = 0
@@ -444,7 +424,7 @@ class Generation(Iterator[int]):
         """Stop early (e.g. superseded by a new generation); frees the sampler."""
         self._gen.close()
         if self.finish_reason is None:
-            self.finish_reason = "cancelled"
+            self.finish_reason = FinishReason.CANCELLED
 
     def _run(self) -> Generator[int, None, None]:
         llm = self._llm
@@ -458,7 +438,7 @@ class Generation(Iterator[int]):
                 f"context {llm.n_ctx}); split it into shorter sentences"
             )
         if cancel is not None and cancel.is_set():
-            self.finish_reason = "cancelled"
+            self.finish_reason = FinishReason.CANCELLED
             return
         chain = llm._make_sampler(self.params, self._restrict)
         try:
@@ -470,14 +450,14 @@ class Generation(Iterator[int]):
             t0 = time.perf_counter()
             while True:
                 if cancel is not None and cancel.is_set():
-                    self.finish_reason = "cancelled"
+                    self.finish_reason = FinishReason.CANCELLED
                     break
                 if self.n_tokens >= max_tokens or self.n_tokens >= room:
-                    self.finish_reason = "cap"
+                    self.finish_reason = FinishReason.CAP
                     break
                 tok = sample(chain, ctx, -1)
                 if tok in eog:
-                    self.finish_reason = "eog"
+                    self.finish_reason = FinishReason.EOG
                     break
                 self.n_tokens += 1
                 code = id_to_code.get(tok)
@@ -494,6 +474,6 @@ class Generation(Iterator[int]):
         finally:
             lc.llama_sampler_free(chain)
             if self.finish_reason is None:
-                self.finish_reason = "cancelled"
+                self.finish_reason = FinishReason.CANCELLED
             if llm._active is self:
                 llm._active = None

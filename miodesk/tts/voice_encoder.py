@@ -21,25 +21,21 @@ import numpy as np
 from miodesk import paths
 from miodesk.audio.resample import resample
 from miodesk.errors import ModelError, VoiceError
+from miodesk.models import registry
+from miodesk.runtime import Provider, ThreadPlan, open_session
 from miodesk.tts.codec_config import SSL_EXTRA, SSL_HOP, SSL_RATE, CodecConfig
 from miodesk.tts.voices import Voice, VoiceStore, validate_voice_name
 
 log = logging.getLogger(__name__)
 
 MAX_REFERENCE_SECONDS = 20.0  # the official server keeps the first 20 s of a reference
-DEFAULT_WAVLM_FOLDER = "wavlm-base-plus"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 _MAX_AUDIO_BYTES = 500 << 20
 
 
 def default_wavlm_path() -> Path:
-    folder = paths.models_dir() / DEFAULT_WAVLM_FOLDER
-    if folder.is_dir():
-        return folder
-    raise ModelError(
-        f"No WavLM model in {folder}. Put config.json and model.safetensors (or pytorch_model.bin) of "
-        "microsoft/wavlm-base-plus there, or pass --wavlm DIR."
-    )
+    """The installed WavLM folder, else the one put in the models folder by hand."""
+    return registry.default_wavlm_folder()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,29 +132,23 @@ def ensure_encoder(codec_dir: Path, wavlm_dir: Path) -> Path:
     return export_encoder(codec_dir, wavlm_dir, target)
 
 
-def _open_session(onnx_path: Path, provider: str, threads: int | None) -> tuple[Any, str]:
-    import onnxruntime as ort
-
-    from miodesk.tts.codec import _default_threads, create_session, provider_candidates
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads) if threads else _default_threads()
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.log_severity_level = 3
-    candidates = provider_candidates(provider, ort.get_available_providers())
-    session, name, reasons = create_session(ort, str(onnx_path), so, candidates, onnx_path.name)
-    if reasons and provider.lower().strip() != "cpu":
+def open_encoder_session(onnx_path: Path, provider: Provider | str, threads: int) -> tuple[Any, Provider]:
+    """An onnxruntime session over the voice-encoder graph on `threads` intra-op threads."""
+    choice = Provider.parse(provider)
+    session, name, reasons = open_session(onnx_path, choice, threads, f"voice encoder graph {onnx_path.name}")
+    if reasons and choice is not Provider.CPU:
         log.info("Voice encoder runs on %s: %s.", name.upper(), "; ".join(reasons))
     return session, name
 
 
 class VoiceEncoder:
-    """Audio → (128,) voice vector for one codec (its rate and GlobalEncoder) and one WavLM."""
+    """Audio → (128,) voice vector for one codec (its rate and GlobalEncoder) and one WavLM.
 
-    def __init__(self, codec_dir: Path | None = None, wavlm_dir: Path | None = None, *, provider: str = "cpu",
-                 threads: int | None = None) -> None:
+    `threads`: a ThreadPlan's encoder_threads; None takes the plan's number for this machine.
+    """
+
+    def __init__(self, codec_dir: Path | None = None, wavlm_dir: Path | None = None, *,
+                 provider: Provider | str = Provider.CPU, threads: int | None = None) -> None:
         from miodesk.tts.engine import default_codec_path
 
         self.codec_dir = Path(codec_dir) if codec_dir is not None else default_codec_path()
@@ -169,7 +159,10 @@ class VoiceEncoder:
         self.config = CodecConfig.from_file(self.codec_dir / "config.yaml")
         self.sample_rate = self.config.sample_rate
         self.onnx_path = ensure_encoder(self.codec_dir, self.wavlm_dir)
-        self.session, self.provider = _open_session(self.onnx_path, provider, threads)
+        if threads is None:
+            threads = ThreadPlan.for_reading().encoder_threads
+        self.threads = threads
+        self.session, self.provider = open_encoder_session(self.onnx_path, provider, threads)
         self._lock = threading.Lock()  # one run at a time: the UI and a worker may share an encoder
 
     def run_16k(self, audio_16k: np.ndarray) -> np.ndarray:

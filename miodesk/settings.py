@@ -21,6 +21,8 @@ from typing import Any
 
 from miodesk import paths
 from miodesk.atomic import atomic_write_bytes
+from miodesk.models import registry
+from miodesk.models.catalog import DEFAULT_CODEC_VARIANT, codec_name, codec_variant
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +31,6 @@ POSITIONS_FILE = "positions.json"
 MAX_RECENT_FILES = 10
 MAX_POSITIONS = 500  # the oldest are forgotten beyond this
 
-CODEC_VARIANTS = {
-    "44k": "MioCodec-25Hz-44.1kHz-v2",  # the official server's default
-    "24k": "MioCodec-25Hz-24kHz",
-}
 PROVIDERS = ("auto", "cuda", "directml", "cpu")
 LANGUAGES = ("", "en", "ja")  # "" = follow the system locale
 
@@ -41,7 +39,7 @@ LANGUAGES = ("", "en", "ja")  # "" = follow the system locale
 class Settings:
     # Engine
     model_path: str = ""  # "" = the recommended model in the models folder
-    codec_variant: str = "44k"
+    codec_variant: str = DEFAULT_CODEC_VARIANT  # a key of CODEC_VARIANTS
     codec_path: str = ""  # "" = the variant's folder in the models folder
     provider: str = "auto"
     llm_threads: int = 0  # 0 = automatic (split_threads)
@@ -75,9 +73,10 @@ class Settings:
         del self.recent_files[MAX_RECENT_FILES:]
 
     def codec_folder(self) -> Path:
+        """The chosen codec folder: the custom one, else where the registry has the variant's codec."""
         if self.codec_path:
             return Path(self.codec_path)
-        return paths.models_dir() / CODEC_VARIANTS.get(self.codec_variant, CODEC_VARIANTS["44k"])
+        return registry.codec_folder(codec_name(self.codec_variant))
 
 
 def settings_path() -> Path:
@@ -114,8 +113,8 @@ def _coerce(data: dict[str, Any]) -> Settings:
     settings.codec_threads = max(0, settings.codec_threads)
     if settings.provider not in PROVIDERS:
         settings.provider = "auto"
-    if settings.codec_variant not in CODEC_VARIANTS:
-        settings.codec_variant = "44k"
+    # Older files say "44k" for "v2_44k"; an unknown variant falls back to the default codec.
+    settings.codec_variant = codec_variant(settings.codec_variant) or DEFAULT_CODEC_VARIANT
     if settings.ui_language not in LANGUAGES:
         settings.ui_language = ""
     del settings.recent_files[MAX_RECENT_FILES:]

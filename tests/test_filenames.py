@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_gguf import small_gguf
 
 from miodesk.errors import MioDeskError, ModelError, VoiceError
 from miodesk.filenames import (
@@ -23,7 +24,7 @@ from miodesk.filenames import (
     utf16_length,
 )
 
-GGUF_HEADER = b"GGUF" + (3).to_bytes(4, "little") + bytes(64)  # enough for the import check
+GGUF_HEADER = small_gguf(64)  # a whole GGUF: imports check the structure
 
 # --------------------------------------------------------------------------------------
 # check_portable_name
@@ -294,9 +295,9 @@ def test_case_only_rename_of_a_long_emoji_name(tmp_path: Path) -> None:
 
 @pytest.fixture
 def manager(tmp_path: Path):
-    from miodesk.models.download import DownloadManager
+    from miodesk.model_setup import ModelInstaller
 
-    return DownloadManager(tmp_path / "models")
+    return ModelInstaller(tmp_path / "models")
 
 
 @pytest.mark.parametrize(
@@ -308,7 +309,7 @@ def test_model_import_maps_an_unportable_file_name(
 ) -> None:
     source = tmp_path / file_name
     source.write_bytes(GGUF_HEADER)
-    with caplog.at_level(logging.WARNING, logger="miodesk.models.download"):
+    with caplog.at_level(logging.WARNING, logger="miodesk.model_setup"):
         model = manager.import_path(source)
     assert model.name == installed_as
     assert model.folder == manager.root / installed_as and (model.folder / file_name).is_file()

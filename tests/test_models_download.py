@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from hub_server import FakeHub
+from small_gguf import small_gguf
 
 from miodesk.errors import DownloadError, ModelError
+from miodesk.model_setup import ModelInstaller
 from miodesk.models.download import DownloadCancelled, DownloadManager, Progress
 from miodesk.models.installed import sha256_file
 
@@ -43,8 +45,8 @@ def hub(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def manager(tmp_path: Path) -> DownloadManager:
-    m = DownloadManager(tmp_path / "models")
+def manager(tmp_path: Path) -> ModelInstaller:
+    m = ModelInstaller(tmp_path / "models")  # downloads plus post-install steps and imports
     m.retry_delays = (0.01, 0.01)
     return m
 
@@ -328,7 +330,7 @@ def test_import_codec_folder_and_preset(manager: DownloadManager, tmp_path: Path
 
 def test_verify_detects_changes_and_remove_frees_space(manager: DownloadManager, tmp_path: Path) -> None:
     source = tmp_path / "x.gguf"
-    source.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + payload(10_000))
+    source.write_bytes(small_gguf(10_000))
     model = manager.import_path(source, name=LLM)
     assert manager.verify() == [] and manager.verify(full=True) == []
     data = bytearray(model.main_file.read_bytes())
@@ -351,9 +353,9 @@ def test_engine_defaults_use_the_manifest(manager: DownloadManager, tmp_path: Pa
 
     with pytest.raises(ModelError, match="models download MioTTS-0.1B-Q8_0"):
         default_model_path()
-    home = DownloadManager(paths.models_dir())
+    home = ModelInstaller(paths.models_dir())
     source = tmp_path / "a.gguf"
-    source.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + payload(1000))
+    source.write_bytes(small_gguf(1000))
     model = home.import_path(source, name="MioTTS-0.6B-Q8_0")
     assert default_model_path() == model.main_file
     codec = home.import_path(GOLDEN / "codec" / "24k")

@@ -1,17 +1,17 @@
 """What models exist, where they come from, how big they are, and which to pick.
 
-Facts come from the notes in `shared/reference/` (cited per constant). The hub is not reachable
-from where this was written, so:
+The catalog is the one owner of model names, codec variants, default choices and the presets'
+checksums; everything else asks it. The hub is not reachable from where this was written, so:
 
-- Sizes: the Q8_0 GGUF sizes are the published listing (miotts-inference.md §7); the other
+- Sizes: the Q8_0 GGUF sizes are the file sizes listed on Aratako/MioTTS-GGUF; the other
   quantisations are estimated from them by bits per weight (`size_exact=False`, shown with "~").
   The real size of every file comes from the server at download time and is what the manifest
   records and checks.
 - Revisions: hub repos are pinned to `HUB_REVISION` ("main") until release, when the release
   checklist fills in commit hashes per repo. A download resolves "main" once to a commit
   (X-Repo-Commit), fetches every file of that model at that one commit, and records it, so one
-  model never mixes files of two commits. The presets are pinned by sha256 (golden README §7)
-  and fetched at MioTTS-Inference commit 2763e09 (the short hash is all the notes give).
+  model never mixes files of two commits. The presets are pinned by sha256 and fetched at
+  MioTTS-Inference commit 2763e09 (the short hash is all that was recorded).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ Source = Literal["hub", "https"]
 
 # To be replaced by commit hashes at release time (see module docstring).
 HUB_REVISION = "main"
-# MioTTS-Inference HEAD read for the notes (miotts-inference.md, "Primary sources read").
+# The MioTTS-Inference commit whose presets/ folder the checksums below were taken from.
 PRESETS_REVISION = "2763e09"
 PRESETS_REPO = "Aratako/MioTTS-Inference"
 PRESETS_BASE_URL_ENV = "MIODESK_PRESETS_BASE_URL"
@@ -38,7 +38,7 @@ PRESETS_BASE_URL_ENV = "MIODESK_PRESETS_BASE_URL"
 LLM_SIZES = ("0.1B", "0.4B", "0.6B", "1.2B", "1.7B", "2.6B")
 QUANTS = ("BF16", "Q8_0", "Q6_K", "Q4_K_M")
 
-# Published Q8_0 file sizes (miotts-inference.md §7, "Q8_0 sizes"), decimal MB/GB.
+# Q8_0 file sizes as listed on Aratako/MioTTS-GGUF, decimal MB/GB.
 _Q8_0_BYTES = {
     "0.1B": 125_000_000,
     "0.4B": 392_000_000,
@@ -50,7 +50,7 @@ _Q8_0_BYTES = {
 # Bits per weight of each ggml type; Q8_0 is 8.5. Q4_K_M mixes Q4_K and Q6_K, ~4.9 on average.
 _BITS_PER_WEIGHT = {"BF16": 16.0, "Q8_0": 8.5, "Q6_K": 6.5625, "Q4_K_M": 4.9}
 
-# Licences follow the base model (miotts-inference.md §9).
+# Licences follow the base model each size was trained from (LFM2, Qwen3, Falcon-H1).
 _LLM_LICENCE = {
     "0.1B": "Falcon-LLM License",
     "0.4B": "LFM Open License v1.0",
@@ -68,10 +68,20 @@ PRESET_NOTE = (
 )
 
 DEFAULT_LLM = "MioTTS-0.1B-Q8_0"
-DEFAULT_CODEC = "MioCodec-25Hz-44.1kHz-v2"
+DEFAULT_WAVLM = "wavlm-base-plus"
 PRESET_NAMES = ("jp_female", "jp_male", "en_female", "en_male")
 
-# sha256 and byte sizes of the official preset files (golden README §7; the golden copies are
+# Codec variants by the name `CodecConfig.variant` gives them (and `miodesk bench --codec`).
+CODEC_VARIANTS = {
+    "v2_44k": "MioCodec-25Hz-44.1kHz-v2",
+    "24k": "MioCodec-25Hz-24kHz",
+}
+DEFAULT_CODEC_VARIANT = "v2_44k"  # the official server's default
+DEFAULT_CODEC = CODEC_VARIANTS[DEFAULT_CODEC_VARIANT]
+# Settings files written before the variants had one spelling say "44k".
+_OLD_VARIANT_NAMES = {"44k": "v2_44k"}
+
+# sha256 and byte sizes of the official preset files (the reference copies in tests/data/golden are
 # byte-identical to the upstream files, so their sizes are the upstream sizes).
 _PRESET_FILES = {
     "jp_female": ("b9fb6483be458d81b7edcb8edc49487a781ea2a344495f964bfd0d463d560dba", 2103),
@@ -79,6 +89,23 @@ _PRESET_FILES = {
     "en_female": ("5a386d2ee0b48036586fc322da0ccf4b88f585ef9162e0371a9999637ebd7645", 1997),
     "en_male": ("33a37cffd19795491707edcd760b5f9ecf9da1354296fbca6b7add25f2de42d1", 2096),
 }
+PRESET_SHA256: dict[str, str] = {name: sha for name, (sha, _size) in _PRESET_FILES.items()}
+
+
+def preset_for_sha256(sha256: str) -> str | None:
+    """The official preset whose file has this sha256, or None."""
+    return next((name for name, sha in PRESET_SHA256.items() if sha == sha256.lower()), None)
+
+
+def codec_variant(variant: str) -> str | None:
+    """The variant's current spelling ("44k" from old settings files is "v2_44k"); None if unknown."""
+    variant = _OLD_VARIANT_NAMES.get(variant, variant)
+    return variant if variant in CODEC_VARIANTS else None
+
+
+def codec_name(variant: str) -> str:
+    """The catalog name of a codec variant; an unknown variant means the default codec."""
+    return CODEC_VARIANTS[codec_variant(variant) or DEFAULT_CODEC_VARIANT]
 
 
 @dataclass
@@ -119,7 +146,7 @@ def format_bytes(n: float) -> str:
 
 
 def _llm_memory_mb(file_bytes: int) -> int:
-    # RSS grows by about the file size plus a small context (performance.md §1: 127 MB Q8_0 → +153 MB,
+    # RSS grows by about the file size plus a small context (measured: 127 MB Q8_0 → +153 MB,
     # 557 MB → +623 MB), so file × 1.12 + 64 MB.
     return int(file_bytes / 1e6 * 1.12 + 64)
 
@@ -162,12 +189,12 @@ def _build_catalog() -> list[ModelEntry]:
                     size_exact=exact,
                 )
             )
-    # Codec weights are F32 safetensors (miocodec.md §5): 132,016,399 and 130,762,887 parameters.
+    # Codec weights are F32 safetensors: 132,016,399 and 130,762,887 parameters.
     entries.append(
         ModelEntry(
-            name="MioCodec-25Hz-44.1kHz-v2",
+            name=CODEC_VARIANTS["v2_44k"],
             kind="codec",
-            repo="Aratako/MioCodec-25Hz-44.1kHz-v2",
+            repo=f"Aratako/{CODEC_VARIANTS['v2_44k']}",
             files=["config.yaml", "model.safetensors"],
             revision=HUB_REVISION,
             size_bytes=528_100_000,
@@ -179,9 +206,9 @@ def _build_catalog() -> list[ModelEntry]:
     )
     entries.append(
         ModelEntry(
-            name="MioCodec-25Hz-24kHz",
+            name=CODEC_VARIANTS["24k"],
             kind="codec",
-            repo="Aratako/MioCodec-25Hz-24kHz",
+            repo=f"Aratako/{CODEC_VARIANTS['24k']}",
             files=["config.yaml", "model.safetensors"],
             revision=HUB_REVISION,
             size_bytes=523_100_000,
@@ -191,16 +218,16 @@ def _build_catalog() -> list[ModelEntry]:
             memory_mb=1100,
         )
     )
-    # The voice encoder needs the config and the weights, nothing else (miocodec.md §5, golden §4.5).
+    # The voice encoder needs the config and the weights, nothing else (no tokenizer or processor files).
     entries.append(
         ModelEntry(
-            name="wavlm-base-plus",
+            name=DEFAULT_WAVLM,
             kind="wavlm",
-            repo="microsoft/wavlm-base-plus",
+            repo=f"microsoft/{DEFAULT_WAVLM}",
             files=["config.json", "pytorch_model.bin"],
             revision=HUB_REVISION,
             size_bytes=378_000_000,
-            # The two upstream statements disagree (reference notes, miocodec.md §5): show both.
+            # torchaudio and the Hugging Face model card state different licences: show both.
             licence="MIT (as redistributed by torchaudio) or CC-BY-SA-3.0 (Hugging Face model card)",
             languages=["any"],
             recommendation="only needed to make voices from your own recordings",

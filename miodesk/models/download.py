@@ -13,8 +13,10 @@ How a download goes (one model at a time):
 3. A finished file is checked: its size, and its sha256 (catalog value, or the hub's LFS ETag) or
    git blob sha1 (the ETag of small non-LFS files). A mismatch deletes it and raises DownloadError.
 4. When every file is in, the staging folder is renamed to `models/<name>` (one rename: a model
-   is either fully installed or not at all) and recorded in the manifest. Codecs then get their
-   ONNX decoder built once (`ensure_decoder`); presets are also added to the voice store.
+   is either fully installed or not at all) and recorded in the manifest by the registry.
+
+This module only transfers. What is built from installed weights (the codec's decoder graph, the
+voice encoder, the preset voices) is run by the caller through `miodesk.model_setup`.
 
 Cancel (the `cancel` event) stops within one network chunk and deletes this model's partial
 files: nothing is left behind. A network failure keeps them for resuming.
@@ -38,31 +40,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from miodesk import __version__, paths
-from miodesk.errors import DownloadError, MioDeskError, ModelError
-from miodesk.filenames import check_portable_name, name_problem, portable_file_name
-from miodesk.models.catalog import CATALOG, ModelEntry, format_bytes, get_entry
+from miodesk import __version__
+from miodesk.errors import DownloadError, MioDeskError
+from miodesk.models.catalog import ModelEntry, format_bytes, get_entry
 from miodesk.models.installed import (
-    MANIFEST_NAME,
     InstalledFile,
     InstalledModel,
-    Manifest,
     VerifyProblem,
     check_model,
     file_hashes,
     now_iso,
 )
+from miodesk.models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
-STAGING_NAME = ".staging"
 _DISK_RESERVE = 16 * 1000 * 1000  # keep a little space for the manifest and the OS
-_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _PROGRESS_INTERVAL_S = 0.1
 # huggingface_hub reads the body in 10 MiB pieces; our cancel check and progress run once per
 # piece, so smaller pieces keep Cancel prompt on slow connections.
 _CHUNK_SIZE = 256 * 1024
-_IMPORT_HINT = "or download the files on another machine and use `miodesk models import PATH`"
+IMPORT_HINT = "or download the files on another machine and use `miodesk models import PATH`"
 
 
 class DownloadCancelled(DownloadError):
@@ -224,7 +223,7 @@ def _is_network_error(exc: BaseException) -> bool:
 
 
 def _disk_error(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS and _status_of(exc) is None
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS and _status_of(exc) is None
 
 
 class _Transient(Exception):
@@ -235,83 +234,40 @@ class _Transient(Exception):
         self.reason = reason
 
 
-def _dir_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for item in path.rglob("*"):
-        try:
-            if item.is_file() and not item.is_symlink():
-                total += item.stat().st_size
-        except OSError:
-            pass
-    return total
-
-
 class DownloadManager:
-    """Installs models into the models folder and keeps the manifest of what is there."""
+    """Fetches catalog models into the models folder; the registry records what arrived."""
 
     # Waits between attempts after a network error or a 5xx/429 answer (tests shorten them).
     retry_delays: tuple[float, ...] = (1.0, 3.0, 10.0)
     # Space kept free beyond the download itself (manifest, graphs, the OS).
     disk_reserve = _DISK_RESERVE
 
-    def __init__(self, models_dir: Path | None = None) -> None:
-        self.root = Path(models_dir) if models_dir is not None else paths.models_dir()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.staging = self.root / STAGING_NAME
-        self.manifest = Manifest(self.root)
+    def __init__(
+        self,
+        models_dir: Path | None = None,
+        after_install: Callable[[InstalledModel, Callable[[Progress], None] | None], None] | None = None,
+    ) -> None:
+        """`after_install` runs once on each model this manager installs (the caller's post-install steps)."""
+        self.after_install = after_install
+        self.registry = ModelRegistry(models_dir)
+        self.root = self.registry.root
+        self.staging = self.registry.staging
 
-    # ------------------------------------------------------------------ what is installed
+    # What is installed: the registry's answers, here because a download starts by asking them.
     def installed(self) -> list[InstalledModel]:
-        return sorted(self.manifest.load().values(), key=lambda m: m.name)
+        return self.registry.installed()
 
     def get_installed(self, name: str) -> InstalledModel | None:
-        models = self.manifest.load()
-        if name in models:
-            return models[name]
-        folded = {k.casefold(): v for k, v in models.items()}
-        return folded.get(name.casefold())
+        return self.registry.get_installed(name)
 
     def is_installed(self, name: str) -> bool:
-        return self.get_installed(name) is not None
+        return self.registry.is_installed(name)
 
     def verify(self, full: bool = False) -> list[VerifyProblem]:
-        """Size (cheap, for startup) or also sha256 (full) of every installed file."""
-        problems: list[VerifyProblem] = []
-        for model in self.installed():
-            problems.extend(check_model(model, full=full))
-        return problems
+        return self.registry.verify(full=full)
 
     def remove(self, name: str) -> int:
-        """Delete a model (and the graphs built from it, and its partial download); bytes freed."""
-        model = self.get_installed(name)
-        if model is None and name_problem(name) is not None:
-            # Not a name anything was installed under ("../voices" must not reach the file system).
-            raise ModelError(f"{name!r} is not installed (see `miodesk models list`).")
-        stage = self.staging / (model.name if model else name)
-        if model is None and not stage.exists():
-            raise ModelError(f"{name!r} is not installed (see `miodesk models list`).")
-        freed = 0
-        if model is not None:
-            # Manifest first: from then on the model is not listed, even if a delete below fails.
-            self.manifest.update(remove=model.name)
-            targets = [model.folder, *(Path(p) for p in model.derived)]
-        else:
-            targets = []
-        targets.append(stage)
-        for target in targets:
-            if not target.exists():
-                continue
-            size = _dir_size(target)
-            try:
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            except OSError as exc:
-                raise ModelError(f"Could not delete {target}: {exc.strerror or exc}.") from None
-            freed += size
-        self._tidy_staging(stage)
-        log.info("Removed %s, freed %d bytes", name, freed)
-        return freed
+        return self.registry.remove(name)
 
     # ------------------------------------------------------------------ download
     def download(
@@ -320,7 +276,7 @@ class DownloadManager:
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> list[InstalledModel]:
-        """Download the named catalog models that are not installed (or are damaged)."""
+        """Download the named catalog models that are not installed (or are damaged, or unverifiable)."""
         entries: list[ModelEntry] = []
         for name in names:
             entry = get_entry(name)
@@ -329,16 +285,20 @@ class DownloadManager:
         results: list[InstalledModel] = []
         for entry in entries:
             existing = self.get_installed(entry.name)
-            if existing is not None and not check_model(existing, full=False):
+            # A record rebuilt after manifest damage has no checksums: downloading again restores them.
+            if existing is not None and not existing.unverifiable_files and not check_model(existing, full=False):
                 log.info("%s is already installed", entry.name)
                 results.append(existing)
                 continue
             if offline_mode():
                 raise DownloadError(
                     f"Cannot download {entry.name}: offline mode is on (HF_HUB_OFFLINE). "
-                    f"Unset HF_HUB_OFFLINE to download, {_IMPORT_HINT}."
+                    f"Unset HF_HUB_OFFLINE to download, {IMPORT_HINT}."
                 )
-            results.append(self._download_one(entry, progress, cancel))
+            model = self._download_one(entry, progress, cancel)
+            if self.after_install is not None:
+                self.after_install(model, progress)
+            results.append(model)
         return results
 
     def _retrying(self, what: str, action: Callable[[], Any], cancel: threading.Event | None) -> Any:
@@ -350,7 +310,7 @@ class DownloadManager:
                 if attempt == attempts - 1:
                     raise DownloadError(
                         f"Could not download {what}: {exc.reason}. Check the network connection and try "
-                        f"again (it resumes), set HF_ENDPOINT to a reachable mirror, {_IMPORT_HINT}."
+                        f"again (it resumes), set HF_ENDPOINT to a reachable mirror, {IMPORT_HINT}."
                     ) from None
                 delay = self.retry_delays[attempt]
                 log.warning("%s: %s; trying again in %.1f s", what, exc.reason, delay)
@@ -368,7 +328,7 @@ class DownloadManager:
         if name == "OfflineModeIsEnabled":
             return DownloadError(
                 f"Cannot download {entry.name}: offline mode is on (HF_HUB_OFFLINE). "
-                f"Unset HF_HUB_OFFLINE to download, {_IMPORT_HINT}."
+                f"Unset HF_HUB_OFFLINE to download, {IMPORT_HINT}."
             )
         status = _status_of(exc)
         if status is not None:
@@ -377,7 +337,7 @@ class DownloadManager:
             if status in (401, 403, 404):
                 return DownloadError(
                     f"{filename} of {entry.name} is not available at {url} (HTTP {status}). If HF_ENDPOINT "
-                    f"points to a mirror, it may not have this file; unset it or {_IMPORT_HINT[3:]}."
+                    f"points to a mirror, it may not have this file; unset it or {IMPORT_HINT[3:]}."
                 )
             return DownloadError(f"Downloading {filename} of {entry.name} failed: HTTP {status} from {url}.")
         if _disk_error(exc):
@@ -421,7 +381,7 @@ class DownloadManager:
             if not meta.commit_hash or not meta.etag:
                 raise DownloadError(
                     f"{endpoint} does not answer like a Hugging Face hub (no commit or ETag for {filename}). "
-                    f"Check HF_ENDPOINT, {_IMPORT_HINT}."
+                    f"Check HF_ENDPOINT, {IMPORT_HINT}."
                 )
             revision = meta.commit_hash  # the rest of this model comes from the same commit
             remote.append(
@@ -448,7 +408,7 @@ class DownloadManager:
                     cancel,
                 )
             meter.report(force=True)
-            return self._install(entry, remote, stage, progress)
+            return self._install(entry, remote, stage)
         except DownloadCancelled:
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -457,14 +417,7 @@ class DownloadManager:
                 shutil.rmtree(stage, ignore_errors=True)  # give the space back
             raise
         finally:
-            self._tidy_staging(stage)
-
-    def _tidy_staging(self, stage: Path) -> None:
-        for folder in (stage, self.staging):
-            try:
-                folder.rmdir()  # only when empty
-            except OSError:
-                pass
+            self.registry.tidy_staging(stage)
 
     def _check_space(self, entry: ModelEntry, stage: Path, needed: int) -> None:
         free = shutil.disk_usage(stage).free
@@ -561,9 +514,7 @@ class DownloadManager:
                 "if it happens again the server or mirror (HF_ENDPOINT) serves a different file."
             )
 
-    def _install(
-        self, entry: ModelEntry, remote: list[_RemoteFile], stage: Path, progress: Callable[[Progress], None] | None
-    ) -> InstalledModel:
+    def _install(self, entry: ModelEntry, remote: list[_RemoteFile], stage: Path) -> InstalledModel:
         files = []
         for r in remote:
             self._meta_path(stage, r.filename).unlink(missing_ok=True)
@@ -579,221 +530,8 @@ class DownloadManager:
             repo=entry.repo,
             installed_at=now_iso(),
         )
-        self._move_into_place(stage, model)
-        self._after_install(model, progress)
+        self.registry.place(stage, model)
         return model
-
-    def _move_into_place(self, stage: Path, model: InstalledModel) -> None:
-        old = None
-        if model.folder.exists():
-            old = model.folder.with_name(f"{model.folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            model.folder.rename(old)
-        os.replace(stage, model.folder)
-        self.manifest.update(model)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        log.info("Installed %s (%d bytes) in %s", model.name, model.size_bytes, model.folder)
-
-    def _after_install(self, model: InstalledModel, progress: Callable[[Progress], None] | None) -> None:
-        """Build what the runtime needs from the weights, once (codec/encoder graphs; preset voice)."""
-        if model.kind == "codec":
-            from miodesk.tts.codec import ensure_decoder
-
-            if progress is not None:
-                progress(Progress(model.name, "decoder.onnx (building)", model.size_bytes, model.size_bytes, 0.0, None))
-            model.derived = [str(ensure_decoder(model.folder))]
-            self.manifest.update(model)
-        elif model.kind == "preset":
-            model.derived = self._install_preset_voice(model)
-            self.manifest.update(model)
-        if model.kind in ("codec", "wavlm"):
-            self._build_voice_encoder(model, progress)
-
-    def _build_voice_encoder(self, model: InstalledModel, progress: Callable[[Progress], None] | None) -> None:
-        """The voice-encoder graph needs a codec and WavLM; build it once both are here.
-
-        Best effort: it is also built on first use, so a failure here is only logged.
-        """
-        models = self.manifest.load()
-        wavlm = models.get("wavlm-base-plus") or next((m for m in models.values() if m.kind == "wavlm"), None)
-        codecs = [m for m in models.values() if m.kind == "codec"]
-        codec = models.get("MioCodec-25Hz-44.1kHz-v2") or (codecs[0] if codecs else None)
-        if wavlm is None or codec is None:
-            return
-        try:
-            from miodesk.tts.voice_encoder import ensure_encoder
-
-            if progress is not None:
-                progress(
-                    Progress(model.name, "voice encoder (building)", model.size_bytes, model.size_bytes, 0.0, None)
-                )
-            built = str(ensure_encoder(codec.folder, wavlm.folder))
-        except Exception as exc:  # noqa: BLE001 - built again on first use, where errors are shown
-            log.warning("Could not build the voice encoder graph now (%s); it is built when first needed", exc)
-            return
-        if built not in wavlm.derived:
-            wavlm.derived.append(built)
-            self.manifest.update(wavlm)
-
-    def _install_preset_voice(self, model: InstalledModel) -> list[str]:
-        from miodesk.tts.voices import VoiceStore
-
-        store = VoiceStore()
-        if model.name in store.names() and store.get(model.name).metadata.get("preset") != model.name:
-            log.warning("A user voice is called %s; the preset is installed but not added as a voice", model.name)
-            return []
-        store.import_file(model.main_file, name=model.name, overwrite=True)
-        return [str(store.root / f"{model.name}.json"), str(store.root / f"{model.name}.npy")]
-
-    # ------------------------------------------------------------------ import
-    def import_path(self, path: Path, name: str | None = None) -> InstalledModel:
-        """Check and install local files: a .gguf, a codec folder, a WavLM folder or a preset .pt."""
-        path = Path(path).expanduser()
-        if not path.exists():
-            raise ModelError(f"{path} does not exist.")
-        if path.is_dir():
-            if (path / "config.yaml").is_file() and (path / "model.safetensors").is_file():
-                return self._import_codec(path, name)
-            weights = [path / w for w in ("model.safetensors", "pytorch_model.bin") if (path / w).is_file()]
-            if (path / "config.json").is_file() and weights:
-                model = self._import_files(path, name or "wavlm-base-plus", "wavlm", [path / "config.json", weights[0]])
-                self._build_voice_encoder(model, None)
-                return model
-            raise ModelError(
-                f"{path} is not a model folder: a codec folder has config.yaml and model.safetensors, "
-                "a WavLM folder config.json and pytorch_model.bin."
-            )
-        suffix = path.suffix.lower()
-        if suffix == ".gguf":
-            from miodesk.tts.llm import _check_gguf_file
-
-            _check_gguf_file(path)
-            target = name or model_name_for_file(path.name, path.stem)
-            known = next((e for e in CATALOG if e.name.casefold() == target.casefold()), None)
-            if known is not None and known.kind != "llm":
-                raise ModelError(f"{target} is the name of a {known.kind}, not of a speech model; pick another name.")
-            return self._import_files(path.parent, known.name if known else target, "llm", [path])
-        if suffix in (".pt", ".npy", ".npz"):
-            from miodesk.tts.voices import load_voice_file
-
-            voice = load_voice_file(path)  # validates without unpickling
-            preset = voice.metadata.get("preset")
-            if not preset:
-                raise ModelError(
-                    f"{path.name} is a voice file but not one of the official presets; add it as a voice "
-                    f"with `miodesk voices import {path.name}`."
-                )
-            model = self._import_files(path.parent, preset, "preset", [path], rename={path.name: f"{preset}.pt"})
-            model.derived = self._install_preset_voice(model)
-            self.manifest.update(model)
-            return model
-        raise ModelError(
-            f"{path.name}: MioDesk imports a MioTTS .gguf file, a MioCodec folder (config.yaml + "
-            "model.safetensors), a WavLM folder or an official preset .pt."
-        )
-
-    def _import_codec(self, folder: Path, name: str | None) -> InstalledModel:
-        from miodesk.tts.codec import ensure_decoder
-        from miodesk.tts.codec_config import CodecConfig
-
-        try:
-            variant = CodecConfig.from_file(folder / "config.yaml").variant
-        except MioDeskError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"{folder / 'config.yaml'} is not a MioCodec config ({exc}).") from None
-        default = {"24k": "MioCodec-25Hz-24kHz", "v2_44k": "MioCodec-25Hz-44.1kHz-v2"}.get(variant)
-        default = default or model_name_for_file(folder.name, folder.name)
-        model = self._import_files(
-            folder, name or default, "codec", [folder / "config.yaml", folder / "model.safetensors"]
-        )
-        try:
-            model.derived = [str(ensure_decoder(model.folder))]
-        except MioDeskError:
-            self.remove(model.name)  # weights that do not build are not a usable codec
-            raise
-        self.manifest.update(model)
-        self._build_voice_encoder(model, None)
-        return model
-
-    def _import_files(
-        self, origin: Path, name: str, kind: str, sources: list[Path], rename: dict[str, str] | None = None
-    ) -> InstalledModel:
-        # A name given with --name is refused when it cannot be a folder name on every platform;
-        # names taken from a file were made portable by model_name_for_file already. ".staging"
-        # starts with a dot, so it is refused here too.
-        check_portable_name(name, "Model name", error=ModelError)
-        if name.casefold().startswith(MANIFEST_NAME):
-            raise ModelError(f"Model name {name!r} is used by MioDesk's own files; choose another with --name.")
-        rename = rename or {}
-        stage = self.staging / f"{name}.import"
-        shutil.rmtree(stage, ignore_errors=True)
-        stage.mkdir(parents=True)
-        files = []
-        try:
-            self._check_space_bytes(name, stage, sum(s.stat().st_size for s in sources))
-            for source in sources:
-                target = stage / rename.get(source.name, source.name)
-                shutil.copyfile(source, target)
-                files.append(InstalledFile(target.name, target.stat().st_size, file_hashes(target)[0]))
-            model = InstalledModel(
-                name=name,
-                kind=kind,
-                folder=self.root / name,
-                files=files,
-                source="import",
-                repo=str(origin),
-                installed_at=now_iso(),
-            )
-            self._move_into_place(stage, model)
-        except OSError as exc:
-            shutil.rmtree(stage, ignore_errors=True)
-            if exc.errno in _DISK_ERRNOS:
-                raise ModelError(f"The disk is full: could not import {name} into {self.root}.") from None
-            raise ModelError(f"Could not import {name}: {exc.strerror or exc}.") from None
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
-        finally:
-            self._tidy_staging(stage)
-        return model
-
-    def _check_space_bytes(self, name: str, stage: Path, needed: int) -> None:
-        free = shutil.disk_usage(stage).free
-        if free < needed + self.disk_reserve:
-            raise ModelError(
-                f"Not enough disk space to import {name}: it needs {format_bytes(needed + self.disk_reserve)}, "
-                f"{format_bytes(free)} are free in {self.root}."
-            )
-
-
-def model_name_for_file(file_name: str, stem: str) -> str:
-    """The name a model imported from `file_name` installs under: its `stem`, made portable.
-
-    Decision: a name that cannot be a folder on every platform ("CON.gguf", "a:b.gguf",
-    "my model .gguf") is mapped to a safe one with a warning, not refused. Unlike a voice name,
-    which people type on every `--voice NAME` and so choose themselves, a model's name only labels
-    its folder; GGUF files come named by whoever made them, and refusing would make people invent
-    a `--name` for something they never type. `--name` still picks another, and is checked strictly.
-    """
-    problem = name_problem(stem)
-    if problem is None:
-        return stem
-    mapped = portable_file_name(stem)
-    log.warning(
-        "%s: the name %r %s; installing it as %r (use --name NAME to choose another)",
-        file_name, stem, problem.split(";")[0], mapped,
-    )
-    return mapped
-
-
-def installed_model(name: str, kind: str | None = None) -> InstalledModel | None:
-    """The installed model `name` if the manifest has it (no network, no hashing)."""
-    model = DownloadManager().get_installed(name)
-    if model is None or (kind is not None and model.kind != kind):
-        return None
-    return model
 
 
 def describe_problems(problems: list[VerifyProblem]) -> str:
@@ -801,7 +539,3 @@ def describe_problems(problems: list[VerifyProblem]) -> str:
     return "; ".join(p.message for p in problems) + (
         f" Download again with `miodesk models download {' '.join(names)}` or remove it."
     )
-
-
-def catalog_names() -> list[str]:
-    return [entry.name for entry in CATALOG]

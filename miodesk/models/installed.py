@@ -3,6 +3,10 @@
 Each model lives in its own folder `models/<name>/`; the manifest lists its files with size,
 sha256 and the revision they came from, plus derived files (ONNX graphs) to delete with it.
 A cheap check compares sizes (startup); a full check recomputes sha256 (on demand).
+
+A damaged manifest is kept (every damaged version under its own name) and rebuilt from the model
+folders: their files and sizes are known again, but not the checksums recorded at installation, so
+those models are marked `rebuilt` and `miodesk models verify` says it cannot vouch for them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from miodesk.atomic import atomic_write_bytes
+from miodesk.models.catalog import CATALOG, PRESET_SHA256
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +47,18 @@ class InstalledModel:
     repo: str = ""
     installed_at: str = ""
     derived: list[str] = field(default_factory=list)  # absolute paths of built graphs
+    # True when this record was rebuilt from the folder after the manifest was damaged: the
+    # checksums recorded at installation are lost, so the files cannot be verified against them.
+    rebuilt: bool = False
 
     @property
     def size_bytes(self) -> int:
         return sum(f.size for f in self.files)
+
+    @property
+    def unverifiable_files(self) -> list[str]:
+        """Files rebuilt from the folder with no checksum to compare: nothing can vouch for them."""
+        return [f.path for f in self.files if self.rebuilt and not f.sha256]
 
     @property
     def main_file(self) -> Path:
@@ -76,6 +89,7 @@ class InstalledModel:
             repo=data.get("repo", ""),
             installed_at=data.get("installed_at", ""),
             derived=list(data.get("derived", [])),
+            rebuilt=bool(data.get("rebuilt", False)),
         )
 
 
@@ -107,28 +121,53 @@ def sha256_file(path: Path) -> str:
 
 
 class Manifest:
-    """Load/save the manifest; a damaged one is backed up and treated as empty, never a crash."""
+    """Load/save the manifest; a damaged one is kept aside and rebuilt from the folders, never a crash."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / MANIFEST_NAME
-        self._lock = threading.Lock()
+        # Reentrant: `update` holds it while `load` may rebuild and save a damaged manifest.
+        self._lock = threading.RLock()
 
     def load(self) -> dict[str, InstalledModel]:
-        if not self.path.is_file():
-            return {}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            models = {m["name"]: InstalledModel.from_json(self.root, m) for m in data["models"]}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            backup = self.path.with_name(f"{MANIFEST_NAME}.damaged")
-            log.warning("Model manifest %s is damaged (%s); kept as %s", self.path, exc, backup.name)
+        with self._lock:
+            if not self.path.is_file():
+                return {}
             try:
-                self.path.replace(backup)
-            except OSError:
-                pass
-            return {}
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                return {m["name"]: InstalledModel.from_json(self.root, m) for m in data["models"]}
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                return self._rebuild(exc)
+
+    def _rebuild(self, damage: Exception) -> dict[str, InstalledModel]:
+        backup = self._damaged_copy_path()
+        try:
+            self.path.replace(backup)
+            kept = f"kept as {backup.name}"
+        except OSError as error:
+            kept = f"could not move it aside ({error.strerror or error})"
+        models = rebuild_from_folders(self.root)
+        log.warning(
+            "Model manifest %s is damaged (%s); %s. Rebuilt it from the model folders: %s. Their checksums "
+            "from installation are lost, so `miodesk models verify` cannot check them; download them again "
+            "to be sure.",
+            self.path, damage, kept, ", ".join(sorted(models)) or "none found",
+        )
+        try:
+            self.save(models)
+        except OSError as error:
+            log.warning("Could not save the rebuilt model manifest: %s", error.strerror or error)
         return models
+
+    def _damaged_copy_path(self) -> Path:
+        """A new name for each damaged manifest, so a later damage does not overwrite an earlier one."""
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        candidate = self.path.with_name(f"{MANIFEST_NAME}.damaged-{stamp}")
+        number = 1
+        while candidate.exists():
+            number += 1
+            candidate = self.path.with_name(f"{MANIFEST_NAME}.damaged-{stamp}-{number}")
+        return candidate
 
     def save(self, models: dict[str, InstalledModel]) -> None:
         data = {
@@ -138,6 +177,7 @@ class Manifest:
         atomic_write_bytes(self.path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def update(self, model: InstalledModel | None = None, remove: str | None = None) -> None:
+        """Add or replace `model` and/or drop the model called `remove`, in one locked read-modify-write."""
         with self._lock:
             models = self.load()
             if remove is not None:
@@ -176,3 +216,61 @@ def check_model(model: InstalledModel, full: bool) -> list[VerifyProblem]:
                 )
             )
     return problems
+
+
+def _guess_kind(folder: Path, files: list[str]) -> str | None:
+    """The kind of model a folder holds, by the catalog name or else by its files."""
+    known = next((entry for entry in CATALOG if entry.name.casefold() == folder.name.casefold()), None)
+    if known is not None:
+        return known.kind
+    if any(name.lower().endswith(".gguf") for name in files):
+        return "llm"
+    if "config.yaml" in files and "model.safetensors" in files:
+        return "codec"
+    if "config.json" in files and ("pytorch_model.bin" in files or "model.safetensors" in files):
+        return "wavlm"
+    return None
+
+
+def rebuild_from_folders(root: Path) -> dict[str, InstalledModel]:
+    """Records for the model folders under `root`, from their files and sizes (checksums unknown).
+
+    Only the official presets' checksums are known without the manifest (the catalog pins them).
+    Folders MioDesk uses for its own work (".staging", "*.old" left by an interrupted replace) and
+    folders that hold no recognisable model are left out.
+    """
+    models: dict[str, InstalledModel] = {}
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return models
+    for folder in folders:
+        if folder.name.startswith(".") or folder.name.endswith(".old"):
+            continue
+        try:
+            paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+            files = [
+                InstalledFile(p.relative_to(folder).as_posix(), p.stat().st_size, "") for p in paths
+            ]
+        except OSError:
+            continue
+        names = [f.path for f in files]
+        kind = _guess_kind(folder, names)
+        if kind is None:
+            continue
+        if kind == "llm":
+            # The runtime opens the first file of an llm: the GGUF.
+            files.sort(key=lambda f: not f.path.lower().endswith(".gguf"))
+        elif kind == "preset":
+            sha = PRESET_SHA256.get(folder.name, "")
+            files = [InstalledFile(f.path, f.size, sha if f.path == f"{folder.name}.pt" else "") for f in files]
+        models[folder.name] = InstalledModel(
+            name=folder.name,
+            kind=kind,
+            folder=folder,
+            files=files,
+            source="unknown",
+            installed_at=now_iso(),
+            rebuilt=True,
+        )
+    return models

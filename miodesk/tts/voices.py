@@ -27,22 +27,16 @@ from miodesk import paths
 from miodesk.atomic import atomic_write_bytes
 from miodesk.errors import VoiceError
 from miodesk.filenames import MAX_NAME_CHARS, check_portable_name, extended_path, truncate_name
+from miodesk.models.catalog import PRESET_NAMES, PRESET_SHA256, preset_for_sha256
 from miodesk.torch_pickle import DTYPE_NAMES, PickleRefused, TensorSpec, walk_torch_pickle
 
 logger = logging.getLogger(__name__)
 
 VOICE_DIM = 128
 
-OFFICIAL_PRESETS = ("jp_female", "jp_male", "en_female", "en_male")
-
-# sha256 of the official MioTTS-Inference preset files (golden README §7).
-OFFICIAL_PRESET_SHA256: dict[str, str] = {
-    "jp_female": "b9fb6483be458d81b7edcb8edc49487a781ea2a344495f964bfd0d463d560dba",
-    "jp_male": "cb6667eff5e7a1a80314dd2d52b3a818b7cc00d54a3b659e1b21f2423581cb82",
-    "en_female": "5a386d2ee0b48036586fc322da0ccf4b88f585ef9162e0371a9999637ebd7645",
-    "en_male": "33a37cffd19795491707edcd760b5f9ecf9da1354296fbca6b7add25f2de42d1",
-}
-_PRESET_BY_SHA256 = {sha: name for name, sha in OFFICIAL_PRESET_SHA256.items()}
+# The official MioTTS-Inference presets and the sha256 of their files: the model catalog owns both.
+OFFICIAL_PRESETS = PRESET_NAMES
+OFFICIAL_PRESET_SHA256: dict[str, str] = PRESET_SHA256
 
 PRESET_LICENCE_NOTE = (
     "non-commercial: audio made with the official preset voices may not be used commercially"
@@ -218,7 +212,7 @@ def load_voice_file(path: Path, name: str | None = None) -> Voice:
         raise VoiceError(f"Cannot read voice file {label}: {_reason(exc)}.") from None
     raw = _load_pt(path) if suffix == ".pt" else _load_numpy(path)
     vector = _validated_vector(raw, label)
-    preset = _PRESET_BY_SHA256.get(sha256)
+    preset = preset_for_sha256(sha256)
     metadata: dict[str, Any] = {
         "name": name or path.stem,
         "source": {"file": label, "sha256": sha256},

@@ -1,6 +1,6 @@
 """First run: recommend a model set, show licences and sizes, download with progress, say hello.
 
-Built on the models manager (`miodesk.models.catalog` / `miodesk.models.download`). The download
+Built on the model catalog (`miodesk.models.catalog`) and installer (`miodesk.model_setup`). The download
 runs on a background thread; progress and the result come back on the UI thread
 (`miodesk.ui.background`), and Cancel sets the manager's cancel event (the manager leaves nothing
 half-installed).
@@ -40,14 +40,15 @@ WELCOME_TEXT = {
 
 
 def models_api() -> tuple[Any, Any] | None:
-    """(catalog module, download module), or None while the models manager is not installed."""
+    """(catalog module, installer module), or None while the models manager is not installed."""
     try:
-        from miodesk.models import catalog, download
+        from miodesk import model_setup
+        from miodesk.models import catalog
     except ImportError:
         return None
-    if not all(hasattr(catalog, n) for n in ("recommend", "get_entry")) or not hasattr(download, "DownloadManager"):
+    if not all(hasattr(catalog, n) for n in ("recommend", "get_entry")) or not hasattr(model_setup, "ModelInstaller"):
         return None
-    return catalog, download
+    return catalog, model_setup
 
 
 def _field(entry: Any, *names: str, default: Any = None) -> Any:
@@ -188,7 +189,8 @@ class FirstRunDialog(QDialog):
             widget.show()
         self.file_label.setText(self.tr("Starting the download…"))
         self.progress.setValue(0)
-        manager = self.download_module.DownloadManager(paths.models_dir())
+        # The installer runs the post-install steps too: decoder graph, preset voices.
+        manager = self.download_module.ModelInstaller(paths.models_dir())
         names = list(self.names)
 
         def work() -> None:

@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from miodesk import paths
-from miodesk.settings import CODEC_VARIANTS, Settings
+from miodesk.models import registry
+from miodesk.models.catalog import CODEC_VARIANTS, DEFAULT_CODEC_VARIANT
+from miodesk.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +199,9 @@ class SettingsDialog(QDialog):
             self.model_combo.addItem(Path(settings.model_path).name, settings.model_path)
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(settings.model_path)))
 
-        labels = {"44k": self.tr("44.1 kHz v2 (recommended)"), "24k": self.tr("24 kHz (lighter)")}
+        labels = {"v2_44k": self.tr("44.1 kHz v2 (recommended)"), "24k": self.tr("24 kHz (lighter)")}
         for key, folder in CODEC_VARIANTS.items():
-            installed = (paths.models_dir() / folder).exists()
+            installed = registry.codec_folder(folder).exists()
             text = labels[key] if installed else self.tr("{0} — not installed").format(labels[key])
             self.codec_combo.addItem(text, key)
         if settings.codec_path:
@@ -247,7 +249,7 @@ class SettingsDialog(QDialog):
             self.original,
             model_path=self.model_combo.currentData() or "",
             codec_variant=(self.original.codec_variant if self.codec_combo.currentData() == "custom"
-                           else self.codec_combo.currentData() or "44k"),
+                           else self.codec_combo.currentData() or DEFAULT_CODEC_VARIANT),
             codec_path=self.original.codec_path if self.codec_combo.currentData() == "custom" else "",
             provider=self.provider_combo.currentData() or "auto",
             llm_threads=self.llm_threads.value(),

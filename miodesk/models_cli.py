@@ -1,4 +1,8 @@
-"""`miodesk models …`: the model catalog, downloads, imports and checks."""
+"""`miodesk models …`: the model catalog, downloads, imports and checks.
+
+Outside the `models` package because it installs: it runs the post-install steps (graph builds,
+preset voices) of `miodesk.model_setup`, which need the speech engine, and `models` must not.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from miodesk.models.catalog import format_bytes
+from miodesk.models.catalog import DEFAULT_CODEC, DEFAULT_LLM, format_bytes
 
 
 def add_models_parser(commands: argparse._SubParsersAction) -> None:
@@ -17,7 +21,7 @@ def add_models_parser(commands: argparse._SubParsersAction) -> None:
     actions.add_parser("list", help="every known model: kind, size, licence, installed or not")
     actions.add_parser("recommend", help="the models suggested for this machine, and why")
     download = actions.add_parser("download", help="download models by name (resumes an interrupted one)")
-    download.add_argument("names", nargs="+", metavar="NAME", help="e.g. MioTTS-0.1B-Q8_0 MioCodec-25Hz-44.1kHz-v2")
+    download.add_argument("names", nargs="+", metavar="NAME", help=f"e.g. {DEFAULT_LLM} {DEFAULT_CODEC}")
     imp = actions.add_parser("import", help="install local files: a .gguf, a codec folder or a preset .pt")
     imp.add_argument("path", type=Path)
     imp.add_argument("--name", help="name to install it under (default: from the file)")
@@ -95,7 +99,21 @@ def _list(manager) -> int:
     for row in [header, *rows]:
         print("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip())
     print(f"Models folder: {manager.root}  (~ = estimated size)")
+    _print_unverifiable([m for m in manager.installed() if m.unverifiable_files])
     return 0
+
+
+def _print_unverifiable(models: list) -> None:
+    """Say plainly which models lost their checksums when a damaged manifest was rebuilt."""
+    if not models:
+        return
+    names = " ".join(m.name for m in models)
+    print(
+        f"Not verifiable: {', '.join(m.name for m in models)}. The model list was damaged and rebuilt from "
+        "the model folders; their files are there with their sizes, but the checksums recorded when they "
+        f"were installed are lost. To be sure of them, download them again (`miodesk models download {names}`) "
+        "or import them again."
+    )
 
 
 def _recommend() -> int:
@@ -140,9 +158,10 @@ def _download(manager, names: list[str]) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from miodesk.models.download import DownloadManager, describe_problems
+    from miodesk.model_setup import ModelInstaller
+    from miodesk.models.download import describe_problems
 
-    manager = DownloadManager()
+    manager = ModelInstaller()
     command = args.models_command
     if command == "list":
         return _list(manager)
@@ -162,7 +181,13 @@ def run_models(args: argparse.Namespace) -> int:
 
             raise ModelError(describe_problems(problems))
         how = "sizes" if args.quick else "sha256"
-        print(f"{len(installed)} installed model(s) checked ({how}): all fine.")
+        unverifiable = [m for m in installed if m.unverifiable_files]
+        if not unverifiable:
+            print(f"{len(installed)} installed model(s) checked ({how}): all fine.")
+            return 0
+        print(f"{len(installed)} installed model(s) checked ({how}): no changes found, but "
+              f"{len(unverifiable)} cannot be verified.")
+        _print_unverifiable(unverifiable)
         return 0
     if command == "remove":
         freed = manager.remove(args.name)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from miodesk.formatting import format_duration
 from miodesk.models.catalog import DEFAULT_CODEC, DEFAULT_LLM, format_bytes
 
 
@@ -45,7 +46,7 @@ class _ProgressPrinter:
     def __call__(self, p) -> None:  # p: Progress
         fraction = p.bytes_done / p.bytes_total if p.bytes_total else 0.0
         speed = f"{format_bytes(p.speed_bps)}/s" if p.speed_bps else "--"
-        eta = _format_eta(p.eta_s)
+        eta = "?" if p.eta_s is None else format_duration(p.eta_s)
         sizes = f"{format_bytes(p.bytes_done)} / {format_bytes(p.bytes_total)}"
         if self.tty:
             now = time.monotonic()
@@ -71,15 +72,6 @@ class _ProgressPrinter:
             self._drawn = False
             self.stream.write("\n")
             self.stream.flush()
-
-
-def _format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds + 0.5)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _list(manager) -> int:

@@ -16,8 +16,9 @@ from gguf_fixtures import make_model
 from miodesk.audio.player import AudioPlayer
 from miodesk.text.segment import segment
 from miodesk.tts.engine import SpeechEngine
+from miodesk.tts.generation import is_runaway
 from miodesk.tts.llm import SamplingParams
-from miodesk.tts.reader import SENTENCE_PAUSE_S, FileSink, ReaderEvent, ReadingSession, is_runaway
+from miodesk.tts.reader import SENTENCE_PAUSE_S, FileSink, ReaderEvent, ReadingSession
 from miodesk.tts.streaming import ChunkPlan
 
 VOICE = np.load(GOLDEN / "presets" / "jp_female.npy")

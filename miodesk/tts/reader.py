@@ -13,7 +13,6 @@ is heard, not when it was generated. Controls (pause, next, seek, voice, speed) 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import queue
@@ -21,8 +20,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import soundfile
@@ -30,19 +30,35 @@ import soundfile
 from miodesk import system
 from miodesk.errors import MioDeskError
 from miodesk.text.segment import Utterance
-from miodesk.tts.streaming import ChunkPlan, StreamingDecoder
+from miodesk.tts.generation import (
+    DEFAULT_RETRY,
+    CodeGenerator,
+    FinishReason,
+    RetryPolicy,
+    SamplingParams,
+    describe_failure,
+)
+from miodesk.tts.streaming import ChunkPlan, Decoder, StreamingDecoder
 
 log = logging.getLogger(__name__)
 
 SENTENCE_PAUSE_S = 0.25  # silence between utterances of one paragraph
 PARAGRAPH_PAUSE_S = 0.6  # between paragraphs (a blank line between the utterances in the source)
-RUNAWAY_REPEAT = 50  # the same code this many times in a row is a runaway
-RUNAWAY_WINDOW, RUNAWAY_DISTINCT = 150, 4  # or this few distinct codes in the last window
+
+
+class ReaderEventKind(str, Enum):
+    """A str, so handlers may compare it with the plain names (`event.kind == "error"`)."""
+
+    UTTERANCE_STARTED = "utterance_started"  # its first sample is being heard
+    UTTERANCE_FINISHED = "utterance_finished"  # its last sample (and the pause after it) was heard
+    FINISHED = "finished"  # the whole reading was heard
+    WARNING = "warning"  # e.g. an utterance the model could not finish was skipped; reading goes on
+    ERROR = "error"  # the reading stopped; `message` says why
 
 
 @dataclass
 class ReaderEvent:
-    kind: str  # utterance_started | utterance_finished | finished | warning | error
+    kind: ReaderEventKind
     index: int | None = None
     start: int | None = None
     end: int | None = None
@@ -106,12 +122,61 @@ def _rounded(value: float | None) -> float | None:
 
 
 class Sink(Protocol):
-    # Optional: a `buffered_seconds` property (audio queued, not yet played) lets the codec thread
-    # time its windows by need; without it a fixed schedule is used.
-    def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None: ...
-    def add_marker(self, payload: Any) -> None: ...
-    def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool: ...
-    def end_of_audio(self) -> None: ...
+    """Where a reading's audio goes (a file, a sound card): what every sink must offer."""
+
+    def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None:
+        """`handler(payload)` is called when the audio at a marker is heard (for a file: written)."""
+
+    def add_marker(self, payload: Any) -> None:
+        """Mark the point after the audio written so far."""
+
+    def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool:
+        """Queue samples, blocking while the sink is full; False when `cancel` was set meanwhile."""
+
+    def end_of_audio(self) -> None:
+        """No more audio comes: what is queued may play out without counting as an underrun."""
+
+    @property
+    def buffered_seconds(self) -> float:
+        """Audio queued and not yet heard; the codec thread times its windows by it (+inf: no hurry)."""
+
+    @property
+    def first_audio_time(self) -> float | None:
+        """perf_counter() when the first non-silent sample was queued (time to first audio)."""
+
+
+@runtime_checkable
+class LiveSink(Sink, Protocol):
+    """A sink that plays as it goes (AudioPlayer): it can pause, drop what it holds, and be waited on.
+
+    ReadingSession checks once whether its sink is one; for a file these controls do nothing.
+    """
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+    def flush(self) -> None:
+        """Drop the queued audio and its markers at once (stop, seek)."""
+
+    def wait_until_played(self, cancel: threading.Event | None = None) -> bool:
+        """Block until the queued audio was heard; False when cancelled or the device failed."""
+
+    @property
+    def underruns(self) -> int: ...
+
+
+class ReadingEngine(Protocol):
+    """What a reading needs from the engine (SpeechEngine, or a stand-in in miodesk bench)."""
+
+    @property
+    def llm(self) -> CodeGenerator: ...
+
+    @property
+    def codec(self) -> Decoder: ...
 
 
 class FileSink:
@@ -160,11 +225,27 @@ class FileSink:
             self._partial.unlink(missing_ok=True)
 
 
-def is_runaway(codes: list[int]) -> bool:
-    """A generation stuck on one code, or cycling through a handful of them."""
-    if len(codes) >= RUNAWAY_REPEAT and len(set(codes[-RUNAWAY_REPEAT:])) == 1:
-        return True
-    return len(codes) >= RUNAWAY_WINDOW and len(set(codes[-RUNAWAY_WINDOW:])) <= RUNAWAY_DISTINCT
+class _Marker(str, Enum):
+    """Payloads of the sink's markers are (_Marker, utterance index)."""
+
+    START = "start"
+    END = "end"
+
+
+class _Message(Enum):
+    """What the LLM thread sends the codec thread for one utterance, as (_Message, value)."""
+
+    CODES = "codes"  # value: a list of codes, in order
+    RESTART = "restart"  # value: FinishReason; the attempt failed, its queued codes are void, another follows
+    SKIP = "skip"  # value: FinishReason; the last attempt failed too: the utterance is left out
+    END = "end"  # value: None; all codes of the utterance are in
+
+
+_Item = tuple[_Message, list[int] | FinishReason | None]
+
+
+def _codes_in(items: list[_Item]) -> list[int]:
+    return [code for kind, value in items if kind == _Message.CODES and isinstance(value, list) for code in value]
 
 
 class ReadingSession:
@@ -172,7 +253,7 @@ class ReadingSession:
 
     def __init__(
         self,
-        engine: Any,  # SpeechEngine: .llm, .codec
+        engine: ReadingEngine,
         utterances: list[Utterance],
         voice: np.ndarray,
         sink: Sink,
@@ -181,9 +262,9 @@ class ReadingSession:
         plan: ChunkPlan | None = None,
         lookahead: int = 2,
         on_event: Callable[[ReaderEvent], None] | None = None,
-        sampling: Any = None,  # SamplingParams; None = official defaults
+        sampling: SamplingParams | None = None,  # None: the official defaults
         seed: int | None = None,
-        detect_runaways: bool = True,  # off only for random-weight stand-ins (miodesk bench), which repeat codes
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self.engine = engine
         self.utterances = utterances
@@ -194,13 +275,15 @@ class ReadingSession:
         self._on_event = on_event
         self._sampling = sampling
         self._seed = seed
-        self._detect_runaways = detect_runaways
+        self._retry = retry
+        # The optional controls of a sound card, looked up once; a file sink has none of them.
+        self._live: LiveSink | None = sink if isinstance(sink, LiveSink) else None
         self._voice = np.asarray(voice, dtype=np.float32)
         self._speed = speed
         self._lock = threading.Lock()
         self.stats = ReadingStats()
         self.current_index: int | None = None  # the utterance being heard
-        self._queues: dict[int, queue.Queue] = {}
+        self._queues: dict[int, queue.Queue[_Item]] = {}
         self._queues_ready = threading.Condition(self._lock)
         self._decoding_index = 0
         self._cancel = threading.Event()
@@ -225,18 +308,16 @@ class ReadingSession:
         return len(self.utterances)
 
     def pause(self) -> None:
-        pause = getattr(self.sink, "pause", None)
-        if pause is not None:
-            pause()
+        if self._live is not None:
+            self._live.pause()
 
     def resume(self) -> None:
-        resume = getattr(self.sink, "resume", None)
-        if resume is not None:
-            resume()
+        if self._live is not None:
+            self._live.resume()
 
     @property
     def paused(self) -> bool:
-        return bool(getattr(self.sink, "paused", False))
+        return self._live is not None and self._live.paused
 
     @property
     def position(self) -> int:
@@ -289,9 +370,8 @@ class ReadingSession:
 
     def _halt(self) -> None:
         self._cancel.set()
-        flush = getattr(self.sink, "flush", None)
-        if flush is not None:
-            flush()
+        if self._live is not None:
+            self._live.flush()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads = []
@@ -320,16 +400,18 @@ class ReadingSession:
     def on_marker(self, payload: Any) -> None:
         """Called by the sink when marked audio becomes audible."""
         kind, index = payload
-        if kind == "start":
+        if kind == _Marker.START:
             self.current_index = index
             utterance = self.utterances[index]
-            self._emit(ReaderEvent("utterance_started", index, utterance.start, utterance.end, utterance.text))
-        elif kind == "end":
-            self._emit(ReaderEvent("utterance_finished", index))
+            self._emit(
+                ReaderEvent(ReaderEventKind.UTTERANCE_STARTED, index, utterance.start, utterance.end, utterance.text)
+            )
+        elif kind == _Marker.END:
+            self._emit(ReaderEvent(ReaderEventKind.UTTERANCE_FINISHED, index))
 
     # --- LLM thread -------------------------------------------------------------------------------
 
-    def _queue_for(self, index: int) -> queue.Queue:
+    def _queue_for(self, index: int) -> queue.Queue[_Item]:
         with self._lock:
             if index not in self._queues:
                 self._queues[index] = queue.Queue()
@@ -337,8 +419,6 @@ class ReadingSession:
             return self._queues[index]
 
     def _generate_loop(self, first: int, cancel: threading.Event) -> None:
-        from miodesk.tts.llm import SamplingParams
-
         try:
             for index in range(first, len(self.utterances)):
                 # Bounded look-ahead: memory stays flat on a book, and a voice change applies soon.
@@ -350,27 +430,32 @@ class ReadingSession:
                     self.stats.max_lookahead = max(self.stats.max_lookahead, index - self._decoding_index)
                 out = self._queue_for(index)
                 text = self.utterances[index].text
-                params = self._sampling or SamplingParams()
-                for attempt in range(2):
-                    seed = None if self._seed is None else self._seed + index * 1000 + attempt
-                    params = dataclasses.replace(params, seed=seed)
-                    verdict = self._generate_one(index, text, params, out, cancel)
-                    if verdict in ("ok", "cancelled"):
+                reason: FinishReason | None = None
+                failed = False
+                for attempt in range(self._retry.attempts):
+                    params = self._retry.params(self._sampling, self._seed, index, attempt)
+                    reason, n_codes = self._generate_one(index, text, params, out, cancel)
+                    failed = self._retry.failed(reason, n_codes)
+                    if not failed:
                         break
                     self.stats.runaways += 1
-                    log.warning("utterance %d: runaway generation (%s), attempt %d", index, verdict, attempt + 1)
-                    out.put(("restart", verdict) if attempt == 0 else ("skip", verdict))
+                    log.warning("utterance %d: %s on attempt %d", index, describe_failure(reason), attempt + 1)
+                    retry = self._retry.retry(reason, n_codes, attempt)
+                    out.put((_Message.RESTART if retry else _Message.SKIP, reason))
                 if cancel.is_set():
                     return
-                if verdict == "ok":
-                    out.put(("end", None))
+                if reason == FinishReason.EOG and not failed:
+                    out.put((_Message.END, None))
         except MioDeskError as error:
             self._fail(str(error), cancel)
         except Exception as error:
             log.exception("speech generation failed")
             self._fail(f"Speech generation failed: {error}", cancel)
 
-    def _generate_one(self, index: int, text: str, params: Any, out: queue.Queue, cancel: threading.Event) -> str:
+    def _generate_one(
+        self, index: int, text: str, params: SamplingParams, out: queue.Queue[_Item], cancel: threading.Event
+    ) -> tuple[FinishReason | None, int]:
+        """One attempt at utterance `index`, its codes streamed into `out`; (why it ended, codes)."""
         from miodesk.text import text_for_model
 
         started = time.perf_counter()
@@ -384,29 +469,27 @@ class ReadingSession:
                 if self.stats.first_code_s is None:
                     self.stats.first_code_s = time.perf_counter() - self.stats.started_at
                     self.stats.first_prefill_s = generation.prompt_seconds
-                if self._detect_runaways and is_runaway(codes):
+                if self._retry.is_runaway(codes):
                     generation.close()
-                    return "repetition"
+                    return FinishReason.RUNAWAY, len(codes)
                 # Batches of 5 spare the codec thread wake-ups; before the first sound every code
                 # counts, so each one goes at once.
                 if len(batch) >= 5 or self.stats.first_audio_s is None:
-                    out.put(("codes", batch))
+                    out.put((_Message.CODES, batch))
                     batch = []
         finally:
             self.stats.llm_busy_s += time.perf_counter() - started
         if batch:
-            out.put(("codes", batch))
-        if generation.finish_reason == "cancelled":
-            return "cancelled"
-        if generation.finish_reason == "cap":
-            return "cap"
-        self.stats.codes += len(codes)
-        self.stats.utterance_codes[index] = len(codes)
-        return "ok"
+            out.put((_Message.CODES, batch))
+        reason = generation.finish_reason
+        if reason == FinishReason.EOG and codes:
+            self.stats.codes += len(codes)
+            self.stats.utterance_codes[index] = len(codes)
+        return reason, len(codes)
 
     # --- codec thread -----------------------------------------------------------------------------
 
-    def _wait_for_queue(self, index: int, cancel: threading.Event) -> queue.Queue | None:
+    def _wait_for_queue(self, index: int, cancel: threading.Event) -> queue.Queue[_Item] | None:
         with self._lock:
             while index not in self._queues and not cancel.is_set():
                 self._queues_ready.wait(0.05)
@@ -428,16 +511,15 @@ class ReadingSession:
                     np.zeros(int(pause * self.engine.codec.sample_rate), np.float32), cancel
                 ):
                     return
-                self.sink.add_marker(("end", index))
+                self.sink.add_marker((_Marker.END, index))
                 with self._lock:
                     self._queues.pop(index, None)
             self.sink.end_of_audio()
-            wait = getattr(self.sink, "wait_until_played", None)
-            if wait is not None and not wait(cancel=cancel):
+            if self._live is not None and not self._live.wait_until_played(cancel=cancel):
                 return
             if not cancel.is_set():
-                self.stats.underruns = getattr(self.sink, "underruns", 0)
-                self._emit(ReaderEvent("finished"))
+                self.stats.underruns = self._live.underruns if self._live is not None else 0
+                self._emit(ReaderEvent(ReaderEventKind.FINISHED))
                 self._finished.set()
         except MioDeskError as error:
             self._fail(str(error), cancel)
@@ -446,12 +528,12 @@ class ReadingSession:
             self._fail(f"Decoding failed: {error}", cancel)
 
     def _decode_utterance(
-        self, index: int, codes_queue: queue.Queue, voice: np.ndarray, speed: float, cancel: threading.Event
+        self, index: int, codes_queue: queue.Queue[_Item], voice: np.ndarray, speed: float, cancel: threading.Event
     ) -> bool:
         """Stream one utterance into the sink; False when the run was cancelled."""
         codec = self.engine.codec
         decoder = StreamingDecoder(codec, voice, speed, self.plan)
-        self.sink.add_marker(("start", index))
+        self.sink.add_marker((_Marker.START, index))
         while True:
             try:
                 items = [codes_queue.get(timeout=0.05)]
@@ -469,20 +551,21 @@ class ReadingSession:
                     items.append(codes_queue.get_nowait())
                 except queue.Empty:
                     break
-            codes = [code for kind, value in items if kind == "codes" for code in value]
-            control = [(kind, value) for kind, value in items if kind != "codes"]
-            kind, value = control[-1] if control else ("codes", None)
-            if kind == "skip":
-                assert isinstance(value, str)  # ("skip", verdict) from the generation thread
+            codes = _codes_in(items)
+            control = [(kind, value) for kind, value in items if kind != _Message.CODES]
+            kind, value = control[-1] if control else (_Message.CODES, None)
+            if kind == _Message.SKIP:
+                assert isinstance(value, FinishReason)
                 self._emit_skipped(index, value)
                 return True
-            if kind == "restart":
-                # Codes queued before the restart marker belong to the abandoned attempt.
-                restart_at = max(i for i, (k, _) in enumerate(items) if k == "restart")
-                codes = [code for k, v in items[restart_at + 1 :] if k == "codes" for code in v]
+            restarts = [i for i, (k, _) in enumerate(items) if k == _Message.RESTART]
+            if restarts:
+                # Codes queued before the last restart belong to an abandoned attempt (also when the
+                # retry has already ended, so END came in the same batch).
+                codes = _codes_in(items[restarts[-1] + 1 :])
                 decoder = StreamingDecoder(codec, voice, speed, self.plan)
             started = time.perf_counter()
-            if kind == "end":
+            if kind == _Message.END:
                 decoder.extend(codes)
                 pieces = [decoder.finish()]
             else:
@@ -494,13 +577,12 @@ class ReadingSession:
                 self.stats.first_decode_s = elapsed
             if not self._write_pieces(pieces, cancel):
                 return False
-            if kind == "end":
+            if kind == _Message.END:
                 return True
 
-    def _buffered_s(self) -> float | None:
-        """Audio the sink holds (a live player), +inf for a file (never in a hurry), None if unknown."""
-        buffered = getattr(self.sink, "buffered_seconds", None)
-        return float(buffered) if buffered is not None else None
+    def _buffered_s(self) -> float:
+        """Audio the sink holds (a live player), +inf for a file (never in a hurry)."""
+        return float(self.sink.buffered_seconds)
 
     def _write_pieces(self, pieces: list[np.ndarray], cancel: threading.Event) -> bool:
         for piece in pieces:
@@ -511,14 +593,16 @@ class ReadingSession:
                 self._note_first_audio()
         return True
 
-    def _emit_skipped(self, index: int, reason: str) -> None:
+    def _emit_skipped(self, index: int, reason: FinishReason) -> None:
         utterance = self.utterances[index]
-        message = f"Skipped a sentence the speech model could not finish ({reason})."
-        self._emit(ReaderEvent("warning", index, utterance.start, utterance.end, utterance.text, message=message))
+        message = f"Skipped a sentence the speech model could not finish ({describe_failure(reason)})."
+        self._emit(
+            ReaderEvent(ReaderEventKind.WARNING, index, utterance.start, utterance.end, utterance.text, message=message)
+        )
 
     def _note_first_audio(self) -> None:
         if self.stats.first_audio_s is None:
-            first = getattr(self.sink, "first_audio_time", None)
+            first = self.sink.first_audio_time
             if first is not None:
                 self.stats.first_audio_s = first - self.stats.started_at
 
@@ -532,5 +616,5 @@ class ReadingSession:
         if cancel.is_set():
             return
         cancel.set()
-        self._emit(ReaderEvent("error", self.current_index, message=message))
+        self._emit(ReaderEvent(ReaderEventKind.ERROR, self.current_index, message=message))
         self._finished.set()

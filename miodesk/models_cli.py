@@ -151,7 +151,7 @@ def _download(manager, names: list[str]) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     from miodesk.model_setup import ModelInstaller
-    from miodesk.models.download import describe_problems
+    from miodesk.models.registry import describe_problems
 
     manager = ModelInstaller()
     command = args.models_command

@@ -66,6 +66,25 @@ def test_every_damage_keeps_its_own_copy(installer: ModelInstaller) -> None:
     assert kept == ["first damage", "second damage", "third damage"]
 
 
+def test_downloading_an_unverifiable_model_again_restores_its_checksums(
+    installer: ModelInstaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub_server import FakeHub
+
+    data = small_gguf(300_000)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with FakeHub(max_seconds=60) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        hub.add("Aratako/MioTTS-GGUF", f"{LLM}.gguf", data)
+        installer.download([LLM])
+        _damage(installer.root)
+        [rebuilt] = installer.installed()
+        assert rebuilt.unverifiable_files == [f"{LLM}.gguf"]
+        [model] = installer.download([LLM])
+        assert len(hub.requests("GET")) == 2  # fetched again: only the hub can vouch for the file
+    assert not model.rebuilt and model.files[0].sha256 and installer.installed()[0].unverifiable_files == []
+
+
 def test_the_models_cli_says_what_cannot_be_verified(run_cli, miodesk_home: Path, tmp_path: Path) -> None:
     source = tmp_path / f"{LLM}.gguf"
     source.write_bytes(small_gguf(5000))

@@ -532,10 +532,3 @@ class DownloadManager:
         )
         self.registry.place(stage, model)
         return model
-
-
-def describe_problems(problems: list[VerifyProblem]) -> str:
-    names = sorted({p.name for p in problems})
-    return "; ".join(p.message for p in problems) + (
-        f" Download again with `miodesk models download {' '.join(names)}` or remove it."
-    )

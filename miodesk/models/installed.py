@@ -43,7 +43,7 @@ class InstalledModel:
     folder: Path
     files: list[InstalledFile]
     revision: str = ""
-    source: str = "hub"  # "hub", "https" or "import"
+    source: str = "hub"  # "hub", "https", "import", or "unknown" (rebuilt after manifest damage)
     repo: str = ""
     installed_at: str = ""
     derived: list[str] = field(default_factory=list)  # absolute paths of built graphs

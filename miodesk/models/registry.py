@@ -123,6 +123,13 @@ class ModelRegistry:
         return freed
 
 
+def describe_problems(problems: list[VerifyProblem]) -> str:
+    names = sorted({p.name for p in problems})
+    return "; ".join(p.message for p in problems) + (
+        f" Download again with `miodesk models download {' '.join(names)}` or remove it."
+    )
+
+
 def checked_path(model: InstalledModel) -> Path:
     """The model's file or folder, after a cheap size check (a full sha256 check is on demand)."""
     problems = check_model(model, full=False)

@@ -19,14 +19,16 @@ from safetensors.numpy import save_file
 from miodesk.errors import ModelError
 
 _FLOAT_CODES = {"F64", "F32", "F16", "BF16"}
-# Parts of the library's messages that mean the file ends before its header says it should
-# (or, for "incomplete metadata", that its length disagrees with the header in either direction).
-_TRUNCATION_SIGNS = ("header too small", "invalid header length", "incomplete metadata")
+# The library's errors that mean the file ends before its header says it should (or, for
+# "incomplete", that its length disagrees with the header in either direction). Compared without
+# spaces and case: older releases spell them "HeaderTooSmall", newer ones "header too small".
+_TRUNCATION_SIGNS = ("headertoosmall", "invalidheaderlength", "incomplete")
 
 
 def _damage_message(name: str, exc: SafetensorError) -> str:
     detail = str(exc).replace("\n", " ").strip().removeprefix("Error while deserializing header: ")
-    if any(sign in detail for sign in _TRUNCATION_SIGNS):
+    squashed = detail.replace(" ", "").lower()
+    if any(sign in squashed for sign in _TRUNCATION_SIGNS):
         return f"{name} is truncated or damaged ({detail}). Download it again."
     return f"{name} is not a safetensors file ({detail})."
 
@@ -47,7 +49,7 @@ class SafeTensorsFile:
         self.metadata: dict[str, str] = dict(self._handle.metadata() or {})
         self._dtypes: dict[str, str] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
-        for key in self._handle.offset_keys():  # file order, as the tensors were written
+        for key in self._handle.keys():
             tensor = self._handle.get_slice(key)
             self._dtypes[key] = str(tensor.get_dtype())
             self._shapes[key] = tuple(int(d) for d in tensor.get_shape())

@@ -66,6 +66,18 @@ _EXECUTION_PROVIDERS = {
 _GPU_ORDER = (Provider.CUDA, Provider.DIRECTML)
 
 
+def available_providers() -> set[Provider]:
+    """The providers this onnxruntime build has (whether their GPU and libraries are there is only known
+    when a session opens); the CPU always, also when onnxruntime itself is broken."""
+    try:
+        import onnxruntime
+
+        found = set(onnxruntime.get_available_providers())
+    except Exception:  # noqa: BLE001 - a broken install: the settings still offer the CPU
+        return {Provider.CPU}
+    return {Provider.CPU} | {provider for provider, name in _EXECUTION_PROVIDERS.items() if name in found}
+
+
 # --- threads --------------------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ class Settings:
     codec_variant: str = DEFAULT_CODEC_VARIANT  # a key of CODEC_VARIANTS
     codec_path: str = ""  # "" = the variant's folder in the models folder
     provider: str = "auto"
-    llm_threads: int = 0  # 0 = automatic (split_threads)
+    llm_threads: int = 0  # 0 = automatic (runtime.ThreadPlan)
     codec_threads: int = 0
     full_decode: bool = False  # decode whole sentences instead of streaming chunks
     # Reading

@@ -31,12 +31,6 @@ def llm_gpu_layers(provider: Provider | str, offload_supported: bool) -> int:
     return -1 if offload_supported and Provider.parse(provider) is not Provider.CPU else 0
 
 
-def split_threads(cores: int | None = None) -> tuple[int, int]:
-    """(llama.cpp threads, onnxruntime threads) of a pipelined reading: ThreadPlan.for_reading's."""
-    plan = ThreadPlan.for_reading(usable_cores=cores or None)
-    return plan.llm_threads, plan.codec_threads
-
-
 def default_model_path() -> Path:
     """The recommended GGUF (installed or in the models folder), else the only MioTTS GGUF there."""
     return registry.default_model_file()

@@ -59,9 +59,10 @@ def add_voices_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _encoder(args: argparse.Namespace):
+    from miodesk.runtime import ThreadPlan
     from miodesk.tts.voice_encoder import VoiceEncoder
 
-    return VoiceEncoder(args.codec, args.wavlm)
+    return VoiceEncoder(args.codec, args.wavlm, threads=ThreadPlan.for_reading().encoder_threads)
 
 
 def _warn(message: str) -> None:

@@ -48,21 +48,18 @@ EngineFactory = Callable[[Settings], Any]
 
 def default_engine_factory(settings: Settings) -> Any:
     """Build the SpeechEngine the settings describe (slow: call it off the UI thread)."""
-    from miodesk.tts.engine import SpeechEngine, default_model_path, split_threads
+    from miodesk.runtime import ThreadPlan
+    from miodesk.tts.engine import SpeechEngine, default_model_path
 
     model = Path(settings.model_path) if settings.model_path else default_model_path()
     codec = settings.codec_folder()
     if not codec.exists():
         raise ModelError(f"No MioCodec in {codec}. Download the models from the welcome dialog or choose a codec "
                          "folder in Settings.")
-    llm_threads, codec_threads = split_threads()
-    return SpeechEngine(
-        model,
-        codec,
-        provider=settings.provider,
-        llm_threads=settings.llm_threads or llm_threads,
-        codec_threads=settings.codec_threads or codec_threads,
-    )
+    # 0 in the settings means automatic; the plan clamps what the machine cannot give.
+    plan = ThreadPlan.for_reading(llm_threads=settings.llm_threads or None,
+                                  codec_threads=settings.codec_threads or None)
+    return SpeechEngine(model, codec, provider=settings.provider, thread_plan=plan)
 
 
 def models_installed(settings: Settings) -> str | None:

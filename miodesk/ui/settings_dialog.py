@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from miodesk import paths
+from miodesk import paths, runtime, system
 from miodesk.models import registry
 from miodesk.models.catalog import CODEC_VARIANTS, DEFAULT_CODEC_VARIANT
+from miodesk.runtime import Provider
 from miodesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,18 +48,7 @@ def output_devices() -> list[str]:
 
 
 def available_providers() -> set[str]:
-    try:
-        import onnxruntime
-
-        found = set(onnxruntime.get_available_providers())
-    except Exception:  # noqa: BLE001
-        return {"cpu"}
-    names = {"cpu"}
-    if "CUDAExecutionProvider" in found:
-        names.add("cuda")
-    if "DmlExecutionProvider" in found:
-        names.add("directml")
-    return names
+    return {provider.value for provider in runtime.available_providers()}
 
 
 def installed_models() -> list[Path]:
@@ -97,9 +87,9 @@ class SettingsDialog(QDialog):
         self.provider_label = QLabel()
         form.addRow(self.provider_label, self.provider_combo)
         self.llm_threads = QSpinBox()
-        self.llm_threads.setRange(0, 64)
+        self.llm_threads.setRange(0, system.usable_cores())  # 0 = automatic; more than the cores only slows
         self.codec_threads = QSpinBox()
-        self.codec_threads.setRange(0, 64)
+        self.codec_threads.setRange(0, system.usable_cores())
         self.llm_threads_label = QLabel()
         self.codec_threads_label = QLabel()
         form.addRow(self.llm_threads_label, self.llm_threads)
@@ -211,8 +201,9 @@ class SettingsDialog(QDialog):
             self.codec_combo.setCurrentIndex(max(0, self.codec_combo.findData(settings.codec_variant)))
 
         available = available_providers()
-        for key, label in (("auto", self.tr("Automatic (GPU if available)")), ("cuda", "NVIDIA CUDA"),
-                           ("directml", "DirectML"), ("cpu", "CPU")):
+        labels = {Provider.AUTO: self.tr("Automatic (GPU if available)"), Provider.CUDA: "NVIDIA CUDA",
+                  Provider.DIRECTML: "DirectML", Provider.CPU: "CPU"}
+        for key, label in ((provider.value, labels[provider]) for provider in Provider):
             text = label if key == "auto" or key in available else self.tr("{0} — not available").format(label)
             self.provider_combo.addItem(text, key)
         self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(settings.provider)))

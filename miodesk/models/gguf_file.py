@@ -169,14 +169,19 @@ def read_layout(path: Path) -> GGUFLayout:
         raise ModelError(f"Cannot read speech model {path}: {error.strerror or error}") from None
 
 
-def _read_layout(handle: BinaryIO, file_size: int, label: str) -> GGUFLayout:
-    reader = _Reader(handle, file_size)
-    head = handle.read(8)
+def check_signature(head: bytes, label: str) -> int:
+    """The GGUF version in the first 8 bytes of a file; ModelError when they are not a GGUF's."""
     if len(head) < 8 or head[:4] != GGUF_MAGIC:
         raise ModelError(f"{label} is not a GGUF model file (no GGUF signature at the start)")
     version = int.from_bytes(head[4:8], "little")
     if version not in SUPPORTED_VERSIONS:
         raise ModelError(f"{label} is a GGUF file of unsupported version {version}")
+    return version
+
+
+def _read_layout(handle: BinaryIO, file_size: int, label: str) -> GGUFLayout:
+    reader = _Reader(handle, file_size)
+    version = check_signature(handle.read(8), label)
     incomplete = ModelError(
         f"{label} is incomplete: the file ends inside its header or tensor table ({file_size} bytes). "
         "Copy or download it again."

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from miodesk.errors import GenerationError, ModelError
+from miodesk.models.gguf_file import check_signature
 from miodesk.tts.generation import FinishReason, SamplingParams
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ _llama_log = logging.getLogger("miodesk.llama_cpp")
 N_AUDIO_CODES = 12_800
 _AUDIO_TOKEN = re.compile(rb"<\|s_(\d+)\|>")
 CHATML_FALLBACK = "<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
-_GGUF_MAGIC = b"GGUF"
 
 
 # --- llama.cpp log routing ----------------------------------------------------------------------
@@ -115,11 +115,8 @@ def _check_gguf_file(path: Path) -> None:
             head = f.read(8)
     except OSError as e:
         raise ModelError(f"Cannot read speech model {path}: {e.strerror or e}") from e
-    if len(head) < 8 or head[:4] != _GGUF_MAGIC:
-        raise ModelError(f"{path.name} is not a GGUF model file (no GGUF signature at the start)")
-    version = int.from_bytes(head[4:8], "little")
-    if version not in (2, 3):
-        raise ModelError(f"{path.name} is a GGUF file of unsupported version {version}")
+    # The header only: llama.cpp reports a damaged body itself (imports check the whole structure).
+    check_signature(head, path.name)
 
 
 def _compile_template(source: str):

@@ -44,4 +44,6 @@ PYTHON="${PYTHON:-python3}"
 # Platform-only APIs (os.getuid, signal.SIGKILL, resource.*) that no Linux test run executes.
 .venv/bin/python -m mypy --platform win32
 .venv/bin/python -m mypy --platform darwin
+# The package layering and no import cycles (contracts in pyproject.toml).
+.venv/bin/lint-imports
 .venv/bin/python -X warn_default_encoding -m pytest "$@"

@@ -23,6 +23,7 @@ from miodesk import paths
 from miodesk.atomic import atomic_write_bytes
 from miodesk.models import registry
 from miodesk.models.catalog import DEFAULT_CODEC_VARIANT, codec_name, codec_variant
+from miodesk.runtime import Provider
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ POSITIONS_FILE = "positions.json"
 MAX_RECENT_FILES = 10
 MAX_POSITIONS = 500  # the oldest are forgotten beyond this
 
-PROVIDERS = ("auto", "cuda", "directml", "cpu")
 LANGUAGES = ("", "en", "ja")  # "" = follow the system locale
 
 
@@ -111,8 +111,8 @@ def _coerce(data: dict[str, Any]) -> Settings:
     settings.volume = min(1.0, max(0.0, settings.volume))
     settings.llm_threads = max(0, settings.llm_threads)
     settings.codec_threads = max(0, settings.codec_threads)
-    if settings.provider not in PROVIDERS:
-        settings.provider = "auto"
+    if settings.provider not in Provider.choices():
+        settings.provider = Provider.AUTO.value
     # Older files say "44k" for "v2_44k"; an unknown variant falls back to the default codec.
     settings.codec_variant = codec_variant(settings.codec_variant) or DEFAULT_CODEC_VARIANT
     if settings.ui_language not in LANGUAGES:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol
 
 from miodesk.errors import MioDeskError
@@ -254,6 +255,24 @@ class SessionPipeline:
 # --- the reading state: one thread, no threads of its own ------------------------------------------
 
 
+class TransportState(str, Enum):
+    """Where the reading of a document is (a str: the Qt signals carry the plain value)."""
+
+    IDLE = "idle"
+    LOADING = "loading"  # Play was pressed while the models load
+    PLAYING = "playing"
+    PAUSED = "paused"
+
+
+class EngineState(str, Enum):
+    """Where the speech models are."""
+
+    NONE = "none"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class ReadingListener(Protocol):
     """What `ReadingState` reports; the Qt controller turns each call into a signal."""
 
@@ -269,7 +288,7 @@ class ReadingListener(Protocol):
 class ReadingState:
     """Position, utterances, transport and time left of one document; see the module docstring.
 
-    state: "idle" | "loading" (waiting for models) | "playing" | "paused"
+    state: a TransportState
     """
 
     def __init__(
@@ -285,7 +304,7 @@ class ReadingState:
         self.listener = listener
         self.speed = speed  # the reading speed now, for the time-left estimate
         self._clock = clock
-        self.state = "idle"
+        self.state = TransportState.IDLE
         self.loaded: LoadedDocument | None = None
         self.position = 0  # start of the sentence last heard (what resume returns to)
         self.current_index: int | None = None
@@ -297,13 +316,13 @@ class ReadingState:
         self._chars_before: list[int] = [0]  # characters of the utterances before each index
         self._ends: list[int] = []
 
-    def set_state(self, state: str) -> None:
+    def set_state(self, state: TransportState) -> None:
         if state != self.state:
-            self.state = state
-            self.listener.state_changed(state)
+            self.state = TransportState(state)
+            self.listener.state_changed(self.state.value)
 
     def fail(self, message: str) -> None:
-        self.set_state("idle")
+        self.set_state(TransportState.IDLE)
         self.listener.error(message)
 
     # --- document ----------------------------------------------------------------------------------
@@ -361,7 +380,7 @@ class ReadingState:
         assert self.loaded is not None
         self.position = offset
         self.session_id += 1
-        self.set_state("playing")
+        self.set_state(TransportState.PLAYING)
         self.pipeline.start(StartRequest(self.session_id, engine, self.loaded.utterances,
                                          self.loaded.document.text, offset, voice))
 
@@ -369,30 +388,31 @@ class ReadingState:
         """Say `text` without touching the document or its position."""
         self.session_id += 1
         self._preview_ids.add(self.session_id)
-        self.set_state("playing")
+        self.set_state(TransportState.PLAYING)
         self.pipeline.start(StartRequest(self.session_id, engine, utterances, text, 0, voice))
 
     def pause(self) -> None:
-        if self.state == "playing":
+        if self.state == TransportState.PLAYING:
             self.pipeline.pause()
-            self.set_state("paused")
+            self.set_state(TransportState.PAUSED)
             self.save_position(force=True)
 
     def resume(self) -> None:
-        if self.state == "paused":
+        if self.state == TransportState.PAUSED:
             self.pipeline.resume()
-            self.set_state("playing")
+            self.set_state(TransportState.PLAYING)
 
     def stop(self) -> None:
         self.session_id += 1  # events of the old session no longer count
         self.pipeline.stop()
-        if self.state != "idle":
+        if self.state != TransportState.IDLE:
             self.save_position(force=True)
-        self.set_state("idle")
+        self.set_state(TransportState.IDLE)
 
     def reading(self) -> bool:
         """True while the document (not a preview) is being read or is paused."""
-        return self.state in ("playing", "paused") and self.session_id not in self._preview_ids
+        reading = self.state in (TransportState.PLAYING, TransportState.PAUSED)
+        return reading and self.session_id not in self._preview_ids
 
     def sentence_target(self, step: int) -> int | None:
         """The start of the sentence `step` sentences from the current one."""
@@ -428,9 +448,9 @@ class ReadingState:
         start = self.loaded.utterances[index].start
         self.position = start
         if self.reading():
-            self.set_state("playing")
+            self.set_state(TransportState.PLAYING)
             self.pipeline.seek(start)
-        elif self.state == "idle":
+        elif self.state == TransportState.IDLE:
             self.current_index = index
             self.listener.cursor_requested(start)
             self.listener.stats_changed(self.update_stats(None))
@@ -452,7 +472,7 @@ class ReadingState:
             self.listener.stats_changed(self.update_stats(stats))
             self.save_position()
         elif kind == "finished":
-            self.set_state("idle")
+            self.set_state(TransportState.IDLE)
             if not preview:
                 self.position = 0
                 self.current_index = None
@@ -462,7 +482,7 @@ class ReadingState:
         elif kind == "warning":
             self.listener.warning(event.message)
         elif kind == "error":
-            self.set_state("idle")
+            self.set_state(TransportState.IDLE)
             self.save_position(force=True)
             self.listener.error(event.message)
 

@@ -4,7 +4,7 @@
 callback only copies and keeps the last block's level, so the UI or CLI polls `level` for a meter.
 
 Quality thresholds (measured with the golden small codec + WavLM on espeak-ng speech; see
-tests/test_recorder_quality.py and the report of issue 8):
+tests/test_recorder_quality.py):
 - The voice vector of a clip drifts with what is said. Against a 17 s reference, the L2 distance of
   a prefix's vector was 1.7–2.6 at 1 s, 0.7–0.9 at 3 s, 0.5–0.7 at 5 s, 0.3–0.4 at 10 s, while two
   different espeak voices were 0.57–0.68 apart. Under 5 s of speech the words outweigh the voice:

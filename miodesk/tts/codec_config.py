@@ -12,7 +12,7 @@ import yaml
 from miodesk.errors import ModelError
 
 # WavLM front end of the reference: 320-sample hop, 400-sample receptive field, at 16 kHz.
-# They fix the reference's default target length (golden README §3.10).
+# They fix the target length the reference decodes to when no length is given (stft_length_from).
 SSL_HOP = 320
 SSL_EXTRA = 80
 SSL_RATE = 16000
@@ -27,7 +27,8 @@ def stft_length_from(
     upsample: int,
     downsample_factor: int,
 ) -> int:
-    """Frame count L the reference decodes `n_tokens` into at `speed` (golden README §3.10)."""
+    """Frame count L the reference decodes `n_tokens` into at `speed`: its default target length (the
+    audio those tokens stand for at 16 kHz, carried to the codec rate), over the hop and the upsampling."""
     n_frames = downsample_factor * int(n_tokens)
     # float64 maths in the same order as the reference: ceil(n / 16000 * sr)
     default = math.ceil((SSL_HOP * n_frames + SSL_EXTRA) / SSL_RATE * sample_rate)

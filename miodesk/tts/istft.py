@@ -1,4 +1,4 @@
-"""The MioCodec iSTFT head in numpy (golden README §3.9).
+"""The MioCodec iSTFT head in numpy, matching the reference's own iSTFT to float32 precision.
 
 `head_out` (frames, n_fft+2): the first n_fft/2+1 channels are log-magnitudes, the rest phases.
 Magnitudes are exp()'d and clamped at 100, frames are irfft'd (1/n scaling), windowed with a

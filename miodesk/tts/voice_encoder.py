@@ -1,6 +1,6 @@
 """Voice encoder runtime: an audio file or samples → the 128-value voice vector MioCodec uses.
 
-Preprocessing follows the reference (golden README §4.1): mono (mean of channels), torchaudio-exact
+Preprocessing follows the reference's: mono (mean of channels), torchaudio-exact
 resample to the codec rate, peak-normalise, keep the first 20 s, symmetric zero padding so WavLM sees
 whole frames, resample to 16 kHz; then the exported ONNX graph (miodesk.tts.export.encoder) runs on
 the CPU EP by default. The graph is built once per (codec, WavLM) pair and cached like the decoder.

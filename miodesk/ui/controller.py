@@ -28,10 +28,12 @@ from PySide6.QtCore import QObject, Signal
 
 from miodesk.errors import MioDeskError, ModelError, VoiceError
 from miodesk.reading_state import (
+    EngineState,
     LoadedDocument,
     ReadingState,
     SessionPipeline,
     StartRequest,
+    TransportState,
     choose_voice,
 )
 from miodesk.settings import PositionStore, Settings, content_hash, document_key, save_settings
@@ -80,9 +82,9 @@ def models_installed(settings: Settings) -> str | None:
 
 
 class ReaderController(QObject):
-    # state: "idle" | "loading" (waiting for models) | "playing" | "paused"
+    # state: a TransportState
     stateChanged = Signal(str)
-    # engine: "none" | "loading" | "ready" | "failed"
+    # engine: an EngineState
     engineStateChanged = Signal(str)
     engineInfoChanged = Signal(str, str)  # model name, compute device label
     documentLoading = Signal(str)
@@ -114,7 +116,7 @@ class ReaderController(QObject):
         self.seed: int | None = None  # tests fix it for repeatable speech
 
         self.engine: Any = None
-        self.engine_state = "none"
+        self.engine_state = EngineState.NONE
         self._engine_generation = 0
         self._engine_loader: threading.Thread | None = None
         self._document_generation = 0
@@ -135,7 +137,7 @@ class ReaderController(QObject):
     # --- the reading state, read through the controller as before it had its own class -------------------
 
     @property
-    def state(self) -> str:
+    def state(self) -> TransportState:
         return self.reading.state
 
     @property
@@ -165,20 +167,20 @@ class ReaderController(QObject):
 
     def ensure_engine(self) -> None:
         """Start loading the models in the background unless they are loaded or loading."""
-        if self.engine is not None or self.engine_state == "loading":
+        if self.engine is not None or self.engine_state == EngineState.LOADING:
             return
         self._engine_generation += 1
         generation = self._engine_generation
         settings = Settings(**{k: v for k, v in self.settings.to_json().items()})
-        self.engine_state = "loading"
-        self.engineStateChanged.emit("loading")
+        self.engine_state = EngineState.LOADING
+        self.engineStateChanged.emit(EngineState.LOADING.value)
 
         def done(engine: Any) -> None:
             if generation != self._engine_generation:
                 return
             self.engine = engine
-            self.engine_state = "ready"
-            self.engineStateChanged.emit("ready")
+            self.engine_state = EngineState.READY
+            self.engineStateChanged.emit(EngineState.READY.value)
             self.engineInfoChanged.emit(self.model_name(), self.provider_label())
             pending, self._pending = self._pending, None
             if pending is not None:
@@ -187,10 +189,10 @@ class ReaderController(QObject):
         def failed(error: BaseException) -> None:
             if generation != self._engine_generation:
                 return
-            self.engine_state = "failed"
+            self.engine_state = EngineState.FAILED
             self._pending = None
-            self.engineStateChanged.emit("failed")
-            self.reading.set_state("idle")
+            self.engineStateChanged.emit(EngineState.FAILED.value)
+            self.reading.set_state(TransportState.IDLE)
             message = str(error) if isinstance(error, MioDeskError) else f"{type(error).__name__}: {error}"
             self.errorOccurred.emit(self.tr("The speech models could not be loaded: {0}").format(message))
 
@@ -211,12 +213,12 @@ class ReaderController(QObject):
     def reload_engine(self) -> None:
         """Forget the engine (settings changed); the next reading loads the new one."""
         self.stop()
-        engine_was_loaded = self.engine is not None or self.engine_state == "loading"
+        engine_was_loaded = self.engine is not None or self.engine_state == EngineState.LOADING
         self._engine_generation += 1
         self.engine = None
         self.pipeline.release_player()
-        self.engine_state = "none"
-        self.engineStateChanged.emit("none")
+        self.engine_state = EngineState.NONE
+        self.engineStateChanged.emit(EngineState.NONE.value)
         if engine_was_loaded:
             self.ensure_engine()
 
@@ -225,9 +227,9 @@ class ReaderController(QObject):
             action()
             return
         self._pending = action
-        self.reading.set_state("loading")
-        if self.engine_state == "failed":
-            self.engine_state = "none"
+        self.reading.set_state(TransportState.LOADING)
+        if self.engine_state == EngineState.FAILED:
+            self.engine_state = EngineState.NONE
         self.ensure_engine()
 
     # --- session and player: called on the pipeline's control thread ----------------------------------
@@ -326,7 +328,7 @@ class ReaderController(QObject):
         """Choose a voice; a reading in progress switches from its next sentence."""
         self.settings.voice = name
         self._persist_settings()
-        if self.state in ("playing", "paused"):
+        if self.state in (TransportState.PLAYING, TransportState.PAUSED):
             try:
                 self.pipeline.set_voice(self.voice_store.get(name).vector)
             except VoiceError as error:
@@ -335,7 +337,7 @@ class ReaderController(QObject):
 
     def preview_voice(self, name: str) -> None:
         """Say a short sentence in `name`; while reading, the reading itself switches voice."""
-        if self.state in ("playing", "paused", "loading"):
+        if self.state in (TransportState.PLAYING, TransportState.PAUSED, TransportState.LOADING):
             self.set_voice(name)
             return
         self.settings.voice = name
@@ -364,7 +366,7 @@ class ReaderController(QObject):
 
     def play(self, offset: int | None = None) -> None:
         """Start reading at `offset` (default: where the last reading stopped), or resume if paused."""
-        if self.state == "paused" and offset is None:
+        if self.state == TransportState.PAUSED and offset is None:
             self.resume()
             return
         if not self.reading.has_text():
@@ -393,11 +395,11 @@ class ReaderController(QObject):
         self.reading.resume()
 
     def toggle_play(self, offset: int | None = None) -> None:
-        if self.state == "playing":
+        if self.state == TransportState.PLAYING:
             self.pause()
-        elif self.state == "paused":
+        elif self.state == TransportState.PAUSED:
             self.resume()
-        elif self.state == "idle":
+        elif self.state == TransportState.IDLE:
             self.play(offset)
 
     def stop(self) -> None:

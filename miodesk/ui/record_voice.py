@@ -308,10 +308,6 @@ class RecordVoiceDialog(QDialog):
     def _start_worker(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
         self._worker = run_in_background(self._ui, "record-voice", work, done, self._on_failed)
 
-    def wait_for_worker(self, timeout: float = 60.0) -> None:
-        if self._worker is not None:
-            self._worker.join(timeout)
-
     def done(self, result: int) -> None:  # closing by any route stops the microphone
         if self._recorder is not None:
             recorder, self._recorder = self._recorder, None

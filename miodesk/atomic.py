@@ -13,25 +13,35 @@ from miodesk.filenames import extended_path
 
 
 @contextlib.contextmanager
-def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` for a writer that wants a file name; when the block succeeds it is
+    fsynced and renamed over `path`, when it fails it is deleted.
 
-    Text modes write UTF-8 (Windows' default encoding is not). A long path on Windows is used in
-    its extended form, so a deep user-chosen folder works there too.
+    A long path on Windows is used in its extended form, so a deep user-chosen folder works there too.
     """
     path = Path(extended_path(Path(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield Path(tmp_name)
+        with open(tmp_name, "rb+") as written:  # on disk before the rename
+            os.fsync(written.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    Text modes write UTF-8 (Windows' default encoding is not).
+    """
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as handle:
+        yield handle
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -6,9 +6,7 @@ messages that name the file when it is missing, truncated or damaged, and atomic
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
+from miodesk.atomic import atomic_path
 from miodesk.errors import ModelError
 
 _FLOAT_CODES = {"F64", "F32", "F16", "BF16"}
@@ -126,19 +125,8 @@ def write_safetensors(
     # The library reads each array's memory as it is, so hand it C-ordered ones.
     contiguous = {key: np.ascontiguousarray(arr) for key, arr in items.items()}
     meta = {str(k): str(v) for k, v in metadata.items()} if metadata else None
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(contiguous, tmp_name, metadata=meta)
-        with open(tmp_name, "rb+") as written:  # on disk before the rename, as miodesk.atomic does
-            os.fsync(written.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_path(Path(path)) as tmp:
+        save_file(contiguous, str(tmp), metadata=meta)
 
 
 def file_identity(path: Path) -> str:

@@ -59,10 +59,9 @@ def add_voices_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _encoder(args: argparse.Namespace):
-    from miodesk.runtime import ThreadPlan
     from miodesk.tts.voice_encoder import VoiceEncoder
 
-    return VoiceEncoder(args.codec, args.wavlm, threads=ThreadPlan.for_reading().encoder_threads)
+    return VoiceEncoder(args.codec, args.wavlm)
 
 
 def _warn(message: str) -> None:

@@ -661,12 +661,10 @@ class MainWindow(QMainWindow):
 
     def _voice_encoder_factory(self):
         """The dialog calls this off the UI thread when it first needs the encoder."""
-        from miodesk.runtime import ThreadPlan
         from miodesk.tts.voice_encoder import VoiceEncoder
 
         codec = self.settings.codec_folder()
-        threads = ThreadPlan.for_reading().encoder_threads
-        return VoiceEncoder(codec_dir=codec if codec.is_dir() else None, threads=threads)
+        return VoiceEncoder(codec_dir=codec if codec.is_dir() else None)
 
     def _voice_saved(self, name: str) -> None:
         self.controller.set_voice(name)

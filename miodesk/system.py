@@ -157,33 +157,14 @@ def machine_cpu_times() -> tuple[float, float] | None:
 
 
 def total_ram_mb() -> int | None:
-    """Physical memory of the machine in MB, None when unknown."""
+    """Physical memory of the machine in MB, None when unknown. psutil answers on every platform and
+    is a dependency of MioDesk (only the peers' virtualenv lacks it, and it never asks this)."""
     try:
         import psutil
 
         return int(psutil.virtual_memory().total // (1 << 20))
-    except Exception:  # noqa: BLE001 - fall through to the OS's own call
-        pass
-    try:
-        if sys.platform == "win32":
-            return _windows_total_ram_mb()
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20))
-    except (OSError, ValueError, AttributeError):
+    except Exception:  # noqa: BLE001 - psutil missing or no answer: unknown
         return None
-
-
-def _windows_total_ram_mb() -> int | None:
-    class MemoryStatusEx(ctypes.Structure):
-        _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong)] + [
-            (name, ctypes.c_ulonglong)
-            for name in ("total", "avail", "page_total", "page_avail", "virt_total", "virt_avail", "ext")
-        ]
-
-    status = MemoryStatusEx()
-    status.dwLength = ctypes.sizeof(status)
-    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
-        return None
-    return int(status.total // (1 << 20))
 
 
 def peak_rss_mb() -> float | None:

@@ -123,10 +123,14 @@ class SessionPipeline:
         self._submit(self._stop_on_control)
 
     def seek(self, offset: int) -> None:
-        self._submit(lambda: self._seek_on_control(offset))
+        self._submit_to_session(lambda session: session.seek_char(offset))
 
     def set_voice(self, voice: Any) -> None:
-        self._submit(lambda: self._set_voice_on_control(voice))
+        def apply(session: Any) -> None:
+            if not session.finished:
+                session.set_voice(voice)
+
+        self._submit_to_session(apply)
 
     def set_output(self, device: str | None) -> None:
         """Close the player; the next reading opens one on `device`."""
@@ -137,13 +141,13 @@ class SessionPipeline:
         self._submit(self._close_player)
 
     def pause(self) -> None:
-        self._submit(self._pause_on_control)
+        self._submit_to_session(lambda session: session.pause())
 
     def resume(self) -> None:
-        self._submit(self._resume_on_control)
+        self._submit_to_session(lambda session: session.resume())
 
     def set_speed(self, speed: float) -> None:
-        self._submit(lambda: self._set_speed_on_control(speed))
+        self._submit_to_session(lambda session: session.set_speed(speed))
 
     def set_volume(self, volume: float) -> None:
         self._submit(lambda: self._set_volume_on_control(volume))
@@ -176,6 +180,15 @@ class SessionPipeline:
 
         if not self._closed:
             self._control.submit(run)
+
+    def _submit_to_session(self, action: Callable[[Any], Any]) -> None:
+        """Run `action(session)` on the control thread, if a session is there by then."""
+
+        def run() -> None:
+            if self._session is not None:
+                action(self._session)
+
+        self._submit(run)
 
     # --- control thread --------------------------------------------------------------------------------
 
@@ -210,31 +223,10 @@ class SessionPipeline:
         if self._session is not None:
             self._session.stop()
 
-    def _seek_on_control(self, offset: int) -> None:
-        if self._session is not None:
-            self._session.seek_char(offset)
-
-    def _pause_on_control(self) -> None:
-        if self._session is not None:
-            self._session.pause()
-
-    def _resume_on_control(self) -> None:
-        if self._session is not None:
-            self._session.resume()
-
-    def _set_speed_on_control(self, speed: float) -> None:
-        if self._session is not None:
-            self._session.set_speed(speed)
-
     def _set_volume_on_control(self, volume: float) -> None:
         self._volume = volume
         if self._player is not None:
             self._player.volume = volume
-
-    def _set_voice_on_control(self, voice: Any) -> None:
-        session = self._session
-        if session is not None and not session.finished:
-            session.set_voice(voice)
 
     def _set_output_on_control(self, device: str | None) -> None:
         self._device = device

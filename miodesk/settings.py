@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SETTINGS_FILE = "settings.json"
 POSITIONS_FILE = "positions.json"
 MAX_RECENT_FILES = 10
+MIN_TEXT_SCALE, MAX_TEXT_SCALE = 50, 400  # percent of the default reading size
 MAX_POSITIONS = 500  # the oldest are forgotten beyond this
 
 LANGUAGES = ("", "en", "ja")  # "" = follow the system locale
@@ -56,6 +57,8 @@ class Settings:
     auto_scroll: bool = True
     close_to_tray: bool = False
     show_outline: bool = True
+    text_scale: int = 100  # the reader's text size in percent (Ctrl+plus/minus/0, Settings)
+    announce_sentences: bool = False  # ask the screen reader to speak each sentence too (off: double speech)
     recent_files: list[str] = field(default_factory=list)
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
     welcome_done: bool = False
@@ -111,6 +114,7 @@ def _coerce(data: dict[str, Any]) -> Settings:
     settings.volume = min(1.0, max(0.0, settings.volume))
     settings.llm_threads = max(0, settings.llm_threads)
     settings.codec_threads = max(0, settings.codec_threads)
+    settings.text_scale = min(MAX_TEXT_SCALE, max(MIN_TEXT_SCALE, settings.text_scale))
     if settings.provider not in Provider.choices():
         settings.provider = Provider.AUTO.value
     # Older files say "44k" for "v2_44k"; an unknown variant falls back to the default codec.

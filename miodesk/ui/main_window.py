@@ -7,11 +7,22 @@ a file or the audio device.
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -27,10 +38,11 @@ from PySide6.QtWidgets import (
 from miodesk.formatting import format_duration
 from miodesk.settings import Settings, save_settings
 from miodesk.text.documents import SUPPORTED_EXTENSIONS
+from miodesk.ui import accessibility
 from miodesk.ui.assets import app_icon, icon
 from miodesk.ui.controller import LoadedDocument, ReaderController
 from miodesk.ui.reader_view import ReaderView
-from miodesk.ui.widgets import EmptyPage, KeepArrowKeys, MessageBanner, TransportBar
+from miodesk.ui.widgets import ActivateOnEnter, EmptyPage, MessageBanner, TransportBar
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +87,7 @@ class MainWindow(QMainWindow):
         self.tray = None  # set by the app (tray.ReaderTray)
         self._quitting = False
         self._utterance_count = 0
+        self._transport_state = "idle"
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -107,7 +120,13 @@ class MainWindow(QMainWindow):
         if icon_name:
             action.setIcon(icon(icon_name))
         if shortcuts:
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+            sequences: list[QKeySequence] = []
+            for shortcut in shortcuts:
+                for sequence in QKeySequence.keyBindings(shortcut) if isinstance(shortcut, QKeySequence.StandardKey) \
+                        else [QKeySequence(shortcut)]:
+                    if not sequence.isEmpty() and sequence not in sequences:  # a key twice is ambiguous
+                        sequences.append(sequence)
+            action.setShortcuts(sequences)
         action.setCheckable(checkable)
         if slot is not None:
             action.triggered.connect(slot)
@@ -122,12 +141,15 @@ class MainWindow(QMainWindow):
         self._action("open", "open", [key.Open], self.open_file_dialog)
         self._action("paste", "paste", ["Ctrl+Shift+V"], self.paste_and_read)
         self._action("quit", None, [key.Quit], self.quit)
-        self._action("play", "play", ["Space", Qt.Key.Key_MediaPlay, Qt.Key.Key_MediaTogglePlayPause,
+        # Space, Enter and the bare arrows belong to the focused control (a button, the voice list, the
+        # text's caret): Space plays only from the text and from controls that have no use for it
+        # (ReaderView.playPauseRequested, keyPressEvent below); sentences are Alt+arrows.
+        self._action("play", "play", [Qt.Key.Key_MediaPlay, Qt.Key.Key_MediaTogglePlayPause,
                                       Qt.Key.Key_MediaPause], self.toggle_play)
-        self._action("stop", "stop", ["Escape", Qt.Key.Key_MediaStop], c.stop)
-        self._action("previous_sentence", "sentence-previous", ["Left", Qt.Key.Key_MediaPrevious],
+        self._action("stop", "stop", ["Escape", Qt.Key.Key_MediaStop], self.stop_reading)
+        self._action("previous_sentence", "sentence-previous", ["Alt+Left", Qt.Key.Key_MediaPrevious],
                      c.previous_sentence)
-        self._action("next_sentence", "sentence-next", ["Right", Qt.Key.Key_MediaNext], c.next_sentence)
+        self._action("next_sentence", "sentence-next", ["Alt+Right", Qt.Key.Key_MediaNext], c.next_sentence)
         self._action("previous_chapter", "chapter-previous", ["Ctrl+Up", "Ctrl+PgUp"], c.previous_chapter)
         self._action("next_chapter", "chapter-next", ["Ctrl+Down", "Ctrl+PgDown"], c.next_chapter)
         self._action("read_from_cursor", None, ["Ctrl+Return"], self.read_from_cursor)
@@ -139,6 +161,9 @@ class MainWindow(QMainWindow):
         self._action("outline", "outline", ["Ctrl+Shift+O"], self._toggle_outline, checkable=True)
         self._action("highlight", None, ["Ctrl+H"], self._toggle_highlight, checkable=True)
         self._action("auto_scroll", None, ["Ctrl+Shift+S"], self._toggle_auto_scroll, checkable=True)
+        self._action("zoom_in", None, [key.ZoomIn, "Ctrl++", "Ctrl+="], lambda: self._zoom(+1))
+        self._action("zoom_out", None, [key.ZoomOut, "Ctrl+-"], lambda: self._zoom(-1))
+        self._action("zoom_reset", None, ["Ctrl+0"], lambda: self._zoom(0))
         self._action("about", None, None, self.show_about)
         self._action("show_logs", None, None, self.show_logs)
         self._action("system_info", None, None, self.copy_system_info)
@@ -173,6 +198,9 @@ class MainWindow(QMainWindow):
         self.view_menu = bar.addMenu("")
         for name in ("outline", "highlight", "auto_scroll"):
             self.view_menu.addAction(a[name])
+        self.view_menu.addSeparator()
+        for name in ("zoom_in", "zoom_out", "zoom_reset"):
+            self.view_menu.addAction(a[name])
 
         self.tools_menu = bar.addMenu("")
         self.tools_menu.addAction(a["models"])
@@ -204,10 +232,11 @@ class MainWindow(QMainWindow):
         self.outline.setIndentation(14)
         self.outline.itemActivated.connect(self._outline_activated)
         self.outline.itemClicked.connect(self._outline_activated)
-        self.outline.installEventFilter(KeepArrowKeys(self.outline))
         self.reader = ReaderView(self.splitter)
         self.reader.setAcceptDrops(False)  # drops go to the window, which opens the file
         self.reader.readFromRequested.connect(self._read_from)
+        self.reader.playPauseRequested.connect(self._play_pause_from_keyboard)
+        self.reader.zoomRequested.connect(self._zoom)
         self.splitter.addWidget(self.outline)
         self.splitter.addWidget(self.reader)
         self.splitter.setStretchFactor(1, 1)
@@ -227,6 +256,16 @@ class MainWindow(QMainWindow):
         self.transport.volume_slider.valueChanged.connect(lambda v: self.controller.set_volume(v / 100))
         layout.addWidget(self.transport)
         self.setCentralWidget(central)
+        # Tab goes the way the eye does: message, contents, text, playback, voice, speed, volume.
+        chain = [self.banner.action, self.banner.close_button, self.empty_page.open_button,
+                 self.empty_page.paste_button, self.outline, self.reader,
+                 *self.transport.buttons.values(), self.transport.voice_combo, self.transport.preview_button,
+                 self.transport.speed_slider, self.transport.volume_slider]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
+        activate_on_enter = ActivateOnEnter(self)
+        for button in central.findChildren(QAbstractButton):
+            button.installEventFilter(activate_on_enter)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -270,8 +309,8 @@ class MainWindow(QMainWindow):
             "play": (self.tr("&Play"), self.tr("Play (Space)")),
             "stop": (self.tr("&Stop"), self.tr("Stop (Esc)")),
             "read_from_cursor": (self.tr("Read from &Cursor"), self.tr("Start reading at the cursor")),
-            "previous_sentence": (self.tr("Previous S&entence"), self.tr("Previous sentence (←)")),
-            "next_sentence": (self.tr("&Next Sentence"), self.tr("Next sentence (→)")),
+            "previous_sentence": (self.tr("Previous S&entence"), self.tr("Previous sentence (Alt+←)")),
+            "next_sentence": (self.tr("&Next Sentence"), self.tr("Next sentence (Alt+→)")),
             "previous_chapter": (self.tr("Previous C&hapter"), self.tr("Previous chapter (Ctrl+↑)")),
             "next_chapter": (self.tr("Next &Chapter"), self.tr("Next chapter (Ctrl+↓)")),
             "preview": (self.tr("&Preview Voice"), self.tr("Hear a short sample of this voice")),
@@ -286,6 +325,9 @@ class MainWindow(QMainWindow):
             "show_logs": (self.tr("Show &Logs"), self.tr("Show the log file")),
             "system_info": (self.tr("&Copy System Info"), self.tr("Copy details for a bug report")),
             "models": (self.tr("&Models…"), self.tr("Download or choose speech models")),
+            "zoom_in": (self.tr("&Larger Text"), self.tr("Make the text larger (Ctrl++)")),
+            "zoom_out": (self.tr("S&maller Text"), self.tr("Make the text smaller (Ctrl+-)")),
+            "zoom_reset": (self.tr("&Normal Text Size"), self.tr("The text at its normal size (Ctrl+0)")),
         }
         for name, (text, tip) in labels.items():
             a[name].setText(text)
@@ -303,10 +345,12 @@ class MainWindow(QMainWindow):
         self.reader.setAccessibleName(self.tr("Document"))
         self.reader.setAccessibleDescription(
             self.tr("The text being read. Double-click or press Enter to read from a sentence."))
-        self.model_label.setAccessibleName(self.tr("Model and device"))
-        self.ttfa_label.setAccessibleName(self.tr("Time to first audio"))
-        self.rtf_label.setAccessibleName(self.tr("Real-time factor"))
-        self.remaining_label.setAccessibleName(self.tr("Time remaining"))
+        # A label's accessible name is its text (the value a screen reader should hear); what the
+        # value means goes in the description.
+        self.model_label.setAccessibleDescription(self.tr("Model and device"))
+        self.ttfa_label.setAccessibleDescription(self.tr("Time to first audio"))
+        self.rtf_label.setAccessibleDescription(self.tr("Real-time factor"))
+        self.remaining_label.setAccessibleDescription(self.tr("Time remaining"))
         self.busy.setAccessibleName(self.tr("Loading"))
         for name, button in self.transport.buttons.items():
             button.setAccessibleName(a[name].text().replace("&", ""))
@@ -337,6 +381,11 @@ class MainWindow(QMainWindow):
         log.info("shown to the user: %s", text)
         self.show_message("error", text)
 
+    def show_status(self, text: str, timeout_ms: int = 5000) -> None:
+        """A passing note in the status bar, spoken by the screen reader too."""
+        self.statusBar().showMessage(text, timeout_ms)
+        accessibility.announce(self, text)
+
     def _banner_action(self) -> None:
         handler, self._banner_handler = self._banner_handler, None
         self.banner.hide()
@@ -346,6 +395,9 @@ class MainWindow(QMainWindow):
     # --- controller events ------------------------------------------------------------------------
 
     def _update_transport(self, state: str) -> None:
+        previous, self._transport_state = self._transport_state, state
+        if previous == "playing" and state == "paused":
+            self._announce_paused()
         a = self.actions_by_name
         playing = state == "playing"
         a["play"].setIcon(icon("pause" if playing else "play"))
@@ -356,6 +408,8 @@ class MainWindow(QMainWindow):
         for name in ("play", "previous_sentence", "next_sentence", "previous_chapter", "next_chapter",
                      "read_from_cursor"):
             a[name].setEnabled(has_text)
+        if state == "idle" and self.transport.buttons["stop"].hasFocus() and a["play"].isEnabled():
+            self.transport.buttons["play"].setFocus()  # Stop is disabled next: keep the keyboard on Play
         a["stop"].setEnabled(state != "idle")
         if state == "loading":
             self.busy.show()
@@ -459,9 +513,14 @@ class MainWindow(QMainWindow):
 
     def _utterance_started(self, index: int, start: int, end: int) -> None:
         self.reader.highlight(start, end)
-        self.transport.position_label.setText(
-            self.tr("Sentence {0} of {1}").format(index + 1, self._utterance_count))
+        self.transport.position_label.setText(self._position_text(index))
         self._select_outline_at(start)
+        loaded = self.controller.loaded
+        if self.settings.announce_sentences and loaded is not None and index < len(loaded.utterances):
+            accessibility.announce(self.reader, loaded.utterances[index].text)
+
+    def _position_text(self, index: int) -> str:
+        return self.tr("Sentence {0} of {1}").format(index + 1, self._utterance_count)
 
     def _select_outline_at(self, offset: int) -> None:
         best = None
@@ -492,20 +551,58 @@ class MainWindow(QMainWindow):
     def _reading_finished(self) -> None:
         self.reader.clear_highlight()
         self.transport.position_label.setText(self.tr("Finished"))
-        self.statusBar().showMessage(self.tr("Finished reading."), 5000)
+        self.show_status(self.tr("Finished reading."))
 
     # --- commands -----------------------------------------------------------------------------------
 
     def toggle_play(self) -> None:
-        if self.controller.state == "idle":
+        state = self.controller.state
+        if state == "idle":
             offset = self._start_offset()
-            self.reader.user_moved_cursor = False
+            self.reader.follow_reading()
             self.controller.play(offset)
-        else:
-            self.controller.toggle_play()
+            return
+        if state == "paused":
+            self.reader.follow_reading()
+        self.controller.toggle_play()
+
+    def stop_reading(self) -> None:
+        was_reading = self.controller.state != "idle"
+        self.controller.stop()
+        if was_reading:
+            index = self._heard_index()
+            accessibility.announce(self, self.tr("Stopped at sentence {0} of {1}.").format(
+                index + 1, self._utterance_count) if index is not None else self.tr("Stopped."))
+
+    def _announce_paused(self) -> None:
+        """Pause from anywhere (window, tray, media key): say where reading stopped, which is also
+        where the caret now is (ReaderView.highlight put it at the sentence's start)."""
+        index = self._heard_index()
+        accessibility.announce(self, self.tr("Paused at sentence {0} of {1}.").format(
+            index + 1, self._utterance_count) if index is not None else self.tr("Paused."))
+
+    def _heard_index(self) -> int | None:
+        """The index of the sentence highlighted as heard, if any."""
+        highlighted, loaded = self.reader.highlighted(), self.controller.loaded
+        if highlighted is None or loaded is None:
+            return None
+        return next((i for i, u in enumerate(loaded.utterances) if (u.start, u.end) == highlighted), None)
+
+    def _play_pause_from_keyboard(self) -> None:
+        if self.actions_by_name["play"].isEnabled():
+            self.toggle_play()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # Space that no focused control used (a label, the window itself): play or pause.
+        plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier == Qt.KeyboardModifier.NoModifier
+        if event.key() == Qt.Key.Key_Space and plain:
+            self._play_pause_from_keyboard()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def _read_from(self, offset: int) -> None:
-        self.reader.user_moved_cursor = False
+        self.reader.follow_reading()
         self.controller.seek_or_play(offset)
 
     def _start_offset(self) -> int | None:
@@ -588,6 +685,19 @@ class MainWindow(QMainWindow):
         self.reader.set_highlight_enabled(checked)
         self._save_settings()
 
+    def _zoom(self, direction: int) -> None:
+        """Ctrl+plus/minus/0 and Ctrl+wheel: the reader's text size, remembered in the settings."""
+        from miodesk.settings import MAX_TEXT_SCALE, MIN_TEXT_SCALE
+        from miodesk.ui.reader_view import TEXT_SCALE_STEP
+
+        scale = 100 if direction == 0 else self.settings.text_scale + direction * TEXT_SCALE_STEP
+        scale = min(MAX_TEXT_SCALE, max(MIN_TEXT_SCALE, scale))
+        if scale != self.settings.text_scale:
+            self.settings.text_scale = scale
+            self._save_settings()
+        self.reader.set_text_scale(scale)
+        self.statusBar().showMessage(self.tr("Text size {0} %").format(scale), 2000)
+
     def _toggle_auto_scroll(self, checked: bool) -> None:
         self.settings.auto_scroll = checked
         self.reader.auto_scroll = checked
@@ -600,6 +710,7 @@ class MainWindow(QMainWindow):
         a["auto_scroll"].setChecked(self.settings.auto_scroll)
         self.reader.set_highlight_enabled(self.settings.highlight)
         self.reader.auto_scroll = self.settings.auto_scroll
+        self.reader.set_text_scale(self.settings.text_scale)
 
     def _save_settings(self) -> None:
         try:
@@ -669,7 +780,7 @@ class MainWindow(QMainWindow):
     def _voice_saved(self, name: str) -> None:
         self.controller.set_voice(name)
         self._refresh_voices()
-        self.statusBar().showMessage(self.tr("Voice “{0}” saved.").format(name), 5000)
+        self.show_status(self.tr("Voice “{0}” saved.").format(name))
 
     def open_first_run(self) -> bool:
         from miodesk.ui.first_run import open_first_run

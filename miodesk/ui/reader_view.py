@@ -3,6 +3,13 @@
 A QPlainTextEdit (its layout is built for very long texts) shows `Document.text` unchanged, so a
 character offset from the engine maps straight to a position in the view. The only translation is
 UTF-16: Qt counts characters outside the BMP (emoji, rare kanji) twice, Python once.
+
+Assistive technology follows text through the caret and the selection, not through paint: while
+reading, the sentence being heard is the text cursor's selection with the caret at its start (what
+braille displays and screen-reader review follow; after a pause the caret is where reading stopped).
+That selection is drawn transparent so the visible highlight stays the extra selection, which the
+user can switch off. A caret the user moves while reading detaches the selection until the next
+Play, so reviewing text is never yanked back; auto-scroll only scrolls, it never moves the caret.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from PySide6.QtGui import (
     QContextMenuEvent,
     QFont,
     QKeyEvent,
+    QKeySequence,
     QMouseEvent,
     QPalette,
     QTextCharFormat,
     QTextCursor,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
@@ -35,12 +44,26 @@ JAPANESE_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "Yu Gothic UI", "Meiryo UI
 HIGHLIGHT_LIGHT = "#ffe08a"
 HIGHLIGHT_DARK = "#6b5a1e"
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-# Keys the window's transport shortcuts own even while the text has focus.
-_TRANSPORT_KEYS = {Qt.Key.Key_Space, Qt.Key.Key_Left, Qt.Key.Key_Right}
+_KEY = QKeySequence.StandardKey
+# The platform's own keys for moving through and selecting text (macOS: Option+Left is a word):
+# the reader keeps them even when a window shortcut uses the same keys.
+TEXT_NAVIGATION_KEYS = (
+    _KEY.MoveToNextChar, _KEY.MoveToPreviousChar, _KEY.MoveToNextWord, _KEY.MoveToPreviousWord,
+    _KEY.MoveToNextLine, _KEY.MoveToPreviousLine, _KEY.MoveToStartOfLine, _KEY.MoveToEndOfLine,
+    _KEY.MoveToStartOfBlock, _KEY.MoveToEndOfBlock, _KEY.MoveToStartOfDocument, _KEY.MoveToEndOfDocument,
+    _KEY.MoveToNextPage, _KEY.MoveToPreviousPage, _KEY.SelectNextChar, _KEY.SelectPreviousChar,
+    _KEY.SelectNextWord, _KEY.SelectPreviousWord, _KEY.SelectNextLine, _KEY.SelectPreviousLine,
+    _KEY.SelectStartOfLine, _KEY.SelectEndOfLine, _KEY.SelectStartOfBlock, _KEY.SelectEndOfBlock,
+    _KEY.SelectStartOfDocument, _KEY.SelectEndOfDocument, _KEY.SelectAll, _KEY.Copy,
+)
+TEXT_SCALE_STEP = 10  # percent per Ctrl+plus / Ctrl+minus
+BASE_FONT_SCALE = 1.3  # the reading text at 100 % is this much larger than the UI font
 
 
 class ReaderView(QPlainTextEdit):
     readFromRequested = Signal(int)  # python character offset
+    playPauseRequested = Signal()  # Space in the text (buttons and lists keep Space for themselves)
+    zoomRequested = Signal(int)  # +1 larger, -1 smaller (Ctrl+wheel)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,22 +75,23 @@ class ReaderView(QPlainTextEdit):
         )
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.setFrameShape(QPlainTextEdit.Shape.NoFrame)
-        font = QFont(self.font())
-        font.setPointSizeF(max(font.pointSizeF(), 10.0) * 1.3)
-        # Japanese glyph forms for kanji whatever the system's first CJK fallback is.
-        font.setFamilies([font.family(), *JAPANESE_FONTS])
-        self.setFont(font)
+        self._base_point_size = max(self.font().pointSizeF(), 10.0) * BASE_FONT_SCALE
+        self.text_scale = 100
+        self._apply_font()
         self.document().setDocumentMargin(28)
         self.highlight_enabled = True
         self.auto_scroll = True
         self._document: Document | None = None
         self._astral: np.ndarray | None = None  # python offsets of non-BMP characters, if any
         self._highlight: tuple[int, int] | None = None
+        self._selection_follows_reading = True  # False once the user moves the caret while reading
+        self._updating_palette = False
         self.setCursorWidth(2)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._programmatic = False
         self.user_moved_cursor = False  # the reader put the caret somewhere: Play starts there
         self.cursorPositionChanged.connect(self._cursor_moved)
+        self.selectionChanged.connect(self._cursor_moved)
 
     # --- content ----------------------------------------------------------------------------------
 
@@ -89,8 +113,29 @@ class ReaderView(QPlainTextEdit):
         self.user_moved_cursor = False
 
     def _cursor_moved(self) -> None:
-        if not self._programmatic:
+        if not self._programmatic and not self.user_moved_cursor:
             self.user_moved_cursor = True
+            self._selection_follows_reading = False
+            self._update_selection_colours()  # the user's own selection is drawn as usual
+
+    # --- text size ----------------------------------------------------------------------------------
+
+    def _apply_font(self) -> None:
+        font = QFont(self.font())
+        font.setPointSizeF(self._base_point_size * self.text_scale / 100)
+        # Japanese glyph forms for kanji whatever the system's first CJK fallback is.
+        font.setFamilies([QFont().family(), *JAPANESE_FONTS])
+        self.setFont(font)
+
+    def set_text_scale(self, percent: int) -> None:
+        """The reading text at `percent` of its default size; headings keep their proportions."""
+        if percent == self.text_scale:
+            return
+        self.text_scale = percent
+        self._apply_font()
+        if self._document is not None:
+            self._format_headings(self._document)
+        self.ensureCursorVisible()  # the page reflows under the caret: keep its line in view
 
     def _format_headings(self, document: Document) -> None:
         headings = [block for block in document.blocks if block.kind == "heading"][:MAX_FORMATTED_HEADINGS]
@@ -127,10 +172,13 @@ class ReaderView(QPlainTextEdit):
 
     def set_cursor_offset(self, offset: int, center: bool = True) -> None:
         cursor = self.textCursor()
-        cursor.setPosition(min(self.to_qt(offset), self.document().characterCount() - 1))
+        cursor.setPosition(self._clamped(offset))
         self._set_cursor_quietly(cursor)
         if center:
             self.centerCursor()
+
+    def _clamped(self, offset: int) -> int:
+        return min(self.to_qt(offset), self.document().characterCount() - 1)
 
     def _set_cursor_quietly(self, cursor: QTextCursor) -> None:
         self._programmatic = True
@@ -150,12 +198,62 @@ class ReaderView(QPlainTextEdit):
         """Mark the sentence now audible; keep it in view if auto-scroll is on."""
         self._highlight = (start, end)
         self._apply_highlight()
+        if self._selection_follows_reading:
+            self._select_sentence(start, end)
         if self.auto_scroll:
             self._scroll_to(start)
+
+    def follow_reading(self) -> None:
+        """Play, resume or read-from: the selection follows the sentence being heard again."""
+        self._selection_follows_reading = True
+        self.user_moved_cursor = False
+
+    def _select_sentence(self, start: int, end: int) -> None:
+        """The sentence becomes the accessible selection, the caret at its start (where Play resumes)."""
+        scroll = self.verticalScrollBar().value()
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._clamped(end))
+        cursor.setPosition(self._clamped(start), QTextCursor.MoveMode.KeepAnchor)
+        self._set_cursor_quietly(cursor)
+        # setTextCursor scrolls the caret into view; only auto-scroll may move the page.
+        self.verticalScrollBar().setValue(scroll)
+        self._update_selection_colours()
 
     def clear_highlight(self) -> None:
         self._highlight = None
         self.setExtraSelections([])
+        cursor = self.textCursor()
+        if self._selection_follows_reading and cursor.hasSelection():
+            cursor.clearSelection()  # the caret stays where the last sentence began
+            scroll = self.verticalScrollBar().value()
+            self._set_cursor_quietly(cursor)
+            self.verticalScrollBar().setValue(scroll)
+        self._update_selection_colours()
+
+    def _reading_selection_shown(self) -> bool:
+        return self._highlight is not None and self._selection_follows_reading and self.textCursor().hasSelection()
+
+    def _update_selection_colours(self) -> None:
+        """The sentence selection is for assistive technology: transparent, over the visible highlight.
+
+        Any other selection (the user's own) is drawn in the palette's usual colours.
+        """
+        inherited = self.parentWidget().palette() if self.parentWidget() is not None else QPalette()
+        palette = QPalette(self.palette())
+        for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+            if self._reading_selection_shown():
+                palette.setColor(group, QPalette.ColorRole.Highlight, QColor(0, 0, 0, 0))
+                palette.setColor(group, QPalette.ColorRole.HighlightedText,
+                                 inherited.color(group, QPalette.ColorRole.Text))
+            else:
+                for role in (QPalette.ColorRole.Highlight, QPalette.ColorRole.HighlightedText):
+                    palette.setColor(group, role, inherited.color(group, role))
+        if palette != self.palette():
+            self._updating_palette = True
+            try:
+                self.setPalette(palette)
+            finally:
+                self._updating_palette = False
 
     def highlighted(self) -> tuple[int, int] | None:
         return self._highlight
@@ -178,32 +276,64 @@ class ReaderView(QPlainTextEdit):
         self.setExtraSelections([selection])
 
     def _scroll_to(self, offset: int) -> None:
+        """Bring `offset` to the middle of the page by scrolling alone (the caret stays where it is)."""
         target = QTextCursor(self.document())
-        target.setPosition(self.to_qt(offset))
+        target.setPosition(self._clamped(offset))
         rect = self.cursorRect(target)
         height = self.viewport().height()
         # Only scroll when the sentence leaves the comfortable band: a jumpy page is hard to read.
         if rect.top() < height * 0.12 or rect.bottom() > height * 0.7:
-            self._set_cursor_quietly(target)
-            self.centerCursor()
+            bar = self.verticalScrollBar()
+            line = max(1, self.fontMetrics().lineSpacing())
+            # QPlainTextEdit scrolls by layout lines, not pixels; lines differ in height (headings),
+            # so a few steps bring the target's line to the middle.
+            for _ in range(4):
+                step = round((self.cursorRect(target).center().y() - height / 2) / line)
+                before = bar.value()
+                bar.setValue(before + step)
+                if step == 0 or bar.value() == before:
+                    break
 
     # --- input ------------------------------------------------------------------------------------
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            if event.key() in _TRANSPORT_KEYS and event.modifiers() in (
-                Qt.KeyboardModifier.NoModifier,
-                Qt.KeyboardModifier.KeypadModifier,
-            ):
-                event.ignore()  # let the window's Play/Pause and sentence shortcuts have them
-                return False
+            if any(event.matches(key) for key in TEXT_NAVIGATION_KEYS):
+                event.accept()  # the text's own navigation wins over a window shortcut on the same keys
+                return True
         return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+        plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier == Qt.KeyboardModifier.NoModifier
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and plain:
             self.readFromRequested.emit(self.cursor_offset())
             return
+        if event.key() == Qt.Key.Key_Space and plain:
+            self.playPauseRequested.emit()
+            return
+        if self._reading_selection_shown() and not event.matches(QKeySequence.StandardKey.Copy):
+            # Review starts at the caret (the sentence's start): Right is the next character, not the
+            # far end of the sentence as it would be from a selection of the user's own.
+            cursor = self.textCursor()
+            cursor.clearSelection()
+            self._set_cursor_quietly(cursor)
         super().keyPressEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            # The window's text size (saved, with the menu's Ctrl+plus/minus), not Qt's own zoom.
+            delta = event.angleDelta().y()
+            if delta:
+                self.zoomRequested.emit(1 if delta > 0 else -1)
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and not self._updating_palette:
+            self._update_selection_colours()  # a new theme: the selection colours follow it
+            self._apply_highlight()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         cursor = self.cursorForPosition(event.position().toPoint())

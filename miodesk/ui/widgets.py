@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from miodesk.ui import accessibility
 from miodesk.ui.assets import app_icon, icon
 
 _BANNER_STYLES = {
@@ -74,15 +76,15 @@ class MessageBanner(QFrame):
             f"#messageBanner {{ background: {background}; border-left: 4px solid {accent}; }}"
             f"#messageBanner QLabel {{ color: {foreground}; }}"
         )
-        self.label.setText(text)
-        self.label.setAccessibleName(text)
+        self.label.setText(text)  # its accessible name is this text
         self.busy.setVisible(kind == "loading")
         self.close_button.setVisible(kind != "loading")
         self.action.setVisible(action is not None)
         if action:
             self.action.setText(action)
-            self.action.setAccessibleName(action)
         self.show()
+        # A banner does not take focus, so a screen reader would not notice it: say it.
+        accessibility.announce(self, f"{text} {action}" if action else text, urgent=kind == "error")
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
@@ -144,9 +146,7 @@ class EmptyPage(QWidget):
         self.subtitle.setText(
             self.tr("Open a document or paste text, press Play, and follow the highlighted sentence."))
         self.open_button.setText(self.tr("Open a file…"))
-        self.open_button.setAccessibleName(self.tr("Open a file"))
         self.paste_button.setText(self.tr("Paste and read"))
-        self.paste_button.setAccessibleName(self.tr("Paste and read"))
         self.hint.setText(
             self.tr("Text, Markdown, HTML, EPUB, PDF and Word files. You can also drop a file on this window.")
         )
@@ -155,6 +155,19 @@ class EmptyPage(QWidget):
         if event.type() == QEvent.Type.LanguageChange:
             self.retranslate()
         super().changeEvent(event)
+
+
+class ActivateOnEnter(QObject):
+    """Enter and Return press a focused button, as Space does (Qt buttons outside dialogs ignore them)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and isinstance(watched, QAbstractButton)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            watched.animateClick()
+            return True
+        return False
 
 
 class KeepArrowKeys(QObject):
@@ -245,16 +258,17 @@ class TransportBar(QFrame):
         self.retranslate()
 
     def retranslate(self) -> None:
-        self.voice_label.setText(self.tr("&Voice"))
-        self.voice_combo.setAccessibleName(self.tr("Voice"))
+        # Alt+V is the Voice menu: the label takes C. Names are the visible labels: the slider gets its
+        # label's (buddy), a combo box would be named by its current item instead.
+        self.voice_label.setText(self.tr("Voi&ce"))
+        self.voice_combo.setAccessibleName(self.voice_label.text().replace("&", ""))
         self.voice_combo.setToolTip(self.tr("The voice that reads; a change applies from the next sentence"))
         self.speed_label.setText(self.tr("&Speed"))
-        self.speed_slider.setAccessibleName(self.tr("Speed"))
         self.speed_slider.setToolTip(self.tr("Speaking rate (the pitch stays the same)"))
-        self.speed_value.setAccessibleName(self.tr("Speed value"))
-        self.volume_slider.setAccessibleName(self.tr("Volume"))
+        self.speed_value.setAccessibleDescription(self.tr("Speed"))
+        self.volume_slider.setAccessibleName(self.tr("Volume"))  # its label is an icon
         self.volume_slider.setToolTip(self.tr("Volume"))
-        self.position_label.setAccessibleName(self.tr("Position"))
+        self.position_label.setAccessibleDescription(self.tr("Position"))
         self.setAccessibleName(self.tr("Playback controls"))
 
     def changeEvent(self, event: QEvent) -> None:

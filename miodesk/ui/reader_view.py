@@ -238,7 +238,8 @@ class ReaderView(QPlainTextEdit):
 
         Any other selection (the user's own) is drawn in the palette's usual colours.
         """
-        inherited = self.parentWidget().palette() if self.parentWidget() is not None else QPalette()
+        parent = self.parentWidget()
+        inherited = parent.palette() if parent is not None else QPalette()
         palette = QPalette(self.palette())
         for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
             if self._reading_selection_shown():

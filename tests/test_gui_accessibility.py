@@ -13,7 +13,7 @@ import re
 import pytest
 from gui_fixtures import SAMPLE_EN, screenshot, write_sample
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QGuiApplication
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 
@@ -129,6 +129,8 @@ def test_reviewing_text_while_reading_is_not_interrupted(app, qtbot, tmp_path, p
     window, controller = app.window, app.controller
     loaded = open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN * 3))
     reader = window.reader
+    reader.set_text_scale(300)  # a page shorter than the text: auto-scroll has to scroll
+    assert reader.verticalScrollBar().maximum() > 10
     heard: list[int] = []
     controller.utteranceStarted.connect(lambda index, *_: heard.append(index))
     window.actions_by_name["play"].trigger()
@@ -141,6 +143,15 @@ def test_reviewing_text_while_reading_is_not_interrupted(app, qtbot, tmp_path, p
     qtbot.waitUntil(lambda: len(heard) >= count + 2, timeout=60000)
     assert reader.cursor_offset() == target - 1
     assert not reader.textCursor().hasSelection()
+    # Auto-scroll still brings the sentence heard into view (by scrolling, not by the caret).
+    start, _ = reader.highlighted()
+    qtbot.waitUntil(lambda: reader.highlighted()[0] != start, timeout=30000)
+    spoken = QTextCursor(reader.document())
+    spoken.setPosition(reader.to_qt(reader.highlighted()[0]))
+    assert reader.viewport().rect().contains(reader.cursorRect(spoken).center())
+    assert reader.cursor_offset() == target - 1
+    caret = reader.cursorRect()
+    assert not reader.viewport().rect().contains(caret.center())  # the page followed the reading
     # Read from here (Enter) follows the reading again.
     qtbot.keyClick(reader, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: heard[-1] == len(loaded.utterances) - 1, timeout=30000)

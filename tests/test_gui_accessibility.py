@@ -238,6 +238,17 @@ def test_space_and_enter_belong_to_the_focused_control(app, qtbot, tmp_path):
     assert reader.cursor_offset() < 11
 
 
+def test_opening_a_document_moves_focus_straight_to_the_text(app, qtbot, tmp_path):
+    """No stops on the way (each one a focus event the screen reader would speak)."""
+    window = app.window
+    window.empty_page.open_button.setFocus()
+    assert QApplication.focusWidget() is window.empty_page.open_button
+    stops: list[QWidget | None] = []
+    QApplication.instance().focusChanged.connect(lambda _old, new: stops.append(new))
+    open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))
+    assert [w for w in stops if w is not None] == [window.reader]
+
+
 def test_tab_order_and_one_mnemonic_per_letter(app, qtbot, tmp_path):
     window = app.window
     open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gui_fixtures import SAMPLE_EN, screenshot, write_sample
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QAccessible, QGuiApplication
 
 from miodesk.settings import Settings, load_settings, save_settings, settings_path
 from miodesk.ui.settings_dialog import SettingsDialog
@@ -68,7 +68,7 @@ def test_settings_round_trip(app, qtbot):
     dialog.highlight.setChecked(False)
     for widget in (dialog.model_combo, dialog.codec_combo, dialog.provider_combo, dialog.device_combo,
                    dialog.language_combo, dialog.llm_threads, dialog.codec_threads, dialog.highlight):
-        assert widget.accessibleName()
+        assert QAccessible.queryAccessibleInterface(widget).text(QAccessible.Text.Name)  # what the bridge sends
     window.apply_settings(dialog.result_settings())
     saved = load_settings()
     assert (saved.provider, saved.llm_threads, saved.full_decode, saved.codec_variant) == ("cpu", 2, True, "24k")

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 from miodesk.tts.voice_encoder import VoiceEncoder  # noqa: E402
 from miodesk.tts.voices import VoiceStore  # noqa: E402
+from miodesk.ui import accessibility  # noqa: E402
 from miodesk.ui.record_voice import RecordVoiceDialog  # noqa: E402
 
 CODEC = GOLDEN / "codec" / "v2_44k"
@@ -34,6 +35,20 @@ def dialog(qtbot, tmp_path):
     qtbot.addWidget(dlg)
     dlg.store_for_test, dlg.made = store, made
     return dlg
+
+
+@pytest.fixture
+def announced(monkeypatch) -> list[tuple[str, bool]]:
+    """(text, urgent) of what the dialog asks the screen reader to say (still sent on)."""
+    calls: list[tuple[str, bool]] = []
+    real = accessibility.announce
+
+    def record(source, text: str, urgent: bool = False) -> None:
+        calls.append((text, urgent))
+        real(source, text, urgent)
+
+    monkeypatch.setattr(accessibility, "announce", record)
+    return calls
 
 
 def _record_take(qtbot, dlg, mic, wav, seconds: float, background: bool = False) -> None:
@@ -58,7 +73,8 @@ def _record_take(qtbot, dlg, mic, wav, seconds: float, background: bool = False)
         player.wait(timeout=10)
 
 
-def test_record_check_and_save_a_voice(qtbot, dialog, virtual_mic, speech_wav, tmp_path, monkeypatch):  # noqa: F811
+def test_record_check_and_save_a_voice(qtbot, dialog, virtual_mic, speech_wav, tmp_path, monkeypatch,  # noqa: F811
+                                       announced):
     monkeypatch.setenv("PULSE_SOURCE", virtual_mic.source)
     dlg = dialog
     index = dlg.device_combo.findText(virtual_mic.device)
@@ -71,13 +87,20 @@ def test_record_check_and_save_a_voice(qtbot, dialog, virtual_mic, speech_wav, t
     first = dlg.reports[0]
     assert first.ok, first.summary()
     assert dlg.play_button.isEnabled() and dlg.rerecord_button.isEnabled()
-    assert dlg.record_button.text() == "Record another take"
+    assert dlg.record_button.text().replace("&", "") == "Record another take"
+    # the result is spoken, with the take's hint, politely: nothing failed
+    text, urgent = announced[-1]
+    assert not urgent and text.startswith("Take 1 is usable.") and text.startswith(dlg.status_label.text())
+    assert all(issue.message in text for issue in first.issues)
 
     # a second take of pure noise: the noise check fires and the take is left out of the voice
     noise = write_wav(tmp_path / "noise.wav", np.random.default_rng(3).normal(0, 0.25, 44100 * 4), 44100)
     _record_take(qtbot, dlg, virtual_mic, noise, 2, background=True)
     assert "noise" in {i.code for i in dlg.reports[1].errors}
     assert "✗" in dlg.hints_label.text()
+    text, urgent = announced[-1]
+    assert urgent and text.startswith("Take 2 cannot be used; please record again.")
+    assert dlg.reports[1].errors[0].message in text
 
     dlg.name_edit.setText("My voice")
     assert dlg.save_button.isEnabled()
@@ -96,13 +119,14 @@ def test_record_check_and_save_a_voice(qtbot, dialog, virtual_mic, speech_wav, t
     assert meta["source"]["takes"] == 2 and meta["source"]["used_takes"] == 1
 
 
-def test_unavailable_microphone_is_explained(qtbot, dialog):
+def test_unavailable_microphone_is_explained(qtbot, dialog, announced):
     dlg = dialog
     dlg.device_combo.addItem("unplugged", 9999)
     dlg.device_combo.setCurrentIndex(dlg.device_combo.count() - 1)
     qtbot.mouseClick(dlg.record_button, Qt.MouseButton.LeftButton)
     assert not dlg.stop_button.isEnabled()
     assert "microphone" in dlg.status_label.text().lower()
+    assert announced == [(dlg.status_label.text(), True)]  # spoken at once, not only shown
     assert dlg.store_for_test.names() == []
 
 

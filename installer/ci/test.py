@@ -3,10 +3,10 @@
     python installer/ci/test.py [--platform linux|windows|macos] [--list [--json FILE]] [PYTEST ARGS...]
 
 Every test runs where the runner has what it needs. Linux (tests/run.sh installed PulseAudio, Xvfb,
-espeak-ng, desktop-file-utils and shellcheck) runs the whole suite but the peers' measurement; the
-hosted Windows and macOS runners have no sound devices and no X server, so the tests of documents,
-models, codec goldens, speak/read -o with generated models, settings, voices and the like run there,
-and the window and audio tests stay on Linux (the frozen program's window opens on all three in
+espeak-ng, desktop-file-utils, shellcheck and the AT-SPI stack) runs the whole suite but the peers'
+measurement; the hosted Windows and macOS runners have no sound devices and no X server, so the tests
+of documents, models, codec goldens, speak/read -o with generated models, settings, voices and the like
+run there, and the window and audio tests stay on Linux (the frozen program's window opens on all three in
 installer/ci/smoke_frozen.py). What a test needs is read, not declared:
 
 - a test file that imports a Unix-only module at the top (fcntl, resource ...), itself or through a
@@ -43,8 +43,10 @@ TESTS = REPO / "tests"
 #   unix        Unix-only standard modules and Unix sockets/paths (/tmp, AF_UNIX, mount, rlimits)
 #   freedesktop desktop-file-utils (Linux menu entries), shellcheck
 #   jack        a JACK server at a fixed 48 kHz (jackd2, realtime scheduling): an output that refuses 44.1 kHz
+#   atspi       the Linux accessibility stack: dbus-daemon, at-spi2-core's bus launcher and registry, and
+#               pyatspi in the system Python (python3-pyatspi), what the Orca screen reader listens with
 CAPABILITIES: dict[str, set[str]] = {
-    "linux": {"pulseaudio", "xvfb", "espeak-ng", "unix", "freedesktop", "linux-frozen", "jack"},
+    "linux": {"pulseaudio", "xvfb", "espeak-ng", "unix", "freedesktop", "linux-frozen", "jack", "atspi"},
     "macos": {"unix"},
     "windows": set(),
 }
@@ -87,6 +89,9 @@ FILE_NEEDS: dict[str, tuple[str, str]] = {
     # Measures Kokoro and Piper, which it installs (about 730 MB) from the package index into a
     # virtualenv of their own: tests/run.sh runs it on the project's machine; CI checks MioDesk.
     "tests/test_bench_peers.py": ("peers-venv", "installs the peer engines (730 MB); tests/run.sh runs it"),
+    # Starts a session bus, the accessibility bus and a pyatspi listener (tests/atspi_*.py): a stack
+    # that exists on Linux only (Windows and macOS screen readers use UI Automation and NSAccessibility).
+    "tests/test_atspi.py": ("atspi", "the AT-SPI bus of Linux desktops (at-spi2-core, python3-pyatspi)"),
 }
 
 TEST_NEEDS = {

@@ -4,6 +4,10 @@ Built on the model catalog (`miodesk.models.catalog`) and installer (`miodesk.mo
 runs on a background thread; progress and the result come back on the UI thread
 (`miodesk.ui.background`), and Cancel sets the manager's cancel event (the manager leaves nothing
 half-installed).
+
+Accessibility: the dialog's messages (started, cancelled, failed) are spoken through
+`accessibility.announce`; the Download button is the default and has the focus; the details text is
+in the Tab order, to be read and scrolled with the keyboard, and shows a caret when it has the focus.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import threading
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QSize, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -28,8 +32,10 @@ from PySide6.QtWidgets import (
 
 from miodesk import paths
 from miodesk.models.catalog import format_bytes
+from miodesk.ui import accessibility
 from miodesk.ui.assets import app_icon
 from miodesk.ui.background import UiDispatcher, deliver, run_in_background
+from miodesk.ui.theme import first_run_style, follow_palette, header_background, muted_text
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,9 @@ WELCOME_TEXT = {
     "ja": "ようこそ、MioDeskへ。準備ができました。",
     "en": "Welcome to MioDesk. Everything is ready.",
 }
+# The welcome sentence waits this long after the dialog closed: the screen reader is announcing the
+# window that got the focus back, and MioDesk's voice would talk over it.
+WELCOME_DELAY_MS = 1500
 
 
 def models_api() -> tuple[Any, Any] | None:
@@ -84,7 +93,9 @@ class FirstRunDialog(QDialog):
         self.model_total: dict[str, int] = {}
         self._ui = UiDispatcher(self)
 
-        self.setMinimumSize(QSize(720, 600))
+        # At most 640×400 so the dialog fits a 1280×800 screen at 200 % scale; larger where there is room.
+        self.setMinimumSize(QSize(560, 400))
+        self.resize(QSize(720, 600).boundedTo(self.screen().availableGeometry().size()))
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         header = QHBoxLayout()
@@ -102,6 +113,10 @@ class FirstRunDialog(QDialog):
         self.details = QTextBrowser(self)
         self.details.setObjectName("firstRunDetails")
         self.details.setOpenExternalLinks(False)
+        # Read-only text that may need scrolling (large fonts, 200 % scale) and that a screen-reader user
+        # reads line by line: it stays in the Tab order, with a keyboard caret, so it shows the focus.
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction
+                                             | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         layout.addWidget(self.details, 1)
         self.file_label = QLabel(self)
         self.progress = QProgressBar(self)
@@ -122,11 +137,8 @@ class FirstRunDialog(QDialog):
         self.download_button.clicked.connect(self.start_download)
         self.later_button.clicked.connect(self._later_or_cancel)
         layout.addWidget(self.buttons)
-        self.setStyleSheet(
-            "#firstRunTitle { font-size: 16pt; font-weight: 600; }"
-            "#primaryButton { background: #4f5bd5; color: white; border-radius: 6px; padding: 6px 16px; }"
-            "#primaryButton:disabled { background: #b9bde6; }"
-        )
+        self.download_button.setFocus()  # what Enter does anyway; the text above is a Shift+Tab away
+        follow_palette(self, first_run_style)  # colours from the palette, light or dark
         self.retranslate()
 
     def entries(self) -> list[tuple[str, Any]]:
@@ -147,6 +159,9 @@ class FirstRunDialog(QDialog):
         self.intro.setText(self.tr(
             "MioDesk reads aloud on this computer, without the internet. It needs its speech models once: "
             "about {0} in all. After that it works offline.").format(size_text(self.total_size())))
+        # The secondary text and the table header from the palette: fixed greys vanish on a dark page.
+        muted = muted_text(self.palette()).name()
+        header = header_background(self.palette()).name()
         rows = []
         for name, entry in self.entries():
             size = size_text(_field(entry, "size_bytes", "size", "bytes"))
@@ -154,7 +169,7 @@ class FirstRunDialog(QDialog):
             what = _field(entry, "description", "summary", "recommendation", "note", default="")
             rows.append(
                 f"<tr><td><b>{html.escape(name)}</b><br>"
-                f"<span style='color:#666'>{html.escape(str(what))}</span></td>"
+                f"<span style='color:{muted}'>{html.escape(str(what))}</span></td>"
                 f"<td align='right' style='white-space:nowrap'>{html.escape(size)}</td>"
                 f"<td>{html.escape(str(licence))}</td></tr>")
         reason = html.escape(str(_field(self.recommendation, "reason", default="")))
@@ -163,17 +178,21 @@ class FirstRunDialog(QDialog):
                                 html.escape(self.tr("Licence")))
         saved_in = html.escape(self.tr("Saved in {0}").format(paths.models_dir()))
         self.details.setHtml(
-            f"<p><b>{recommended}</b><br><span style='color:#444'>{reason}</span></p>"
+            f"<p><b>{recommended}</b><br><span style='color:{muted}'>{reason}</span></p>"
             f"<table width='100%' cellspacing='0' cellpadding='6'>"
-            f"<tr style='background:#eef0fb'><th align='left'>{model}</th>"
+            f"<tr style='background:{header}'><th align='left'>{model}</th>"
             f"<th align='right'>{size}</th><th align='left'>{licence}</th></tr>{''.join(rows)}</table>"
-            f"<p style='color:#666'>{saved_in}</p>")
+            f"<p style='color:{muted}'>{saved_in}</p>")
         self.details.setAccessibleName(self.tr("Models to download"))
+        # The buttons are named by their text; the details and the progress bar have no visible label.
         self.download_button.setText(self.tr("&Download and start"))
-        self.download_button.setAccessibleName(self.tr("Download the models"))
         self.later_button.setText(self.tr("Cancel") if self.running() else self.tr("&Later"))
-        self.later_button.setAccessibleName(self.later_button.text().replace("&", ""))
         self.progress.setAccessibleName(self.tr("Download progress"))
+
+    def _show_status(self, text: str, urgent: bool = False) -> None:
+        """Show `text` above the progress bar and have the screen reader say it."""
+        self.file_label.setText(text)
+        accessibility.announce(self, text, urgent=urgent)
 
     def running(self) -> bool:
         return self.download_thread is not None and self.download_thread.is_alive()
@@ -183,11 +202,13 @@ class FirstRunDialog(QDialog):
             return
         self.cancel_event.clear()
         self.error = None
+        if self.focusWidget() is self.download_button:
+            self.later_button.setFocus()  # on Cancel, not dropped to the next control by disabling
         self.download_button.setEnabled(False)
         self.later_button.setText(self.tr("Cancel"))
         for widget in (self.file_label, self.progress, self.speed_label):
             widget.show()
-        self.file_label.setText(self.tr("Starting the download…"))
+        self._show_status(self.tr("Starting the download…"))
         self.progress.setValue(0)
         # The installer runs the post-install steps too: decoder graph, preset voices.
         manager = self.download_module.ModelInstaller(paths.models_dir())
@@ -238,22 +259,25 @@ class FirstRunDialog(QDialog):
             self.accept()
             return
         self.error = error
-        if error == "cancelled":
-            self.file_label.setText(self.tr("Download cancelled. Nothing half-finished was kept."))
-        else:
-            self.file_label.setText(self.tr("The download failed: {0}").format(error))
         self.download_button.setText(self.tr("&Try again"))
+        if self.focusWidget() is self.later_button:
+            self.download_button.setFocus()  # back where it was before the download: now "Try again"
+        if error == "cancelled":
+            self._show_status(self.tr("Download cancelled. Nothing half-finished was kept."))
+        else:
+            self._show_status(self.tr("The download failed: {0}").format(error), urgent=True)
 
     def _later_or_cancel(self) -> None:
         if self.running():
             self.cancel_event.set()
-            self.file_label.setText(self.tr("Cancelling…"))
+            self._show_status(self.tr("Cancelling…"))
         else:
             self.reject()
 
-    def closeEvent(self, event) -> None:  # noqa: ANN001 - Qt signature
+    def reject(self) -> None:
+        # Esc and the window's close button end here: a running download is cancelled, not left behind.
         self.cancel_event.set()
-        super().closeEvent(event)
+        super().reject()
 
 
 def open_first_run(window) -> bool:
@@ -277,12 +301,25 @@ def open_first_run(window) -> bool:
 
 
 def after_download(window) -> None:
-    """Models are in place: load them and greet the user in the UI's language."""
-    window.controller.settings.welcome_done = True
+    """Models are in place: load them and greet the user in the UI's language.
+
+    The greeting waits WELCOME_DELAY_MS, while the models load, and is left out if the user has started
+    something else meanwhile (the transport is no longer idle) or the window is gone or the models failed.
+    """
+    controller = window.controller
+    controller.settings.welcome_done = True
     window._save_settings()
     window._refresh_voices()  # the preset voices came with the download
-    window.controller.reload_engine()
+    controller.reload_engine()
+    controller.ensure_engine()  # load while the screen reader speaks, so the greeting is not later still
     language = window.translations.language if window.translations is not None else "en"
-    window.controller.speak_text(WELCOME_TEXT.get(language, WELCOME_TEXT["en"]))
+    welcome = WELCOME_TEXT.get(language, WELCOME_TEXT["en"])
+
+    def greet() -> None:
+        if window.isVisible() and controller.state == "idle" and controller.engine_state != "failed":
+            controller.speak_text(welcome)
+
+    QTimer.singleShot(WELCOME_DELAY_MS, window, greet)  # the window as context: no greeting once it is gone
+    # The window's banner speaks the message to the screen reader itself.
     window.show_message("info", QCoreApplication.translate(
         "MainWindow", "The models are ready. Open a document or paste text to start reading."))

@@ -5,13 +5,18 @@ Analysis, encoding and saving run on a worker thread whose results come back on 
 (`miodesk.ui.background`), so the UI never waits on the encoder. Nothing engine-wide is touched:
 the dialog gets the store and a factory for the encoder, and announces a saved voice with
 `voiceSaved(name)`.
+
+Accessibility: what the dialog says in its status line (and the hints for a new take) is also spoken
+through `accessibility.announce` (failures urgently), because a screen reader does not read a label
+that changes without focus. A button is never disabled while it has the focus: the focus first moves
+to the control to use next (Record → Stop → Record again), not into whatever follows in the chain.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QLocale, Qt, QTimer, Signal
@@ -41,7 +46,9 @@ from miodesk.audio.recorder import (
 from miodesk.errors import MioDeskError
 from miodesk.tts.voice_encoder import VoiceEncoder, make_voice_from_audio
 from miodesk.tts.voices import VoiceStore, validate_voice_name
+from miodesk.ui import accessibility
 from miodesk.ui.background import UiDispatcher, run_in_background
+from miodesk.ui.theme import error_text
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,7 @@ class RecordVoiceDialog(QDialog):
         self._takes: list[Recording] = []
         self._reports: list[QualityReport] = []
         self._busy = False
+        self._checking = False  # the take just stopped is being analysed (Stop keeps the focus meanwhile)
         self._worker: threading.Thread | None = None
         self._ui = UiDispatcher(self)
         language = language or ("ja" if QLocale().name().startswith("ja") else "en")
@@ -91,12 +99,14 @@ class RecordVoiceDialog(QDialog):
         self.meter = QProgressBar()
         self.meter.setRange(0, int(-METER_FLOOR_DB))
         self.meter.setTextVisible(False)
+        self.meter.setAccessibleName(tr("Input level"))  # no visible label; its value is the level
         self.time_label = QLabel("0.0 s")
 
-        self.record_button = QPushButton(tr("Record"))
-        self.stop_button = QPushButton(tr("Stop"))
-        self.play_button = QPushButton(tr("Play back"))
-        self.rerecord_button = QPushButton(tr("Re-record"))
+        # Mnemonics, one letter each: M R S P E N V.
+        self.record_button = QPushButton(tr("&Record"))
+        self.stop_button = QPushButton(tr("&Stop"))
+        self.play_button = QPushButton(tr("&Play back"))
+        self.rerecord_button = QPushButton(tr("R&e-record"))
         self.record_button.clicked.connect(self.start_recording)
         self.stop_button.clicked.connect(self.stop_recording)
         self.play_button.clicked.connect(self.play_back)
@@ -109,13 +119,14 @@ class RecordVoiceDialog(QDialog):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText(tr("e.g. My voice"))
         self.name_edit.textChanged.connect(self._update_buttons)
-        self.save_button = QPushButton(tr("Save voice"))
+        self.save_button = QPushButton(tr("Sa&ve voice"))
+        self.save_button.setDefault(True)  # Enter in the name field saves (not Record, the first button)
         self.save_button.clicked.connect(self.save)
         self.cancel_button = QPushButton(tr("Cancel"))
         self.cancel_button.clicked.connect(self.reject)
 
         form = QFormLayout()
-        form.addRow(tr("Microphone:"), self.device_combo)
+        form.addRow(tr("&Microphone:"), self.device_combo)  # the label is the combo's buddy: its name
         meter_row = QHBoxLayout()
         meter_row.addWidget(self.meter, 1)
         meter_row.addWidget(self.time_label)
@@ -134,7 +145,7 @@ class RecordVoiceDialog(QDialog):
         layout.addLayout(buttons)
         layout.addWidget(self.hints_label)
         name_form = QFormLayout()
-        name_form.addRow(tr("Voice name:"), self.name_edit)
+        name_form.addRow(tr("Voice &name:"), self.name_edit)
         layout.addLayout(name_form)
         layout.addWidget(self.status_label)
         layout.addLayout(bottom)
@@ -158,18 +169,44 @@ class RecordVoiceDialog(QDialog):
 
     def _update_buttons(self) -> None:
         recording = self._recorder is not None
-        self.device_combo.setEnabled(not recording and not self._busy)
-        self.record_button.setEnabled(not recording and not self._busy)
-        self.record_button.setText(tr("Record another take") if self._takes else tr("Record"))
-        self.stop_button.setEnabled(recording)
-        self.play_button.setEnabled(bool(self._takes) and not recording and not self._busy)
-        self.rerecord_button.setEnabled(bool(self._takes) and not recording and not self._busy)
-        self.save_button.setEnabled(self._usable() and bool(self.name_edit.text().strip()) and not recording
-                                    and not self._busy)
+        idle = not recording and not self._busy
+        self.record_button.setText(tr("&Record another take") if self._takes else tr("&Record"))
+        states: list[tuple[QWidget, bool]] = [
+            (self.device_combo, idle),
+            (self.record_button, idle),
+            (self.stop_button, recording or self._checking),
+            (self.play_button, bool(self._takes) and idle),
+            (self.rerecord_button, bool(self._takes) and idle),
+            (self.save_button, idle and self._usable() and bool(self.name_edit.text().strip())),
+        ]
+        for widget, enabled in states:
+            if enabled:
+                widget.setEnabled(True)
+        # Qt moves the focus of a control being disabled to the next one in the chain (the name
+        # field): move it to the control to use next first.
+        focused = self.focusWidget()
+        if any(widget is focused and not enabled for widget, enabled in states):
+            self._next_control().setFocus(Qt.FocusReason.OtherFocusReason)
+        for widget, enabled in states:
+            if not enabled:
+                widget.setEnabled(False)
 
-    def _show_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setStyleSheet("color: #b00020;" if error else "")
+    def _next_control(self) -> QWidget:
+        """The control to use next, for the focus when the focused one is disabled."""
+        if self._recorder is not None or self._checking:
+            return self.stop_button
+        if not self._busy:
+            return self.record_button
+        return self.name_edit  # the voice is being made: a failure would ask for another name
+
+    def _show_status(self, text: str, error: bool = False, details: Sequence[str] = ()) -> None:
+        """Show `text` and have the screen reader say it, with `details` (a take's hints) after it.
+
+        Errors interrupt the screen reader. The label keeps its text as its accessible name.
+        """
+        self.status_label.setStyleSheet(f"color: {error_text(self.palette()).name()};" if error else "")
         self.status_label.setText(text)
+        accessibility.announce(self, " ".join([text, *details]), urgent=error)
 
     # --- recording --------------------------------------------------------------------------------
     def start_recording(self) -> None:
@@ -178,12 +215,13 @@ class RecordVoiceDialog(QDialog):
             recorder = Recorder(device=self.device_combo.currentData(), max_seconds=self._max_seconds)
             recorder.start()
         except MioDeskError as error:
+            self._update_buttons()  # Re-record has cleared the takes already
             self._show_status(str(error), error=True)
             return
         self._recorder = recorder
-        self._show_status(tr("Recording… read the text aloud, then press Stop."))
         self._timer.start()
-        self._update_buttons()
+        self._update_buttons()  # the focus moves to Stop before the status is spoken
+        self._show_status(tr("Recording… read the text aloud, then press Stop."))
 
     def _tick(self) -> None:
         recorder = self._recorder
@@ -201,7 +239,7 @@ class RecordVoiceDialog(QDialog):
         self.meter.setValue(0)
         if recorder is None:
             return
-        self._busy = True
+        self._busy = self._checking = True
         self._update_buttons()
         self._show_status(tr("Checking the recording…"))
 
@@ -213,26 +251,33 @@ class RecordVoiceDialog(QDialog):
 
     def _on_analysed(self, result: tuple[Recording, QualityReport]) -> None:
         take, report = result
-        self._busy = False
+        self._busy = self._checking = False
         self._takes.append(take)
         self._reports.append(report)
         self._show_hints()
+        self._update_buttons()  # the focus moves from Stop to Record before the result is spoken
+        number = len(self._takes)
+        hints = [text for _, text in self._hint_lines(number, report)]
         if report.ok:
             self._show_status(tr("Take {n} is usable. Record another take, or name the voice and save it.")
-                              .format(n=len(self._takes)))
+                              .format(n=number), details=hints)
         else:
-            self._show_status(tr("Take {n} cannot be used; please record again.").format(n=len(self._takes)),
-                              error=True)
-        self._update_buttons()
+            self._show_status(tr("Take {n} cannot be used; please record again.").format(n=number),
+                              error=True, details=hints)
+
+    @staticmethod
+    def _hint_lines(number: int, report: QualityReport) -> list[tuple[str, str]]:
+        """(mark, sentence) for what the check found in take `number`; the mark is shown, not spoken."""
+        if not report.issues:
+            return [("", tr("Take {n}: good ({s:.0f} s of speech).").format(n=number, s=report.speech_seconds))]
+        return [("✗" if issue.severity == "error" else "!", tr("Take {n}:").format(n=number) + " " + issue.message)
+                for issue in report.issues]
 
     def _show_hints(self) -> None:
         lines = []
         for number, report in enumerate(self._reports, start=1):
-            if not report.issues:
-                lines.append(tr("Take {n}: good ({s:.0f} s of speech).").format(n=number, s=report.speech_seconds))
-            for issue in report.issues:
-                mark = "✗" if issue.severity == "error" else "!"
-                lines.append(f"{mark} " + tr("Take {n}:").format(n=number) + " " + issue.message)
+            for mark, text in self._hint_lines(number, report):
+                lines.append(f"{mark} {text}" if mark else text)
         self.hints_label.setText("\n".join(lines))
 
     def rerecord(self) -> None:
@@ -301,9 +346,9 @@ class RecordVoiceDialog(QDialog):
 
     def _on_failed(self, error: BaseException) -> None:
         # Shown in the dialog, never raised into Qt; the store keeps no half voice.
-        self._busy = False
-        self._show_status(str(error), error=True)
+        self._busy = self._checking = False
         self._update_buttons()
+        self._show_status(str(error), error=True)
 
     def _start_worker(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
         self._worker = run_in_background(self._ui, "record-voice", work, done, self._on_failed)

@@ -1,4 +1,11 @@
-"""Settings: model, codec, compute device and threads, audio output, decoding, language, window."""
+"""Settings: model, codec, compute device and threads, audio output, decoding, language, window.
+
+Accessibility: every field is named by its visible label (a QFormLayout label is the field's buddy,
+the decoding choices sit in a titled group box), so a screen reader says what the user sees; only a
+control without a visible label gets a name of its own. Each mnemonic letter is used once in the
+dialog, and O and C stay free for the OK and Cancel buttons (&OK, &Cancel in GNOME's and KDE's Qt
+themes).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -27,7 +35,7 @@ from miodesk import paths, runtime, system
 from miodesk.models import registry
 from miodesk.models.catalog import CODEC_VARIANTS, DEFAULT_CODEC_VARIANT
 from miodesk.runtime import Provider
-from miodesk.settings import Settings
+from miodesk.settings import MAX_TEXT_SCALE, MIN_TEXT_SCALE, Settings
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +102,15 @@ class SettingsDialog(QDialog):
         self.codec_threads_label = QLabel()
         form.addRow(self.llm_threads_label, self.llm_threads)
         form.addRow(self.codec_threads_label, self.codec_threads)
+        # A titled group box, not a label beside the radios: assistive technology reads its title as
+        # the radios' label (a Label relation), which a loose QLabel never becomes.
+        self.decode_group = QGroupBox()
         self.streaming = QRadioButton()
         self.full_decode = QRadioButton()
-        decode_box = QVBoxLayout()
+        decode_box = QVBoxLayout(self.decode_group)
         decode_box.addWidget(self.streaming)
         decode_box.addWidget(self.full_decode)
-        self.decode_label = QLabel()
-        form.addRow(self.decode_label, decode_box)
+        form.addRow(self.decode_group)
         self.speech_note = QLabel()
         self.speech_note.setWordWrap(True)
         self.speech_note.setObjectName("note")
@@ -125,11 +135,22 @@ class SettingsDialog(QDialog):
         self.language_combo.setObjectName("languageCombo")
         self.language_label = QLabel()
         ui_form.addRow(self.language_label, self.language_combo)
+        self.text_scale = QSpinBox()
+        self.text_scale.setObjectName("textScaleSpin")
+        self.text_scale.setRange(MIN_TEXT_SCALE, MAX_TEXT_SCALE)
+        self.text_scale.setSingleStep(10)
+        self.text_scale_label = QLabel()
+        ui_form.addRow(self.text_scale_label, self.text_scale)
         self.highlight = QCheckBox()
         self.auto_scroll = QCheckBox()
         self.close_to_tray = QCheckBox()
-        for box in (self.highlight, self.auto_scroll, self.close_to_tray):
+        self.announce_sentences = QCheckBox()
+        for box in (self.highlight, self.auto_scroll, self.close_to_tray, self.announce_sentences):
             ui_form.addRow(box)
+        self.announce_note = QLabel()
+        self.announce_note.setWordWrap(True)
+        self.announce_note.setObjectName("note")
+        ui_form.addRow(self.announce_note)
         self.tabs.addTab(interface, "")
 
         self.buttons = QDialogButtonBox(
@@ -142,44 +163,44 @@ class SettingsDialog(QDialog):
         for label, field in ((self.model_label, self.model_combo), (self.codec_label, self.codec_combo),
                              (self.provider_label, self.provider_combo), (self.llm_threads_label, self.llm_threads),
                              (self.codec_threads_label, self.codec_threads), (self.device_label, self.device_combo),
-                             (self.language_label, self.language_combo)):
+                             (self.language_label, self.language_combo), (self.text_scale_label, self.text_scale)):
             label.setBuddy(field)
         self.retranslate()
         self._load(settings)
 
     def retranslate(self) -> None:
+        # Mnemonics, one letter each: M B E D T A S W U L Z H K R N (O and C: the OK and Cancel buttons).
         self.setWindowTitle(self.tr("Settings"))
         self.tabs.setTabText(0, self.tr("Speech"))
         self.tabs.setTabText(1, self.tr("Audio"))
         self.tabs.setTabText(2, self.tr("Interface"))
         self.model_label.setText(self.tr("&Model:"))
         self.browse_model.setText(self.tr("&Browse…"))
-        self.browse_model.setAccessibleName(self.tr("Choose a model file"))
-        self.codec_label.setText(self.tr("&Codec:"))
+        # The button is named by its text; what it does is its description (and tooltip).
+        self.browse_model.setToolTip(self.tr("Choose a model file"))
+        self.browse_model.setAccessibleDescription(self.tr("Choose a model file"))
+        self.codec_label.setText(self.tr("Cod&ec:"))
         self.provider_label.setText(self.tr("Compute &device:"))
         self.llm_threads_label.setText(self.tr("Speech model &threads:"))
-        self.codec_threads_label.setText(self.tr("Codec t&hreads:"))
+        self.codec_threads_label.setText(self.tr("Codec thre&ads:"))
         for box in (self.llm_threads, self.codec_threads):
             box.setSpecialValueText(self.tr("Automatic"))
-        self.decode_label.setText(self.tr("Decoding:"))
+        self.decode_group.setTitle(self.tr("Decoding"))
         self.streaming.setText(self.tr("&Streaming (sound starts sooner)"))
         self.full_decode.setText(self.tr("&Whole sentences (exact, starts later)"))
         self.speech_note.setText(self.tr("Changes to the model, codec or compute device reload the models."))
-        self.device_label.setText(self.tr("&Output device:"))
+        self.device_label.setText(self.tr("O&utput device:"))
         self.language_label.setText(self.tr("&Language:"))
+        self.text_scale_label.setText(self.tr("Text si&ze:"))
+        self.text_scale.setSuffix(self.tr(" %"))
         self.highlight.setText(self.tr("&Highlight the sentence being read"))
         self.auto_scroll.setText(self.tr("&Keep the sentence being read in view"))
-        self.close_to_tray.setText(self.tr("&Closing the window keeps reading in the system tray"))
-        names = {
-            self.model_combo: self.tr("Model"), self.codec_combo: self.tr("Codec"),
-            self.provider_combo: self.tr("Compute device"), self.llm_threads: self.tr("Speech model threads"),
-            self.codec_threads: self.tr("Codec threads"), self.device_combo: self.tr("Output device"),
-            self.language_combo: self.tr("Language"), self.streaming: self.tr("Streaming decoding"),
-            self.full_decode: self.tr("Whole-sentence decoding"), self.highlight: self.tr("Highlight sentence"),
-            self.auto_scroll: self.tr("Auto-scroll"), self.close_to_tray: self.tr("Close to tray"),
-        }
-        for widget, name in names.items():
-            widget.setAccessibleName(name)
+        self.close_to_tray.setText(self.tr("Closing the window keeps reading in the system t&ray"))
+        self.announce_sentences.setText(self.tr("A&nnounce each sentence to the screen reader"))
+        self.announce_note.setText(self.tr(
+            "Off by default: the screen reader would speak each sentence while MioDesk reads it aloud."))
+        # The note is the checkbox's description too, so a screen reader says why along with the box.
+        self.announce_sentences.setAccessibleDescription(self.announce_note.text())
 
     def _load(self, settings: Settings) -> None:
         self.model_combo.addItem(self.tr("Recommended (from the models folder)"), "")
@@ -225,6 +246,8 @@ class SettingsDialog(QDialog):
         self.highlight.setChecked(settings.highlight)
         self.auto_scroll.setChecked(settings.auto_scroll)
         self.close_to_tray.setChecked(settings.close_to_tray)
+        self.text_scale.setValue(settings.text_scale)
+        self.announce_sentences.setChecked(settings.announce_sentences)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a MioTTS model"), str(paths.models_dir()),
@@ -251,6 +274,8 @@ class SettingsDialog(QDialog):
             highlight=self.highlight.isChecked(),
             auto_scroll=self.auto_scroll.isChecked(),
             close_to_tray=self.close_to_tray.isChecked(),
+            text_scale=self.text_scale.value(),
+            announce_sentences=self.announce_sentences.isChecked(),
             recent_files=list(self.original.recent_files),
         )
 

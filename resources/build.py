@@ -22,9 +22,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PACKAGE = ROOT / "miodesk" / "resources"
 LANGUAGES = ("ja",)
-# The UI modules whose strings this catalogue covers (record_voice.py brings its own).
+# The UI modules whose strings this catalogue covers.
 UI_SOURCES = ["app.py", "controller.py", "first_run.py", "help.py", "main_window.py", "reader_view.py",
-              "settings_dialog.py", "tray.py", "widgets.py"]
+              "record_voice.py", "settings_dialog.py", "tray.py", "widgets.py"]
 
 
 def tool(name: str) -> str:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QLocale, Qt, QTimer, Signal
+from PySide6.QtCore import QLocale, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from miodesk.audio.recorder import (
     MAX_RECORD_SECONDS,
+    QualityIssue,
     QualityReport,
     Recorder,
     Recording,
@@ -55,10 +56,6 @@ log = logging.getLogger(__name__)
 METER_FLOOR_DB = -60.0
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("RecordVoiceDialog", text)
-
-
 class RecordVoiceDialog(QDialog):
     """Record 10–30 s, check quality, save into `store`; emits `voiceSaved(name)` when stored."""
 
@@ -67,7 +64,7 @@ class RecordVoiceDialog(QDialog):
     def __init__(self, store: VoiceStore, encoder_factory: Callable[[], VoiceEncoder], parent: QWidget | None = None,
                  *, language: str | None = None, max_seconds: float = MAX_RECORD_SECONDS) -> None:
         super().__init__(parent)
-        self.setWindowTitle(tr("Record your voice"))
+        self.setWindowTitle(self.tr("Record your voice"))
         self._store = store
         self._encoder_factory = encoder_factory
         self._encoder: VoiceEncoder | None = None
@@ -82,14 +79,14 @@ class RecordVoiceDialog(QDialog):
         language = language or ("ja" if QLocale().name().startswith("ja") else "en")
 
         self.device_combo = QComboBox()
-        self.device_combo.addItem(tr("System default"), None)
+        self.device_combo.addItem(self.tr("System default"), None)
         try:
             for index, name in list_input_devices():
                 self.device_combo.addItem(name, index)
         except MioDeskError as error:
             log.info("no input devices listed: %s", error)
 
-        intro = QLabel(tr("Read this text aloud in your normal voice, for 10 to 30 seconds:"))
+        intro = QLabel(self.tr("Read this text aloud in your normal voice, for 10 to 30 seconds:"))
         intro.setWordWrap(True)
         self.text_label = QLabel(reading_text(language))
         self.text_label.setWordWrap(True)
@@ -99,14 +96,14 @@ class RecordVoiceDialog(QDialog):
         self.meter = QProgressBar()
         self.meter.setRange(0, int(-METER_FLOOR_DB))
         self.meter.setTextVisible(False)
-        self.meter.setAccessibleName(tr("Input level"))  # no visible label; its value is the level
+        self.meter.setAccessibleName(self.tr("Input level"))  # no visible label; its value is the level
         self.time_label = QLabel("0.0 s")
 
         # Mnemonics, one letter each: M R S P E N V.
-        self.record_button = QPushButton(tr("&Record"))
-        self.stop_button = QPushButton(tr("&Stop"))
-        self.play_button = QPushButton(tr("&Play back"))
-        self.rerecord_button = QPushButton(tr("R&e-record"))
+        self.record_button = QPushButton(self.tr("&Record"))
+        self.stop_button = QPushButton(self.tr("&Stop"))
+        self.play_button = QPushButton(self.tr("&Play back"))
+        self.rerecord_button = QPushButton(self.tr("R&e-record"))
         self.record_button.clicked.connect(self.start_recording)
         self.stop_button.clicked.connect(self.stop_recording)
         self.play_button.clicked.connect(self.play_back)
@@ -117,16 +114,16 @@ class RecordVoiceDialog(QDialog):
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText(tr("e.g. My voice"))
+        self.name_edit.setPlaceholderText(self.tr("e.g. My voice"))
         self.name_edit.textChanged.connect(self._update_buttons)
-        self.save_button = QPushButton(tr("Sa&ve voice"))
+        self.save_button = QPushButton(self.tr("Sa&ve voice"))
         self.save_button.setDefault(True)  # Enter in the name field saves (not Record, the first button)
         self.save_button.clicked.connect(self.save)
-        self.cancel_button = QPushButton(tr("Cancel"))
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.clicked.connect(self.reject)
 
         form = QFormLayout()
-        form.addRow(tr("&Microphone:"), self.device_combo)  # the label is the combo's buddy: its name
+        form.addRow(self.tr("&Microphone:"), self.device_combo)  # the label is the combo's buddy: its name
         meter_row = QHBoxLayout()
         meter_row.addWidget(self.meter, 1)
         meter_row.addWidget(self.time_label)
@@ -145,7 +142,7 @@ class RecordVoiceDialog(QDialog):
         layout.addLayout(buttons)
         layout.addWidget(self.hints_label)
         name_form = QFormLayout()
-        name_form.addRow(tr("Voice &name:"), self.name_edit)
+        name_form.addRow(self.tr("Voice &name:"), self.name_edit)
         layout.addLayout(name_form)
         layout.addWidget(self.status_label)
         layout.addLayout(bottom)
@@ -170,7 +167,7 @@ class RecordVoiceDialog(QDialog):
     def _update_buttons(self) -> None:
         recording = self._recorder is not None
         idle = not recording and not self._busy
-        self.record_button.setText(tr("&Record another take") if self._takes else tr("&Record"))
+        self.record_button.setText(self.tr("&Record another take") if self._takes else self.tr("&Record"))
         states: list[tuple[QWidget, bool]] = [
             (self.device_combo, idle),
             (self.record_button, idle),
@@ -221,7 +218,7 @@ class RecordVoiceDialog(QDialog):
         self._recorder = recorder
         self._timer.start()
         self._update_buttons()  # the focus moves to Stop before the status is spoken
-        self._show_status(tr("Recording… read the text aloud, then press Stop."))
+        self._show_status(self.tr("Recording… read the text aloud, then press Stop."))
 
     def _tick(self) -> None:
         recorder = self._recorder
@@ -241,7 +238,7 @@ class RecordVoiceDialog(QDialog):
             return
         self._busy = self._checking = True
         self._update_buttons()
-        self._show_status(tr("Checking the recording…"))
+        self._show_status(self.tr("Checking the recording…"))
 
         def work() -> tuple[Recording, QualityReport]:
             take = recorder.stop()
@@ -259,19 +256,47 @@ class RecordVoiceDialog(QDialog):
         number = len(self._takes)
         hints = [text for _, text in self._hint_lines(number, report)]
         if report.ok:
-            self._show_status(tr("Take {n} is usable. Record another take, or name the voice and save it.")
+            self._show_status(self.tr("Take {n} is usable. Record another take, or name the voice and save it.")
                               .format(n=number), details=hints)
         else:
-            self._show_status(tr("Take {n} cannot be used; please record again.").format(n=number),
+            self._show_status(self.tr("Take {n} cannot be used; please record again.").format(n=number),
                               error=True, details=hints)
 
-    @staticmethod
-    def _hint_lines(number: int, report: QualityReport) -> list[tuple[str, str]]:
+    def _hint_lines(self, number: int, report: QualityReport) -> list[tuple[str, str]]:
         """(mark, sentence) for what the check found in take `number`; the mark is shown, not spoken."""
         if not report.issues:
-            return [("", tr("Take {n}: good ({s:.0f} s of speech).").format(n=number, s=report.speech_seconds))]
-        return [("✗" if issue.severity == "error" else "!", tr("Take {n}:").format(n=number) + " " + issue.message)
+            return [("", self.tr("Take {n}: good ({s:.0f} s of speech).").format(n=number, s=report.speech_seconds))]
+        return [("✗" if issue.severity == "error" else "!",
+                 self.tr("Take {n}:").format(n=number) + " " + self._issue_text(issue, report))
                 for issue in report.issues]
+
+    def _issue_text(self, issue: QualityIssue, report: QualityReport) -> str:
+        """The check's finding in the window's language (the recorder's own message is the CLI's English)."""
+        seconds, snr = report.speech_seconds, max(report.snr_db, 0.0)
+        texts = {
+            ("silence", "error"): self.tr(
+                "Nothing was heard: check that the right microphone is selected, connected and not muted."),
+            ("noise", "error"): self.tr(
+                "Too much background noise (speech is only {0:.0f} dB above it): record somewhere quieter."
+            ).format(snr),
+            ("noise", "warning"): self.tr(
+                "Some background noise (speech {0:.0f} dB above it): a quieter room gives a cleaner voice."
+            ).format(snr),
+            ("clipping", "error"): self.tr(
+                "The sound is distorted (clipping): move back from the microphone or lower its gain."),
+            ("clipping", "warning"): self.tr(
+                "Some peaks are clipped: speak a little softer or lower the microphone gain."),
+            ("quiet", "error"): self.tr(
+                "Far too quiet: move closer to the microphone or raise its gain, then record again."),
+            ("quiet", "warning"): self.tr(
+                "The recording is quiet: move closer to the microphone or raise its gain."),
+            ("short", "error"): self.tr(
+                "Too short: only {0:.1f} s of speech; read for at least 10 seconds.").format(seconds),
+            ("short", "warning"): self.tr(
+                "Short: {0:.1f} s of speech; 10–30 seconds give a more faithful voice.").format(seconds),
+            ("pauses", "warning"): self.tr("Mostly silence: keep reading steadily, with only short pauses."),
+        }
+        return texts.get((issue.code, issue.severity), issue.message)
 
     def _show_hints(self) -> None:
         lines = []
@@ -296,7 +321,7 @@ class RecordVoiceDialog(QDialog):
             combined, _ = combine_takes(self._takes) if self._usable() else (self._takes[-1], None)
             sounddevice.play(combined.samples, combined.sample_rate)
         except Exception as error:  # no output device: say so, nothing else depends on it
-            self._show_status(tr("Cannot play the recording: {error}").format(error=error), error=True)
+            self._show_status(self.tr("Cannot play the recording: {error}").format(error=error), error=True)
 
     def _stop_playback(self) -> None:
         try:
@@ -312,14 +337,15 @@ class RecordVoiceDialog(QDialog):
         try:
             validate_voice_name(name)
             if name in self._store:
-                raise MioDeskError(tr("A voice named “{name}” already exists; choose another name.").format(name=name))
+                raise MioDeskError(
+                    self.tr("A voice named “{name}” already exists; choose another name.").format(name=name))
         except MioDeskError as error:
             self._show_status(str(error), error=True)
             return
         takes = list(self._takes)
         self._busy = True
         self._update_buttons()
-        self._show_status(tr("Making the voice… this takes a few seconds."))
+        self._show_status(self.tr("Making the voice… this takes a few seconds."))
 
         def work() -> str:
             combined, reports = combine_takes(takes)
@@ -339,7 +365,7 @@ class RecordVoiceDialog(QDialog):
 
     def _on_saved(self, name: str) -> None:
         self._busy = False
-        self._show_status(tr("Saved voice “{name}”.").format(name=name))
+        self._show_status(self.tr("Saved voice “{name}”.").format(name=name))
         self._update_buttons()
         self.voiceSaved.emit(name)
         self.accept()

@@ -365,3 +365,22 @@ def test_first_run_space_and_enter_activate_later(first_run_dialog, qtbot, key):
     dialog.later_button.setFocus()
     qtbot.keyClick(dialog.later_button, key)
     assert dialog.result() == QDialog.DialogCode.Rejected and not dialog.isVisible()
+
+
+def test_record_voice_speaks_japanese_in_the_japanese_ui(qtbot, tmp_path, monkeypatch):
+    """Its strings are in the catalogue (they were not): title, buttons and spoken messages."""
+    from miodesk.ui.i18n import Translations
+
+    translations = Translations()
+    translations.apply("ja")
+    try:
+        said: list[str] = []
+        monkeypatch.setattr(accessibility, "announce", lambda source, text, urgent=False: said.append(text))
+        dialog = RecordVoiceDialog(VoiceStore(tmp_path / "voices"), lambda: None, language="ja")
+        qtbot.addWidget(dialog)
+        assert dialog.windowTitle() == "自分の声を録音"
+        assert dialog.record_button.text() == "録音(&R)"
+        dialog._show_status(dialog.tr("Checking the recording…"))
+        assert said[-1] == "録音を確認しています…"
+    finally:
+        translations.apply("en")

@@ -91,10 +91,6 @@
         <translation>ファイルを開く…</translation>
     </message>
     <message>
-        <source>Open a file</source>
-        <translation>ファイルを開く</translation>
-    </message>
-    <message>
         <source>Paste and read</source>
         <translation>貼り付けて読む</translation>
     </message>
@@ -140,10 +136,6 @@
     <message>
         <source>&amp;Download and start</source>
         <translation>ダウンロードして開始(&amp;D)</translation>
-    </message>
-    <message>
-        <source>Download the models</source>
-        <translation>モデルをダウンロード</translation>
     </message>
     <message>
         <source>Cancel</source>
@@ -288,16 +280,16 @@
         <translation>前の文(&amp;E)</translation>
     </message>
     <message>
-        <source>Previous sentence (←)</source>
-        <translation>前の文（←）</translation>
-    </message>
-    <message>
         <source>&amp;Next Sentence</source>
         <translation>次の文(&amp;N)</translation>
     </message>
     <message>
-        <source>Next sentence (→)</source>
-        <translation>次の文（→）</translation>
+        <source>Previous sentence (Alt+←)</source>
+        <translation>前の文（Alt+←）</translation>
+    </message>
+    <message>
+        <source>Next sentence (Alt+→)</source>
+        <translation>次の文（Alt+→）</translation>
     </message>
     <message>
         <source>Previous C&amp;hapter</source>
@@ -410,6 +402,30 @@
     <message>
         <source>Download or choose speech models</source>
         <translation>音声モデルをダウンロード・選択します</translation>
+    </message>
+    <message>
+        <source>&amp;Larger Text</source>
+        <translation>文字を大きく(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Make the text larger (Ctrl++)</source>
+        <translation>文字を大きくする（Ctrl++）</translation>
+    </message>
+    <message>
+        <source>S&amp;maller Text</source>
+        <translation>文字を小さく(&amp;M)</translation>
+    </message>
+    <message>
+        <source>Make the text smaller (Ctrl+-)</source>
+        <translation>文字を小さくする（Ctrl+-）</translation>
+    </message>
+    <message>
+        <source>&amp;Normal Text Size</source>
+        <translation>標準の文字サイズ(&amp;N)</translation>
+    </message>
+    <message>
+        <source>The text at its normal size (Ctrl+0)</source>
+        <translation>文字を標準の大きさに戻す（Ctrl+0）</translation>
     </message>
     <message>
         <source>&amp;File</source>
@@ -556,6 +572,22 @@
         <translation>読み終わりました。</translation>
     </message>
     <message>
+        <source>Stopped at sentence {0} of {1}.</source>
+        <translation>{1} 文中 {0} 文目で停止しました。</translation>
+    </message>
+    <message>
+        <source>Stopped.</source>
+        <translation>停止しました。</translation>
+    </message>
+    <message>
+        <source>Paused at sentence {0} of {1}.</source>
+        <translation>{1} 文中 {0} 文目で一時停止しました。</translation>
+    </message>
+    <message>
+        <source>Paused.</source>
+        <translation>一時停止しました。</translation>
+    </message>
+    <message>
         <source>Documents ({0});;All files (*)</source>
         <translation>文書 ({0});;すべてのファイル (*)</translation>
     </message>
@@ -576,16 +608,16 @@
         <translation>声がありません</translation>
     </message>
     <message>
+        <source>Text size {0} %</source>
+        <translation>文字サイズ {0} %</translation>
+    </message>
+    <message>
         <source>Cannot save the settings: {0}</source>
         <translation>設定を保存できません：{0}</translation>
     </message>
     <message>
         <source>System default</source>
         <translation>システムの既定</translation>
-    </message>
-    <message>
-        <source>Recording a voice is not available in this version yet.</source>
-        <translation>このバージョンでは声の録音はまだ使えません。</translation>
     </message>
     <message>
         <source>Voice “{0}” saved.</source>
@@ -685,6 +717,145 @@
     </message>
 </context>
 <context>
+    <name>RecordVoiceDialog</name>
+    <message>
+        <source>Record your voice</source>
+        <translation>自分の声を録音</translation>
+    </message>
+    <message>
+        <source>System default</source>
+        <translation>システムの既定</translation>
+    </message>
+    <message>
+        <source>Read this text aloud in your normal voice, for 10 to 30 seconds:</source>
+        <translation>次の文章を普段の声で 10〜30 秒間読み上げてください：</translation>
+    </message>
+    <message>
+        <source>Input level</source>
+        <translation>入力レベル</translation>
+    </message>
+    <message>
+        <source>&amp;Record</source>
+        <translation>録音(&amp;R)</translation>
+    </message>
+    <message>
+        <source>&amp;Stop</source>
+        <translation>停止(&amp;S)</translation>
+    </message>
+    <message>
+        <source>&amp;Play back</source>
+        <translation>再生して確認(&amp;P)</translation>
+    </message>
+    <message>
+        <source>R&amp;e-record</source>
+        <translation>録り直す(&amp;E)</translation>
+    </message>
+    <message>
+        <source>e.g. My voice</source>
+        <translation>例：わたしの声</translation>
+    </message>
+    <message>
+        <source>Sa&amp;ve voice</source>
+        <translation>声を保存(&amp;V)</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>キャンセル</translation>
+    </message>
+    <message>
+        <source>&amp;Microphone:</source>
+        <translation>マイク(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>Voice &amp;name:</source>
+        <translation>声の名前(&amp;N)：</translation>
+    </message>
+    <message>
+        <source>&amp;Record another take</source>
+        <translation>もう一度録音(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Recording… read the text aloud, then press Stop.</source>
+        <translation>録音中… 文章を読み上げてから「停止」を押してください。</translation>
+    </message>
+    <message>
+        <source>Checking the recording…</source>
+        <translation>録音を確認しています…</translation>
+    </message>
+    <message>
+        <source>Take {n} is usable. Record another take, or name the voice and save it.</source>
+        <translation>テイク {n} は使えます。もう一度録音するか、声に名前を付けて保存してください。</translation>
+    </message>
+    <message>
+        <source>Take {n} cannot be used; please record again.</source>
+        <translation>テイク {n} は使えません。もう一度録音してください。</translation>
+    </message>
+    <message>
+        <source>Take {n}: good ({s:.0f} s of speech).</source>
+        <translation>テイク {n}：良好（発話 {s:.0f} 秒）。</translation>
+    </message>
+    <message>
+        <source>Take {n}:</source>
+        <translation>テイク {n}：</translation>
+    </message>
+    <message>
+        <source>Nothing was heard: check that the right microphone is selected, connected and not muted.</source>
+        <translation>何も聞こえませんでした。正しいマイクが選ばれ、接続され、ミュートされていないか確認してください。</translation>
+    </message>
+    <message>
+        <source>Too much background noise (speech is only {0:.0f} dB above it): record somewhere quieter.</source>
+        <translation>周りの雑音が大きすぎます（声が雑音より {0:.0f} dB しか大きくありません）。もっと静かな場所で録音してください。</translation>
+    </message>
+    <message>
+        <source>Some background noise (speech {0:.0f} dB above it): a quieter room gives a cleaner voice.</source>
+        <translation>少し雑音があります（声は雑音より {0:.0f} dB 大きい）。静かな部屋ほどきれいな声になります。</translation>
+    </message>
+    <message>
+        <source>The sound is distorted (clipping): move back from the microphone or lower its gain.</source>
+        <translation>音が割れています（クリッピング）。マイクから離れるか、マイクの音量を下げてください。</translation>
+    </message>
+    <message>
+        <source>Some peaks are clipped: speak a little softer or lower the microphone gain.</source>
+        <translation>一部の音が割れています。少し小さめの声で話すか、マイクの音量を下げてください。</translation>
+    </message>
+    <message>
+        <source>Far too quiet: move closer to the microphone or raise its gain, then record again.</source>
+        <translation>音が小さすぎます。マイクに近づくか音量を上げて、もう一度録音してください。</translation>
+    </message>
+    <message>
+        <source>The recording is quiet: move closer to the microphone or raise its gain.</source>
+        <translation>録音の音が小さめです。マイクに近づくか、マイクの音量を上げてください。</translation>
+    </message>
+    <message>
+        <source>Too short: only {0:.1f} s of speech; read for at least 10 seconds.</source>
+        <translation>短すぎます（発話 {0:.1f} 秒）。10 秒以上読み上げてください。</translation>
+    </message>
+    <message>
+        <source>Short: {0:.1f} s of speech; 10–30 seconds give a more faithful voice.</source>
+        <translation>少し短めです（発話 {0:.1f} 秒）。10〜30 秒あると、より忠実な声になります。</translation>
+    </message>
+    <message>
+        <source>Mostly silence: keep reading steadily, with only short pauses.</source>
+        <translation>ほとんど無音です。間を短くして、続けて読み上げてください。</translation>
+    </message>
+    <message>
+        <source>Cannot play the recording: {error}</source>
+        <translation>録音を再生できません：{error}</translation>
+    </message>
+    <message>
+        <source>A voice named “{name}” already exists; choose another name.</source>
+        <translation>「{name}」という名前の声はすでにあります。別の名前にしてください。</translation>
+    </message>
+    <message>
+        <source>Making the voice… this takes a few seconds.</source>
+        <translation>声を作成しています… 数秒かかります。</translation>
+    </message>
+    <message>
+        <source>Saved voice “{name}”.</source>
+        <translation>声「{name}」を保存しました。</translation>
+    </message>
+</context>
+<context>
     <name>SettingsDialog</name>
     <message>
         <source>Settings</source>
@@ -715,10 +886,6 @@
         <translation>モデルファイルを選ぶ</translation>
     </message>
     <message>
-        <source>&amp;Codec:</source>
-        <translation>コーデック(&amp;C)：</translation>
-    </message>
-    <message>
         <source>Compute &amp;device:</source>
         <translation>計算デバイス(&amp;D)：</translation>
     </message>
@@ -727,16 +894,8 @@
         <translation>音声モデルのスレッド数(&amp;T)：</translation>
     </message>
     <message>
-        <source>Codec t&amp;hreads:</source>
-        <translation>コーデックのスレッド数(&amp;H)：</translation>
-    </message>
-    <message>
         <source>Automatic</source>
         <translation>自動</translation>
-    </message>
-    <message>
-        <source>Decoding:</source>
-        <translation>デコード：</translation>
     </message>
     <message>
         <source>&amp;Streaming (sound starts sooner)</source>
@@ -751,10 +910,6 @@
         <translation>モデル、コーデック、計算デバイスを変えるとモデルを読み込み直します。</translation>
     </message>
     <message>
-        <source>&amp;Output device:</source>
-        <translation>出力デバイス(&amp;O)：</translation>
-    </message>
-    <message>
         <source>&amp;Language:</source>
         <translation>言語(&amp;L)：</translation>
     </message>
@@ -767,56 +922,40 @@
         <translation>読んでいる文を常に表示する(&amp;K)</translation>
     </message>
     <message>
-        <source>&amp;Closing the window keeps reading in the system tray</source>
-        <translation>ウィンドウを閉じてもシステムトレイで読み上げを続ける(&amp;C)</translation>
+        <source>Cod&amp;ec:</source>
+        <translation>コーデック(&amp;E)：</translation>
     </message>
     <message>
-        <source>Model</source>
-        <translation>モデル</translation>
+        <source>Codec thre&amp;ads:</source>
+        <translation>コーデックのスレッド数(&amp;A)：</translation>
     </message>
     <message>
-        <source>Codec</source>
-        <translation>コーデック</translation>
+        <source>Decoding</source>
+        <translation>デコード</translation>
     </message>
     <message>
-        <source>Compute device</source>
-        <translation>計算デバイス</translation>
+        <source>O&amp;utput device:</source>
+        <translation>出力デバイス(&amp;U)：</translation>
     </message>
     <message>
-        <source>Speech model threads</source>
-        <translation>音声モデルのスレッド数</translation>
+        <source>Text si&amp;ze:</source>
+        <translation>文字サイズ(&amp;Z)：</translation>
     </message>
     <message>
-        <source>Codec threads</source>
-        <translation>コーデックのスレッド数</translation>
+        <source> %</source>
+        <translation> %</translation>
     </message>
     <message>
-        <source>Output device</source>
-        <translation>出力デバイス</translation>
+        <source>Closing the window keeps reading in the system t&amp;ray</source>
+        <translation>ウィンドウを閉じてもシステムトレイで読み上げを続ける(&amp;R)</translation>
     </message>
     <message>
-        <source>Language</source>
-        <translation>言語</translation>
+        <source>A&amp;nnounce each sentence to the screen reader</source>
+        <translation>各文をスクリーンリーダーにも通知する(&amp;N)</translation>
     </message>
     <message>
-        <source>Streaming decoding</source>
-        <translation>ストリーミングデコード</translation>
-    </message>
-    <message>
-        <source>Whole-sentence decoding</source>
-        <translation>文ごとのデコード</translation>
-    </message>
-    <message>
-        <source>Highlight sentence</source>
-        <translation>文の強調表示</translation>
-    </message>
-    <message>
-        <source>Auto-scroll</source>
-        <translation>自動スクロール</translation>
-    </message>
-    <message>
-        <source>Close to tray</source>
-        <translation>トレイに閉じる</translation>
+        <source>Off by default: the screen reader would speak each sentence while MioDesk reads it aloud.</source>
+        <translation>既定はオフです。オンにすると、MioDesk の読み上げと同時にスクリーンリーダーも各文を読み上げます。</translation>
     </message>
     <message>
         <source>Recommended (from the models folder)</source>
@@ -870,12 +1009,8 @@
 <context>
     <name>TransportBar</name>
     <message>
-        <source>&amp;Voice</source>
-        <translation>声(&amp;V)</translation>
-    </message>
-    <message>
-        <source>Voice</source>
-        <translation>声</translation>
+        <source>Voi&amp;ce</source>
+        <translation>声(&amp;C)</translation>
     </message>
     <message>
         <source>The voice that reads; a change applies from the next sentence</source>
@@ -892,10 +1027,6 @@
     <message>
         <source>Speaking rate (the pitch stays the same)</source>
         <translation>話す速さ（声の高さは変わりません）</translation>
-    </message>
-    <message>
-        <source>Speed value</source>
-        <translation>速さの値</translation>
     </message>
     <message>
         <source>Volume</source>

@@ -23,10 +23,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTreeWidget,
@@ -42,6 +44,7 @@ from miodesk.ui import accessibility
 from miodesk.ui.assets import app_icon, icon
 from miodesk.ui.controller import LoadedDocument, ReaderController
 from miodesk.ui.reader_view import ReaderView
+from miodesk.ui.theme import follow_palette, window_style
 from miodesk.ui.widgets import ActivateOnEnter, EmptyPage, MessageBanner, TransportBar
 
 log = logging.getLogger(__name__)
@@ -52,29 +55,6 @@ PRESET_LABELS = {
     "en_female": ("English, female", "英語・女性"),
     "en_male": ("English, male", "英語・男性"),
 }
-
-STYLE = """
-#transportBar { background: palette(window); border-top: 1px solid rgba(0,0,0,0.12); }
-#playButton { border-radius: 26px; background: #4f5bd5; }
-#playButton:hover { background: #3f4bc4; }
-#playButton:focus { border: 2px solid #1f2a8a; }
-#playButton:disabled { background: #b9bde6; }
-#readerView { background: palette(base); border: none; }
-#outline { border: none; border-right: 1px solid rgba(0,0,0,0.10); background: #f6f7fb; padding-top: 6px; }
-#outline::item { padding: 5px 4px; }
-#outline::item:selected { background: #e3e6fb; color: #1d2470; }
-#outline::branch:selected { background: transparent; }
-#emptyPage { background: palette(base); }
-#emptyTitle { font-size: 22pt; font-weight: 600; }
-#emptySubtitle { font-size: 12pt; color: palette(placeholder-text); }
-#emptyHint { color: palette(placeholder-text); }
-#primaryButton { background: #4f5bd5; color: white; border-radius: 6px; padding: 6px 18px; border: none; }
-#primaryButton:hover { background: #3f4bc4; }
-#primaryButton:focus { border: 2px solid #1f2a8a; }
-#positionLabel { color: palette(placeholder-text); }
-QStatusBar QLabel { padding: 0 8px; }
-"""
-
 
 class MainWindow(QMainWindow):
     quitRequested = Signal()
@@ -91,14 +71,14 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
-        self.setMinimumSize(QSize(760, 480))
+        self.setMinimumSize(QSize(560, 320))  # 1280×800 at 200 % is 640×400, less a title bar and a panel
         self.resize(1100, 720)
 
         self._build_actions()
         self._build_menus()
         self._build_body()
         self._build_status_bar()
-        self.setStyleSheet(STYLE)
+        follow_palette(self, window_style)  # rebuilt when the system switches light/dark
         self._connect_controller()
         self.retranslate()
         self._refresh_voices()
@@ -281,6 +261,11 @@ class MainWindow(QMainWindow):
         self.remaining_label = QLabel(bar)
         for widget in (self.busy, self.model_label, self.ttfa_label, self.rtf_label, self.remaining_label):
             bar.addPermanentWidget(widget)
+        for label in (self.model_label, self.ttfa_label, self.rtf_label, self.remaining_label):
+            # Their text width as preferred, but shrink (clip) in a narrow window rather than widen it
+            # past the screen (a minimum width of their own overrides the text's).
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(1)
 
     def _connect_controller(self) -> None:
         c = self.controller
@@ -454,6 +439,11 @@ class MainWindow(QMainWindow):
         self._utterance_count = len(loaded.utterances)
         self.reader.set_document(document)
         self._fill_outline(loaded)
+        focused = QApplication.focusWidget()
+        if focused is not None and self.empty_page.isAncestorOf(focused):
+            # Otherwise hiding the page walks the focus through the voice list and the contents on its
+            # way to the text, and a screen reader speaks each stop.
+            focused.clearFocus()
         self.stack.setCurrentWidget(self.splitter)
         self._update_title()
         self._refresh_recent()

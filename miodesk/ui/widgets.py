@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QKeyEvent
+from PySide6.QtGui import QAction, QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -20,13 +20,17 @@ from PySide6.QtWidgets import (
 )
 
 from miodesk.ui import accessibility
-from miodesk.ui.assets import app_icon, icon
+from miodesk.ui.assets import app_icon, icon, set_label_icon
+from miodesk.ui.layouts import WrapLayout
+from miodesk.ui.theme import banner_style, follow_palette
 
+# The hue of each kind of message; theme.banner_style derives a tint, a stripe and readable text from
+# it for the current palette (light or dark).
 _BANNER_STYLES = {
-    "info": ("#eef4ff", "#2f5bd3", "#1d2b4f"),
-    "loading": ("#eef4ff", "#2f5bd3", "#1d2b4f"),
-    "warning": ("#fff7e0", "#c98a00", "#4a3800"),
-    "error": ("#fdecec", "#c62828", "#4f1313"),
+    "info": QColor("#2f5bd3"),
+    "loading": QColor("#2f5bd3"),
+    "warning": QColor("#c98a00"),
+    "error": QColor("#c62828"),
 }
 
 
@@ -71,11 +75,8 @@ class MessageBanner(QFrame):
 
     def show_message(self, kind: str, text: str, action: str | None = None) -> None:
         self.kind = kind
-        background, accent, foreground = _BANNER_STYLES.get(kind, _BANNER_STYLES["info"])
-        self.setStyleSheet(
-            f"#messageBanner {{ background: {background}; border-left: 4px solid {accent}; }}"
-            f"#messageBanner QLabel {{ color: {foreground}; }}"
-        )
+        hue = _BANNER_STYLES.get(kind, _BANNER_STYLES["info"])
+        follow_palette(self, lambda palette: banner_style(hue, palette))
         self.label.setText(text)  # its accessible name is this text
         self.busy.setVisible(kind == "loading")
         self.close_button.setVisible(kind != "loading")
@@ -199,61 +200,77 @@ class TransportBar(QFrame):
         super().__init__(parent)
         self.setObjectName("transportBar")
         keep = KeepArrowKeys(self)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(16, 8, 16, 8)
+        # Three groups in one row when the window is wide; voice and then speed/volume wrap onto further
+        # rows when the bar is narrower (a 1280×800 screen at 200 % is 640×400).
+        layout = WrapLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
         layout.setSpacing(6)
+        self.play_group = QWidget(self)
+        play_row = QHBoxLayout(self.play_group)
+        play_row.setContentsMargins(0, 0, 0, 0)
+        play_row.setSpacing(4)
         self.buttons: dict[str, QToolButton] = {}
         for name in ("previous_chapter", "previous_sentence", "play", "next_sentence", "next_chapter", "stop"):
-            button = transport_button(actions[name], 34 if name == "play" else 20, self)
+            button = transport_button(actions[name], 34 if name == "play" else 20, self.play_group)
             if name == "play":
                 button.setObjectName("playButton")
                 button.setFixedSize(QSize(52, 52))
             self.buttons[name] = button
-            layout.addWidget(button)
-        layout.addSpacing(18)
-        self.position_label = QLabel(self)
+            play_row.addWidget(button)
+        play_row.addSpacing(12)
+        self.position_label = QLabel(self.play_group)
         self.position_label.setObjectName("positionLabel")
-        layout.addWidget(self.position_label)
-        layout.addStretch(1)
+        play_row.addWidget(self.position_label)
+        play_row.addStretch(1)
+        layout.addWidget(self.play_group)
 
-        self.voice_label = QLabel(self)
-        self.voice_combo = QComboBox(self)
+        self.voice_group = QWidget(self)
+        voice_row = QHBoxLayout(self.voice_group)
+        voice_row.setContentsMargins(0, 0, 0, 0)
+        voice_row.setSpacing(6)
+        self.voice_label = QLabel(self.voice_group)
+        self.voice_combo = QComboBox(self.voice_group)
         self.voice_combo.setObjectName("voiceCombo")
-        self.voice_combo.setMinimumWidth(190)
+        self.voice_combo.setMinimumWidth(150)
         self.voice_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.voice_label.setBuddy(self.voice_combo)
-        self.preview_button = transport_button(actions["preview"], 20, self)
-        layout.addWidget(self.voice_label)
-        layout.addWidget(self.voice_combo)
-        layout.addWidget(self.preview_button)
-        layout.addSpacing(14)
+        self.preview_button = transport_button(actions["preview"], 20, self.voice_group)
+        voice_row.addWidget(self.voice_label)
+        voice_row.addWidget(self.voice_combo)
+        voice_row.addWidget(self.preview_button)
+        layout.addWidget(self.voice_group)
 
-        self.speed_label = QLabel(self)
-        self.speed_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.speed_group = QWidget(self)
+        speed_row = QHBoxLayout(self.speed_group)
+        speed_row.setContentsMargins(0, 0, 0, 0)
+        speed_row.setSpacing(6)
+        self.speed_label = QLabel(self.speed_group)
+        self.speed_slider = QSlider(Qt.Orientation.Horizontal, self.speed_group)
         self.speed_slider.setObjectName("speedSlider")
         self.speed_slider.setRange(50, 200)
         self.speed_slider.setSingleStep(5)
         self.speed_slider.setPageStep(25)
-        self.speed_slider.setFixedWidth(110)
+        self.speed_slider.setFixedWidth(100)
         self.speed_slider.installEventFilter(keep)
         self.speed_label.setBuddy(self.speed_slider)
-        self.speed_value = QLabel("1.00×", self)
+        self.speed_value = QLabel("1.00×", self.speed_group)
         self.speed_value.setMinimumWidth(42)
-        layout.addWidget(self.speed_label)
-        layout.addWidget(self.speed_slider)
-        layout.addWidget(self.speed_value)
-        layout.addSpacing(14)
+        speed_row.addWidget(self.speed_label)
+        speed_row.addWidget(self.speed_slider)
+        speed_row.addWidget(self.speed_value)
+        speed_row.addSpacing(10)
 
-        self.volume_icon = QLabel(self)
-        self.volume_icon.setPixmap(icon("volume").pixmap(QSize(18, 18), self.devicePixelRatioF()))
-        self.volume_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.volume_icon = QLabel(self.speed_group)
+        set_label_icon(self.volume_icon, "volume", 18)  # re-coloured with the palette
+        self.volume_slider = QSlider(Qt.Orientation.Horizontal, self.speed_group)
         self.volume_slider.setObjectName("volumeSlider")
         self.volume_slider.setRange(0, 100)
         self.volume_slider.setSingleStep(5)
-        self.volume_slider.setFixedWidth(100)
+        self.volume_slider.setFixedWidth(90)
         self.volume_slider.installEventFilter(keep)
-        layout.addWidget(self.volume_icon)
-        layout.addWidget(self.volume_slider)
+        speed_row.addWidget(self.volume_icon)
+        speed_row.addWidget(self.volume_slider)
+        layout.addWidget(self.speed_group)
         self.speed_slider.valueChanged.connect(lambda value: self.speed_value.setText(f"{value / 100:.2f}×"))
         self.retranslate()
 

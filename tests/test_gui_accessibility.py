@@ -194,15 +194,23 @@ def test_messages_are_announced(app, qtbot, monkeypatch, announcements):
     assert ("Voice saved.", False) in announcements
 
 
-def test_japanese_messages_are_announced_in_japanese(app, qtbot, announcements):
+def test_japanese_messages_are_announced_in_japanese(app, qtbot, tmp_path, announcements):
+    open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))
+    english = app.window.transport.position_label.text()
     app.translations.apply("ja")
+    QApplication.processEvents()  # the widgets hear of the language change through posted events
     try:
+        japanese = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
         QGuiApplication.clipboard().clear()
         app.window.paste_and_read()
         text, _ = announcements[-1]
-        assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", text), text
+        assert japanese.search(text), text
+        # Values shown before the switch follow the language too.
+        assert japanese.search(app.window.transport.position_label.text())
     finally:
         app.translations.apply("en")
+        QApplication.processEvents()
+    assert app.window.transport.position_label.text() == english
 
 
 def test_space_and_enter_belong_to_the_focused_control(app, qtbot, tmp_path):
@@ -270,6 +278,8 @@ def test_tab_order_and_one_mnemonic_per_letter(app, qtbot, tmp_path):
 
     for language in ("en", "ja"):
         app.translations.apply(language)
+        QApplication.processEvents()  # the widgets hear of the language change through posted events
+        assert (window.file_menu.title() == "&File") == (language == "en")
         letters = [re.search(r"&(\w)", menu.title()).group(1).lower() for menu in
                    (window.file_menu, window.play_menu, window.voice_menu, window.view_menu,
                     window.tools_menu, window.help_menu)]
@@ -277,6 +287,7 @@ def test_tab_order_and_one_mnemonic_per_letter(app, qtbot, tmp_path):
                     for label in window.findChildren(QLabel) if label.buddy() is not None and "&" in label.text()]
         assert len(letters) == len(set(letters)), (language, letters)
     app.translations.apply("en")
+    QApplication.processEvents()
 
 
 def test_ctrl_plus_minus_zero_zoom_the_reader_and_are_remembered(app, qtbot, tmp_path):

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from gui_fixtures import ARTIFACTS, SAMPLE_EN, private_xvfb, screenshot, write_sample
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -224,6 +224,19 @@ def measure_window(qtbot, parts) -> dict[tuple[str, str], float]:
     found["text", "contents entry"] = ink_contrast(rgb(outline.viewport().grab(outline.visualItemRect(item))
                                                        .toImage()))  # the viewport paints the background
     found["focus", "contents"] = focus_contrast(qtbot, outline, window.reader)
+    # The sentence being read, as drawn: the highlight under the text, the (transparent) accessible
+    # selection over it; measured on the sentence's first line.
+    reader = window.reader
+    sentence = parts.controller.loaded.utterances[2]
+    reader.follow_reading()
+    reader.highlight(sentence.start, sentence.end)
+    QApplication.processEvents()
+    start, end = QTextCursor(reader.document()), QTextCursor(reader.document())
+    start.setPosition(reader.to_qt(sentence.start))
+    end.setPosition(reader.to_qt(sentence.start + 12))
+    line = reader.cursorRect(start).united(reader.cursorRect(end)).adjusted(2, 0, -2, 0)
+    found["text", "sentence being read"] = ink_contrast(rgb(reader.viewport().grab(line).toImage()))
+    reader.clear_highlight()
     found["focus", "document"] = focus_contrast(qtbot, window.reader, transport.voice_combo)
 
     # A dialog: check box, radio button, combo box, spin box, push button.

@@ -319,7 +319,11 @@ def after_download(window) -> None:
         if window.isVisible() and controller.state == "idle" and controller.engine_state != "failed":
             controller.speak_text(welcome)
 
-    QTimer.singleShot(WELCOME_DELAY_MS, window, greet)  # the window as context: no greeting once it is gone
+    # A child of the window: no greeting once it is gone. Precise: a coarse timer may fire 5 % early.
+    timer = QTimer(window, singleShot=True, timerType=Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(greet)
+    timer.timeout.connect(timer.deleteLater)
+    timer.start(WELCOME_DELAY_MS)
     # The window's banner speaks the message to the screen reader itself.
     window.show_message("info", QCoreApplication.translate(
         "MainWindow", "The models are ready. Open a document or paste text to start reading."))

@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self._utterance_count = 0
         self._transport_state = "idle"
+        self._position: tuple[str, int] = ("", 0)  # what the position label shows (see _show_position)
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -342,6 +343,7 @@ class MainWindow(QMainWindow):
         self.transport.preview_button.setAccessibleName(a["preview"].text().replace("&", ""))
         self._update_transport(self.controller.state)
         self._update_model_label()
+        self._show_position()
         self._stats_changed(self.controller.last_stats)
         self._refresh_voices()
         self._refresh_recent()
@@ -449,7 +451,7 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
         self._refresh_voices()
         self._update_transport(self.controller.state)
-        self.transport.position_label.setText(self.tr("{0} sentences").format(len(loaded.utterances)))
+        self._show_position("count")
         for warning in document.warnings[:3]:
             self.show_message("warning", warning)
         if not loaded.utterances:
@@ -503,14 +505,21 @@ class MainWindow(QMainWindow):
 
     def _utterance_started(self, index: int, start: int, end: int) -> None:
         self.reader.highlight(start, end)
-        self.transport.position_label.setText(self._position_text(index))
+        self._show_position("sentence", index)
         self._select_outline_at(start)
         loaded = self.controller.loaded
         if self.settings.announce_sentences and loaded is not None and index < len(loaded.utterances):
             accessibility.announce(self.reader, loaded.utterances[index].text)
 
-    def _position_text(self, index: int) -> str:
-        return self.tr("Sentence {0} of {1}").format(index + 1, self._utterance_count)
+    def _show_position(self, kind: str | None = None, index: int = 0) -> None:
+        """The position label: "12 sentences", "Sentence 3 of 12" or "Finished" (kept to retranslate)."""
+        if kind is not None:
+            self._position = (kind, index)
+        kind, index = self._position
+        texts = {"count": self.tr("{0} sentences").format(self._utterance_count),
+                 "sentence": self.tr("Sentence {0} of {1}").format(index + 1, self._utterance_count),
+                 "finished": self.tr("Finished")}
+        self.transport.position_label.setText(texts.get(kind, ""))
 
     def _select_outline_at(self, offset: int) -> None:
         best = None
@@ -540,7 +549,7 @@ class MainWindow(QMainWindow):
 
     def _reading_finished(self) -> None:
         self.reader.clear_highlight()
-        self.transport.position_label.setText(self.tr("Finished"))
+        self._show_position("finished")
         self.show_status(self.tr("Finished reading."))
 
     # --- commands -----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
 from miodesk.text.documents import Document
+from miodesk.ui.theme import reading_highlight
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ MAX_FORMATTED_HEADINGS = 5000  # beyond this, headings stay plain (formatting is
 HEADING_SCALE = {1: 1.6, 2: 1.35, 3: 1.2}
 READING_COLUMN_PX = 760  # comfortable line length; wider windows get side margins
 JAPANESE_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "Yu Gothic UI", "Meiryo UI", "Hiragino Sans", "IPAexGothic")
-HIGHLIGHT_LIGHT = "#ffe08a"
-HIGHLIGHT_DARK = "#6b5a1e"
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _KEY = QKeySequence.StandardKey
 # The platform's own keys for moving through and selecting text (macOS: Option+Left is a word):
@@ -190,9 +189,9 @@ class ReaderView(QPlainTextEdit):
 
     # --- highlight --------------------------------------------------------------------------------
 
-    def highlight_color(self) -> QColor:
-        dark = self.palette().color(QPalette.ColorRole.Base).lightness() < 128
-        return QColor(HIGHLIGHT_DARK if dark else HIGHLIGHT_LIGHT)
+    def highlight_colors(self) -> tuple[QColor, QColor]:
+        """(background, text) of the sentence heard, chosen for contrast in this palette."""
+        return reading_highlight(self.palette())
 
     def highlight(self, start: int, end: int) -> None:
         """Mark the sentence now audible; keep it in view if auto-scroll is on."""
@@ -243,9 +242,11 @@ class ReaderView(QPlainTextEdit):
         palette = QPalette(self.palette())
         for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
             if self._reading_selection_shown():
+                # Drawn over the highlight: its text colour must be the highlight's (contrast).
+                text = reading_highlight(inherited)[1] if self.highlight_enabled else \
+                    inherited.color(group, QPalette.ColorRole.Text)
                 palette.setColor(group, QPalette.ColorRole.Highlight, QColor(0, 0, 0, 0))
-                palette.setColor(group, QPalette.ColorRole.HighlightedText,
-                                 inherited.color(group, QPalette.ColorRole.Text))
+                palette.setColor(group, QPalette.ColorRole.HighlightedText, text)
             else:
                 for role in (QPalette.ColorRole.Highlight, QPalette.ColorRole.HighlightedText):
                     palette.setColor(group, role, inherited.color(group, role))
@@ -262,6 +263,7 @@ class ReaderView(QPlainTextEdit):
     def set_highlight_enabled(self, enabled: bool) -> None:
         self.highlight_enabled = enabled
         self._apply_highlight()
+        self._update_selection_colours()
 
     def _apply_highlight(self) -> None:
         if self._highlight is None or not self.highlight_enabled:
@@ -269,7 +271,9 @@ class ReaderView(QPlainTextEdit):
             return
         start, end = self._highlight
         selection = QTextEdit.ExtraSelection()
-        selection.format.setBackground(self.highlight_color())
+        background, text = self.highlight_colors()
+        selection.format.setBackground(background)
+        selection.format.setForeground(text)
         cursor = QTextCursor(self.document())
         cursor.setPosition(self.to_qt(start))
         cursor.setPosition(self.to_qt(end), QTextCursor.MoveMode.KeepAnchor)

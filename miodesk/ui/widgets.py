@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeyEvent
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -93,6 +93,9 @@ class MessageBanner(QFrame):
         super().changeEvent(event)
 
 
+EMPTY_PAGE_LOGO_MIN_HEIGHT = 400
+
+
 class EmptyPage(QWidget):
     """What the window shows before a document is open: what to do, with two big buttons."""
 
@@ -102,7 +105,7 @@ class EmptyPage(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         layout = QVBoxLayout(self)
         layout.addStretch(3)
-        logo = QLabel(self)
+        self.logo = logo = QLabel(self)
         logo.setPixmap(app_icon().pixmap(QSize(96, 96), self.devicePixelRatioF()))
         logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title = QLabel(self)
@@ -157,6 +160,11 @@ class EmptyPage(QWidget):
             self.retranslate()
         super().changeEvent(event)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # A short window (200 % scale on a laptop) keeps the words and buttons; the logo goes first.
+        self.logo.setVisible(event.size().height() >= EMPTY_PAGE_LOGO_MIN_HEIGHT)
+        super().resizeEvent(event)
+
 
 class ActivateOnEnter(QObject):
     """Enter and Return press a focused button, as Space does (Qt buttons outside dialogs ignore them)."""
@@ -168,18 +176,6 @@ class ActivateOnEnter(QObject):
                 and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
             watched.animateClick()
             return True
-        return False
-
-
-class KeepArrowKeys(QObject):
-    """Lets a slider or list keep its arrow keys although the window binds them to sentences."""
-
-    KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down}
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            if event.key() in self.KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-                event.accept()
         return False
 
 
@@ -199,7 +195,6 @@ class TransportBar(QFrame):
     def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("transportBar")
-        keep = KeepArrowKeys(self)
         # Three groups in one row when the window is wide; voice and then speed/volume wrap onto further
         # rows when the bar is narrower (a 1280×800 screen at 200 % is 640×400).
         layout = WrapLayout(self)
@@ -251,7 +246,6 @@ class TransportBar(QFrame):
         self.speed_slider.setSingleStep(5)
         self.speed_slider.setPageStep(25)
         self.speed_slider.setFixedWidth(100)
-        self.speed_slider.installEventFilter(keep)
         self.speed_label.setBuddy(self.speed_slider)
         self.speed_value = QLabel("1.00×", self.speed_group)
         self.speed_value.setMinimumWidth(42)
@@ -267,7 +261,6 @@ class TransportBar(QFrame):
         self.volume_slider.setRange(0, 100)
         self.volume_slider.setSingleStep(5)
         self.volume_slider.setFixedWidth(90)
-        self.volume_slider.installEventFilter(keep)
         speed_row.addWidget(self.volume_icon)
         speed_row.addWidget(self.volume_slider)
         layout.addWidget(self.speed_group)

@@ -101,3 +101,19 @@ def pulse_sink():
     yield name
     clock.terminate()
     clock.wait(timeout=5)
+
+
+@pytest.fixture
+def announced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """(text, urgent) of each screen-reader announcement the app makes, in order (still sent on to Qt)."""
+    from miodesk.ui import accessibility
+
+    calls: list[tuple[str, bool]] = []
+    real = accessibility.announce
+
+    def record(source, text: str, urgent: bool = False) -> None:
+        calls.append((text, urgent))
+        real(source, text, urgent)
+
+    monkeypatch.setattr(accessibility, "announce", record)
+    return calls

@@ -36,21 +36,6 @@ def accessible_description(widget: QWidget) -> str:
     return QAccessible.queryAccessibleInterface(widget).text(QAccessible.Text.Description)
 
 
-@pytest.fixture
-def announcements(monkeypatch):
-    """What the window asked the screen reader to say, in order: (text, urgent)."""
-    from miodesk.ui import accessibility
-
-    said: list[tuple[str, bool]] = []
-    real = accessibility.announce
-
-    def recording(source, text, urgent=False):
-        said.append((text, urgent))
-        real(source, text, urgent)
-
-    monkeypatch.setattr(accessibility, "announce", recording)
-    return said
-
 
 def focusable_widgets(root: QWidget) -> list[QWidget]:
     return [w for w in root.findChildren(QWidget)
@@ -81,7 +66,7 @@ def test_every_control_is_named_and_labels_expose_their_values(app, qtbot, tmp_p
 
 
 def test_the_sentence_heard_is_the_accessible_selection_and_pause_leaves_the_caret_there(
-        app, qtbot, tmp_path, pulse_sink, announcements):
+        app, qtbot, tmp_path, pulse_sink, announced):
     window, controller = app.window, app.controller
     loaded = open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))
     reader = window.reader
@@ -105,7 +90,7 @@ def test_the_sentence_heard_is_the_accessible_selection_and_pause_leaves_the_car
     assert checked[:3] == [0, 1, 2]
     # Off by default: the screen reader is not asked to say every sentence (it would talk over us).
     sentences = {u.text for u in loaded.utterances}
-    assert not [t for t, _ in announcements if t in sentences]
+    assert not [t for t, _ in announced if t in sentences]
 
     qtbot.keyClick(reader, Qt.Key.Key_Space)
     assert controller.state == "paused"
@@ -113,7 +98,7 @@ def test_the_sentence_heard_is_the_accessible_selection_and_pause_leaves_the_car
     assert text.cursorPosition() == reader.to_qt(start)
     assert reader.cursor_offset() == start  # "read from here" starts where reading stopped
     index = next(i for i, u in enumerate(loaded.utterances) if u.start == start)
-    assert (f"Paused at sentence {index + 1} of {len(loaded.utterances)}.", False) in announcements
+    assert (f"Paused at sentence {index + 1} of {len(loaded.utterances)}.", False) in announced
     assert window.transport.position_label.text() == f"Sentence {index + 1} of {len(loaded.utterances)}"
 
     # Review while paused: bare arrows move the caret one character; Play resumes where it stopped.
@@ -121,7 +106,7 @@ def test_the_sentence_heard_is_the_accessible_selection_and_pause_leaves_the_car
     assert reader.cursor_offset() == start + 1 and not reader.textCursor().hasSelection()
     screenshot(window, "a11y-paused")
     window.actions_by_name["stop"].trigger()
-    assert announcements[-1][0].startswith("Stopped at sentence")
+    assert announced[-1][0].startswith("Stopped at sentence")
 
 
 def test_reviewing_text_while_reading_is_not_interrupted(app, qtbot, tmp_path, pulse_sink):
@@ -159,7 +144,7 @@ def test_reviewing_text_while_reading_is_not_interrupted(app, qtbot, tmp_path, p
     window.actions_by_name["stop"].trigger()
 
 
-def test_announce_each_sentence_is_an_option(app, qtbot, tmp_path, pulse_sink, announcements):
+def test_announce_each_sentence_is_an_option(app, qtbot, tmp_path, pulse_sink, announced):
     window, controller = app.window, app.controller
     window.settings.announce_sentences = True
     loaded = open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))
@@ -168,11 +153,11 @@ def test_announce_each_sentence_is_an_option(app, qtbot, tmp_path, pulse_sink, a
     window.actions_by_name["play"].trigger()
     qtbot.waitUntil(lambda: len(heard) >= 2, timeout=60000)
     window.actions_by_name["stop"].trigger()
-    said = [t for t, _ in announcements]
+    said = [t for t, _ in announced]
     assert loaded.utterances[0].text in said and loaded.utterances[1].text in said
 
 
-def test_messages_are_announced(app, qtbot, monkeypatch, announcements):
+def test_messages_are_announced(app, qtbot, monkeypatch, announced):
     window = app.window
     sent: list[tuple[str, QAccessible.AnnouncementPoliteness]] = []
     real_update = QAccessible.updateAccessibility
@@ -188,13 +173,13 @@ def test_messages_are_announced(app, qtbot, monkeypatch, announcements):
     assert window.banner.label.text() == "The clipboard holds no text to read."
     assert ("The clipboard holds no text to read.", QAccessible.AnnouncementPoliteness.Polite) in sent
     window.show_error("Cannot open book.txt: the file is damaged.")
-    assert ("Cannot open book.txt: the file is damaged.", True) in announcements
+    assert ("Cannot open book.txt: the file is damaged.", True) in announced
     assert sent[-1][1] == QAccessible.AnnouncementPoliteness.Assertive
     window.show_status("Voice saved.")
-    assert ("Voice saved.", False) in announcements
+    assert ("Voice saved.", False) in announced
 
 
-def test_japanese_messages_are_announced_in_japanese(app, qtbot, tmp_path, announcements):
+def test_japanese_messages_are_announced_in_japanese(app, qtbot, tmp_path, announced):
     open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))
     english = app.window.transport.position_label.text()
     app.translations.apply("ja")
@@ -203,7 +188,7 @@ def test_japanese_messages_are_announced_in_japanese(app, qtbot, tmp_path, annou
         japanese = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
         QGuiApplication.clipboard().clear()
         app.window.paste_and_read()
-        text, _ = announcements[-1]
+        text, _ = announced[-1]
         assert japanese.search(text), text
         # Values shown before the switch follow the language too.
         assert japanese.search(app.window.transport.position_label.text())

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from miodesk.settings import MAX_TEXT_SCALE, MIN_TEXT_SCALE, Settings
 from miodesk.tts.voices import VoiceStore
-from miodesk.ui import accessibility
 from miodesk.ui.first_run import FirstRunDialog, models_api
 from miodesk.ui.record_voice import RecordVoiceDialog
 from miodesk.ui.settings_dialog import SettingsDialog
@@ -134,19 +133,6 @@ def show_active(qtbot, dialog: QDialog) -> None:
     dialog.activateWindow()  # no window manager on Xvfb: focus changes need an active window
     qtbot.waitUntil(dialog.isActiveWindow, timeout=5000)
 
-
-@pytest.fixture
-def announced(monkeypatch) -> list[tuple[str, bool]]:
-    """(text, urgent) of each announcement, which still goes on to the real helper."""
-    calls: list[tuple[str, bool]] = []
-    real = accessibility.announce
-
-    def record(source, text: str, urgent: bool = False) -> None:
-        calls.append((text, urgent))
-        real(source, text, urgent)
-
-    monkeypatch.setattr(accessibility, "announce", record)
-    return calls
 
 
 @pytest.fixture
@@ -367,20 +353,18 @@ def test_first_run_space_and_enter_activate_later(first_run_dialog, qtbot, key):
     assert dialog.result() == QDialog.DialogCode.Rejected and not dialog.isVisible()
 
 
-def test_record_voice_speaks_japanese_in_the_japanese_ui(qtbot, tmp_path, monkeypatch):
+def test_record_voice_speaks_japanese_in_the_japanese_ui(qtbot, tmp_path, announced):
     """Its strings are in the catalogue (they were not): title, buttons and spoken messages."""
     from miodesk.ui.i18n import Translations
 
     translations = Translations()
     translations.apply("ja")
     try:
-        said: list[str] = []
-        monkeypatch.setattr(accessibility, "announce", lambda source, text, urgent=False: said.append(text))
         dialog = RecordVoiceDialog(VoiceStore(tmp_path / "voices"), lambda: None, language="ja")
         qtbot.addWidget(dialog)
         assert dialog.windowTitle() == "自分の声を録音"
         assert dialog.record_button.text() == "録音(&R)"
         dialog._show_status(dialog.tr("Checking the recording…"))
-        assert said[-1] == "録音を確認しています…"
+        assert announced[-1] == ("録音を確認しています…", False)
     finally:
         translations.apply("en")

@@ -11,7 +11,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 from miodesk.settings import Settings
-from miodesk.ui import accessibility
 from miodesk.ui.controller import models_installed
 
 
@@ -32,18 +31,10 @@ def serve_recommended(hub: FakeHub, gguf: bytes) -> list[str]:
     return names
 
 
-def test_first_run_downloads_then_greets(qtbot, gui_model, monkeypatch, pulse_sink, tmp_path):
+def test_first_run_downloads_then_greets(qtbot, gui_model, monkeypatch, pulse_sink, tmp_path, announced):
     from miodesk.ui.app import build_app
     from miodesk.ui.first_run import WELCOME_DELAY_MS, FirstRunDialog, after_download, models_api
 
-    announced: list[tuple[str, bool]] = []
-    real_announce = accessibility.announce
-
-    def record_announcement(source, text: str, urgent: bool = False) -> None:
-        announced.append((text, urgent))
-        real_announce(source, text, urgent)
-
-    monkeypatch.setattr(accessibility, "announce", record_announcement)
 
     settings = Settings(ui_language="en", provider="cpu", llm_threads=1, codec_threads=1)
     assert models_installed(settings) is not None  # a fresh home has no models

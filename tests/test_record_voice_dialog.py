@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 from miodesk.tts.voice_encoder import VoiceEncoder  # noqa: E402
 from miodesk.tts.voices import VoiceStore  # noqa: E402
-from miodesk.ui import accessibility  # noqa: E402
 from miodesk.ui.record_voice import RecordVoiceDialog  # noqa: E402
 
 CODEC = GOLDEN / "codec" / "v2_44k"
@@ -36,19 +35,6 @@ def dialog(qtbot, tmp_path):
     dlg.store_for_test, dlg.made = store, made
     return dlg
 
-
-@pytest.fixture
-def announced(monkeypatch) -> list[tuple[str, bool]]:
-    """(text, urgent) of what the dialog asks the screen reader to say (still sent on)."""
-    calls: list[tuple[str, bool]] = []
-    real = accessibility.announce
-
-    def record(source, text: str, urgent: bool = False) -> None:
-        calls.append((text, urgent))
-        real(source, text, urgent)
-
-    monkeypatch.setattr(accessibility, "announce", record)
-    return calls
 
 
 def _record_take(qtbot, dlg, mic, wav, seconds: float, background: bool = False) -> None:

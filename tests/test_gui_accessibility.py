@@ -177,6 +177,8 @@ def test_messages_are_announced(app, qtbot, monkeypatch, announced):
     assert sent[-1][1] == QAccessible.AnnouncementPoliteness.Assertive
     window.show_status("Voice saved.")
     assert ("Voice saved.", False) in announced
+    window.actions_by_name["faster"].trigger()  # Ctrl+]: the focus is elsewhere, the speed is said
+    assert announced[-1] == ("Speed 1.10×", False)
 
 
 def test_japanese_messages_are_announced_in_japanese(app, qtbot, tmp_path, announced):

@@ -673,6 +673,8 @@ class MainWindow(QMainWindow):
     def _nudge_speed(self, delta: float) -> None:
         slider = self.transport.speed_slider
         slider.setValue(slider.value() + round(delta * 100))
+        # From a menu key the focus is elsewhere: nothing would tell a screen reader user the new speed.
+        accessibility.announce(self, self.tr("Speed {0}").format(self.transport.speed_value.text()))
 
     def _toggle_outline(self, checked: bool) -> None:
         self.settings.show_outline = checked

@@ -608,6 +608,10 @@
         <translation>声がありません</translation>
     </message>
     <message>
+        <source>Speed {0}</source>
+        <translation>速さ {0}</translation>
+    </message>
+    <message>
         <source>Text size {0} %</source>
         <translation>文字サイズ {0} %</translation>
     </message>

@@ -46,6 +46,12 @@ class Settings:
     llm_threads: int = 0  # 0 = automatic (runtime.ThreadPlan)
     codec_threads: int = 0
     full_decode: bool = False  # decode whole sentences instead of streaming chunks
+    # The speech model on an OpenAI-compatible LLM server instead of this computer (issue 18). The URL,
+    # key and model are kept when the user switches back to the local file, so switching is one click.
+    llm_on_server: bool = False
+    llm_base_url: str = ""  # e.g. http://gpu-box:8000/v1
+    llm_api_key: str = ""  # sent as a Bearer token; stored like the other settings (per-user config folder)
+    llm_model: str = ""  # "" = the first model the server lists
     # Reading
     voice: str = ""  # "" = chosen by the document's language
     speed: float = 1.0

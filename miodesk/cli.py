@@ -17,6 +17,7 @@ from miodesk.bench_cli import add_bench_parser
 from miodesk.errors import MioDeskError
 from miodesk.models_cli import add_models_parser, run_models
 from miodesk.runtime import Provider
+from miodesk.tts.llm_server_cli import add_server_options, server_config_from_args
 from miodesk.tts.voice_cli import add_voices_parser, run_voices
 
 log = logging.getLogger("miodesk.cli")
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or decoder .onnx")
     speak.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
     _add_compute_options(speak)
+    add_server_options(speak)
 
     read = commands.add_parser("read", help="read a document aloud, live (or render it with -o)")
     read.add_argument("file", help='the document (text, Markdown, HTML, EPUB, PDF, DOCX; "-" reads stdin)')
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--codec", type=Path, help="MioCodec folder or decoder .onnx")
     read.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
     _add_compute_options(read)
+    add_server_options(read)
 
     text = commands.add_parser("text", help="print the text MioDesk would read from a document")
     text.add_argument("file", type=Path)
@@ -105,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(commands)
     add_bench_parser(commands)
 
-    commands.add_parser("doctor", help="print versions, compute providers, audio devices and model folders")
+    doctor = commands.add_parser(
+        "doctor", help="print versions, compute providers, audio devices, model folders and the speech server"
+    )
+    add_server_options(doctor)
     return parser
 
 
@@ -122,6 +128,14 @@ def _default_voice_name(text: str) -> str:
     return default_voice_for_language(detect_language(text))
 
 
+def _llm_server(args: argparse.Namespace):
+    """The speech server of `speak`/`read` (options, then environment), or None for the local model."""
+    server = server_config_from_args(args)
+    if server is not None and args.model is not None:
+        raise MioDeskError("Give either --model (a local file) or --llm-base-url (a server), not both.")
+    return server
+
+
 def run_speak(args: argparse.Namespace) -> int:
     from miodesk.audio.files import check_output_path, write_audio
     from miodesk.runtime import ThreadPlan
@@ -130,9 +144,11 @@ def run_speak(args: argparse.Namespace) -> int:
 
     text = _read_text_argument(args.text)
     output = check_output_path(args.output)
+    server = _llm_server(args)
     voice = resolve_voice(args.voice or _default_voice_name(text))
     engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider,
-                          thread_plan=ThreadPlan.for_single_utterance())  # the LLM, then the codec
+                          thread_plan=ThreadPlan.for_single_utterance(),  # the LLM, then the codec
+                          llm_server=server)
     result = engine.synthesize_long(text, voice, speed=args.speed, seed=args.seed)
     write_audio(output, result.samples, result.sample_rate)
     print(
@@ -165,6 +181,7 @@ def run_read(args: argparse.Namespace) -> int:
         raise MioDeskError(f"Cannot write '{args.output}': the folder '{args.output.parent}' does not exist.")
     if not 0.0 <= args.volume <= 1.0:
         raise MioDeskError("--volume must be between 0.0 and 1.0.")
+    server = _llm_server(args)
     document = _load_reading_text(args.file)
     utterances = segment(document.text)
     if not utterances:
@@ -175,6 +192,7 @@ def run_read(args: argparse.Namespace) -> int:
         codec_path=args.codec,
         provider=args.provider,
         thread_plan=ThreadPlan.for_reading(),  # the LLM runs ahead while the codec decodes
+        llm_server=server,
     )
     sink: FileSink | AudioPlayer
     if args.output is not None:
@@ -290,8 +308,13 @@ def run_codec_decode(args: argparse.Namespace) -> int:
 
 def run_doctor(args: argparse.Namespace) -> int:
     from miodesk.doctor import doctor_report
+    from miodesk.tts.llm_server import ServerError
 
-    print(doctor_report())
+    try:
+        server, problem = server_config_from_args(args), ""
+    except ServerError as error:  # doctor reports what is wrong instead of failing
+        server, problem = None, str(error)
+    print(doctor_report(server, problem))
     return 0
 
 

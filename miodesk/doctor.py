@@ -6,8 +6,12 @@ import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from miodesk import __version__, paths, system
+
+if TYPE_CHECKING:
+    from miodesk.tts.llm_server import ServerConfig
 
 
 def _safely(probe: Callable[[], str]) -> str:
@@ -70,6 +74,23 @@ def _speech_model_path() -> str:
     return "CPU: this llama.cpp build has no GPU offload (see README, GPU builds of llama.cpp)"
 
 
+def _speech_server(server: ServerConfig | None, problem: str) -> str:
+    """The configured speech server and whether it answers (never its key)."""
+    from miodesk.tts.llm_server import ENV_BASE_URL, ServerError, probe_server
+
+    if problem:
+        return f"cannot be used: {problem}"
+    if server is None:
+        return f"none (the speech model runs in this process; --llm-base-url or {ENV_BASE_URL} names one)"
+    key = "with an API key" if server.api_key else "no API key"
+    model = f", model {server.model}" if server.model else ""
+    where = f"{server.base_url} ({key}{model})"
+    try:
+        return f"{where}: {probe_server(server).summary()}"
+    except ServerError as error:
+        return f"{where}: does not work: {error}"
+
+
 def _llama_info() -> str:
     import llama_cpp
 
@@ -116,7 +137,9 @@ def _folder_listing(folder: Path) -> str:
     return "\n".join(lines)
 
 
-def doctor_report() -> str:
+def doctor_report(server: ServerConfig | None = None, server_problem: str = "") -> str:
+    """`server`: the speech server the command line or the environment names, if any; `server_problem`:
+    why the one they name cannot be used (an invalid URL)."""
     from miodesk.logs import log_file
 
     def version_of(module: str) -> Callable[[], str]:
@@ -134,7 +157,8 @@ def doctor_report() -> str:
         ("llama-cpp-python", _llama_info),
         ("onnxruntime", _onnxruntime_info),
         ("PySide6", version_of("PySide6")),
-        ("Speech model runs on", _speech_model_path),
+        ("Speech model runs on", (lambda: f"the server {server.label()} (below)") if server else _speech_model_path),
+        ("Speech model server", lambda: _speech_server(server, server_problem)),
         ("Codec runs on", _codec_path),
         ("Audio", _audio_devices),
         ("Models", lambda: _folder_listing(paths.models_dir())),

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,10 @@ from miodesk.runtime import Provider, ThreadPlan
 from miodesk.text import MAX_MODEL_TEXT_CHARS, text_for_model
 from miodesk.tts.generation import DEFAULT_RETRY, FinishReason, RetryPolicy, generate_with_retries
 from miodesk.tts.voices import Voice
+
+if TYPE_CHECKING:
+    from miodesk.tts.llm import MioLLM
+    from miodesk.tts.llm_server import RemoteLLM, ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,11 @@ class SpeechResult:
 
 
 class SpeechEngine:
-    """Loads the LLM and the codec once; `synthesize` turns one utterance into audio."""
+    """Loads the LLM and the codec once; `synthesize` turns one utterance into audio.
+
+    With `llm_server` the speech model runs on that OpenAI-compatible server (`RemoteLLM`) and no local
+    model is needed or loaded (`model_path` is ignored); the codec and the voices stay on this computer.
+    """
 
     def __init__(
         self,
@@ -65,45 +74,72 @@ class SpeechEngine:
         llm_threads: int | None = None,
         codec_threads: int | None = None,
         thread_plan: ThreadPlan | None = None,
+        llm_server: ServerConfig | None = None,
     ) -> None:
         """`thread_plan` gives every model its threads (default: one utterance at a time, where the LLM
         and the codec take turns, so each may use every core); `llm_threads` and `codec_threads`
         (settings, command line) override it, clamped to this machine's cores."""
         from miodesk.tts.codec import CodecRuntime, ensure_decoder
-        from miodesk.tts.llm import MioLLM
 
         self.provider = Provider.parse(provider)
         plan = thread_plan or ThreadPlan.for_single_utterance()
         self.thread_plan = plan.with_overrides(llm_threads=llm_threads, codec_threads=codec_threads)
-        model_path = Path(model_path) if model_path else default_model_path()
+        self.llm_server = llm_server
+        self.llm: MioLLM | RemoteLLM
+        # No local model at all with a server (looking for one would fail where none is installed).
+        local_model = None if llm_server else (Path(model_path) if model_path else default_model_path())
         codec_path = Path(codec_path) if codec_path else default_codec_path()
 
         started = time.perf_counter()
+        if llm_server is not None:
+            # The server first: a dead one is reported before the codec's first graph build.
+            from miodesk.tts.llm_server import RemoteLLM
+
+            remote = RemoteLLM(llm_server)
+            self.llm = remote
+            self.llm_on_gpu = False  # on this computer; where the server runs it is the server's business
+            self.model_name = remote.display_name
+            self.llm_location = f"the server {llm_server.label()} ({remote.server_kind})"
+            model_detail = f"{remote.model_name} ({remote.server_kind})"
+        llm_ready = time.perf_counter()
+
         decoder_path = ensure_decoder(codec_path)
         self.codec = CodecRuntime(decoder_path, provider=self.provider,
                                   intra_op_threads=self.thread_plan.codec_threads)
         self.codec.warm_up()
         codec_loaded = time.perf_counter()
-        import llama_cpp
+        self.load_timings = {"codec_load_s": codec_loaded - llm_ready, "llm_load_s": llm_ready - started}
+        if local_model is not None:
+            import llama_cpp
 
-        gpu_layers = llm_gpu_layers(self.provider, bool(llama_cpp.llama_supports_gpu_offload()))
-        self.llm = MioLLM(model_path, n_threads=self.thread_plan.llm_threads,
-                          n_threads_batch=self.thread_plan.llm_batch_threads, n_gpu_layers=gpu_layers)
-        self.llm_on_gpu = gpu_layers != 0
-        self.load_timings = {
-            "codec_load_s": codec_loaded - started,
-            "llm_load_s": time.perf_counter() - codec_loaded,
-        }
+            from miodesk.tts.llm import MioLLM
+
+            gpu_layers = llm_gpu_layers(self.provider, bool(llama_cpp.llama_supports_gpu_offload()))
+            local = MioLLM(local_model, n_threads=self.thread_plan.llm_threads,
+                           n_threads_batch=self.thread_plan.llm_batch_threads, n_gpu_layers=gpu_layers)
+            self.llm = local
+            self.llm_on_gpu = gpu_layers != 0
+            self.model_name = local_model.stem
+            self.llm_location = "the GPU" if self.llm_on_gpu else "the CPU"
+            model_detail = f"{local_model.name} ({local.architecture})"
+            self.load_timings["llm_load_s"] = time.perf_counter() - codec_loaded
         log.info(
-            "engine ready: model %s (%s) on %s, codec %s on %s, %s, %s",
-            model_path.name,
-            self.llm.architecture,
-            "the GPU" if self.llm_on_gpu else "the CPU",
+            "engine ready: model %s on %s, codec %s on %s, %s, %s",
+            model_detail,
+            self.llm_location,
             decoder_path.name,
             self.codec.provider,
             self.load_timings,
             self.thread_plan,
         )
+
+    @property
+    def model_label(self) -> str:
+        """The speech model and where it runs, for status lines: "MioTTS-0.1B-Q8_0" on this computer,
+        "MioTTS-1.2B on gpu-box:8000" on a server."""
+        if self.llm_server is not None:
+            return f"{self.model_name} on {self.llm_server.label()}"
+        return self.model_name
 
     @property
     def sample_rate(self) -> int:

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -41,6 +41,9 @@ from miodesk.text.documents import Document, DocumentError, load_document
 from miodesk.text.segment import segment
 from miodesk.ui.background import UiDispatcher, deliver, run_in_background
 
+if TYPE_CHECKING:
+    from miodesk.tts.llm_server import ServerConfig
+
 log = logging.getLogger(__name__)
 
 PROVIDER_LABELS = {"cpu": "CPU", "cuda": "CUDA", "directml": "DirectML"}
@@ -48,12 +51,34 @@ PROVIDER_LABELS = {"cpu": "CPU", "cuda": "CUDA", "directml": "DirectML"}
 EngineFactory = Callable[[Settings], Any]
 
 
+def server_config(settings: Settings) -> ServerConfig | None:
+    """The LLM server the settings choose for the speech model, or None (the model runs here).
+
+    Only the settings count: the window does not read MIODESK_LLM_BASE_URL, which is for the CLI.
+    """
+    if not settings.llm_on_server:
+        return None
+    from miodesk.tts.llm_server import ServerConfig
+
+    url = settings.llm_base_url.strip()
+    if not url:
+        raise ModelError("The speech model is set to run on a server, but no server URL is set. Enter one in "
+                         "Settings › Speech model.")
+    return ServerConfig(base_url=url, api_key=settings.llm_api_key.strip(), model=settings.llm_model.strip())
+
+
 def default_engine_factory(settings: Settings) -> Any:
-    """Build the SpeechEngine the settings describe (slow: call it off the UI thread)."""
+    """Build the SpeechEngine the settings describe (slow: call it off the UI thread).
+
+    With the speech model on a server, no local model is needed or loaded: only the codec.
+    """
     from miodesk.runtime import ThreadPlan
     from miodesk.tts.engine import SpeechEngine, default_model_path
 
-    model = Path(settings.model_path) if settings.model_path else default_model_path()
+    server = server_config(settings)
+    model: Path | None = None
+    if server is None:
+        model = Path(settings.model_path) if settings.model_path else default_model_path()
     codec = settings.codec_folder()
     if not codec.exists():
         raise ModelError(f"No MioCodec in {codec}. Download the models from the welcome dialog or choose a codec "
@@ -61,13 +86,21 @@ def default_engine_factory(settings: Settings) -> Any:
     # 0 in the settings means automatic; the plan clamps what the machine cannot give.
     plan = ThreadPlan.for_reading(llm_threads=settings.llm_threads or None,
                                   codec_threads=settings.codec_threads or None)
-    return SpeechEngine(model, codec, provider=settings.provider, thread_plan=plan)
+    return SpeechEngine(model, codec, provider=settings.provider, thread_plan=plan, llm_server=server)
 
 
 def models_installed(settings: Settings) -> str | None:
-    """None when a model and a codec are where the settings say; else why not (for first run)."""
+    """None when a model and a codec are where the settings say; else why not (for first run).
+
+    With the speech model on a server only the codec has to be here (the server is not asked: it may
+    be asleep at start-up, and the first Play says so in one line if it does not answer).
+    """
     from miodesk.tts.engine import default_model_path
 
+    if settings.llm_on_server:
+        if not settings.codec_folder().exists():
+            return f"No MioCodec in {settings.codec_folder()}."
+        return None
     try:
         if settings.model_path:
             if not Path(settings.model_path).is_file():
@@ -200,11 +233,29 @@ class ReaderController(QObject):
                                                 done, failed)
 
     def model_name(self) -> str:
+        """The speech model and, when a server runs it, where: "MioTTS-0.1B on gpu-box:8000"."""
+        server = getattr(self.engine, "llm_server", None)
         llm = getattr(self.engine, "llm", None)
+        if server is not None:
+            name = getattr(llm, "display_name", None) or getattr(self.engine, "model_name", None) or "MioTTS"
+            return self.tr("{0} on {1}").format(name, server.label())
         path = getattr(llm, "path", None) or getattr(llm, "model_path", None)
         if path:
             return Path(path).stem
         return Path(self.settings.model_path).stem if self.settings.model_path else "MioTTS"
+
+    def server_label(self) -> str:
+        """Where the server that runs the speech model is ("gpu-box:8000"), or "" when it runs here."""
+        server = getattr(self.engine, "llm_server", None)
+        if server is not None:
+            return str(server.label())
+        if self.engine is not None or not self.settings.llm_on_server:
+            return ""
+        try:
+            config = server_config(self.settings)
+        except MioDeskError:
+            return ""
+        return config.label() if config is not None else ""
 
     def provider_label(self) -> str:
         provider = str(getattr(getattr(self.engine, "codec", None), "provider", "") or "")

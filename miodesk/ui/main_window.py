@@ -425,6 +425,9 @@ class MainWindow(QMainWindow):
             self.model_label.setText(self.tr("Loading models…"))
         elif c.engine_state == "failed":
             self.model_label.setText(self.tr("Models not loaded"))
+        elif c.server_label():
+            # Not loaded yet, but where the speech model will run is known already.
+            self.model_label.setText(self.tr("Speech model on {0} · loads on first Play").format(c.server_label()))
         else:
             self.model_label.setText(self.tr("Models load on first Play"))
 
@@ -748,7 +751,8 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, new: Settings) -> None:
         old = self.settings
-        engine_fields = ("model_path", "codec_variant", "codec_path", "provider", "llm_threads", "codec_threads")
+        engine_fields = ("model_path", "codec_variant", "codec_path", "provider", "llm_threads", "codec_threads",
+                         "llm_on_server", "llm_base_url", "llm_api_key", "llm_model")
         engine_changed = any(getattr(old, f) != getattr(new, f) for f in engine_fields)
         device_changed = old.audio_device != new.audio_device
         language_changed = old.ui_language != new.ui_language

@@ -1,10 +1,14 @@
-"""Settings: model, codec, compute device and threads, audio output, decoding, language, window.
+"""Settings: where the speech model runs (a file here, or an LLM server), codec, compute device and
+threads, audio output, decoding, language, window.
 
 Accessibility: every field is named by its visible label (a QFormLayout label is the field's buddy,
-the decoding choices sit in a titled group box), so a screen reader says what the user sees; only a
-control without a visible label gets a name of its own. Each mnemonic letter is used once in the
-dialog, and O and C stay free for the OK and Cancel buttons (&OK, &Cancel in GNOME's and KDE's Qt
-themes).
+the speech-model and decoding choices sit in titled group boxes), so a screen reader says what the
+user sees; only a control without a visible label gets a name of its own. Each mnemonic letter is used
+once in the dialog, and O and C stay free for the OK and Cancel buttons (&OK, &Cancel in GNOME's and
+KDE's Qt themes).
+
+The server's Test button probes it off the UI thread (`miodesk.tts.llm_server.probe_server`) and says
+what it found in one line beside the button, which the screen reader speaks too.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,21 +30,32 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QRadioButton,
     QSpinBox,
+    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from miodesk import paths, runtime, system
+from miodesk.errors import MioDeskError
 from miodesk.models import registry
 from miodesk.models.catalog import CODEC_VARIANTS, DEFAULT_CODEC_VARIANT
 from miodesk.runtime import Provider
 from miodesk.settings import MAX_TEXT_SCALE, MIN_TEXT_SCALE, Settings
+from miodesk.ui import accessibility
+from miodesk.ui.background import UiDispatcher, run_in_background
+from miodesk.ui.theme import error_text
+
+if TYPE_CHECKING:
+    from miodesk.tts.llm_server import ServerConfig, ServerProbe
 
 log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 8.0  # the Test button's answer comes within 10 s, a dead server included
 
 
 def output_devices() -> list[str]:
@@ -78,6 +96,14 @@ class SettingsDialog(QDialog):
         form = QFormLayout(speech)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.setVerticalSpacing(10)
+        # Where the speech model runs: a titled group (its title labels the radios), each choice with
+        # its fields below it, indented under the radio; only the chosen side's fields are enabled.
+        self.engine_group = QGroupBox()
+        self.engine_group.setObjectName("speechModelGroup")
+        self.local_radio = QRadioButton()
+        self.local_radio.setObjectName("modelOnComputer")
+        self.server_radio = QRadioButton()
+        self.server_radio.setObjectName("modelOnServer")
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("modelCombo")
         self.browse_model = QPushButton()
@@ -85,7 +111,45 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.browse_model)
         self.model_label = QLabel()
-        form.addRow(self.model_label, model_row)
+        self.server_url = QLineEdit()
+        self.server_url.setObjectName("serverUrl")
+        self.server_url.setPlaceholderText("http://gpu-box:8000/v1")
+        self.server_url_label = QLabel()
+        self.server_key = QLineEdit()
+        self.server_key.setObjectName("serverKey")
+        self.server_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.server_key_label = QLabel()
+        self.server_model = QLineEdit()
+        self.server_model.setObjectName("serverModel")
+        self.server_model_label = QLabel()
+        self.test_button = QPushButton()
+        self.test_button.setObjectName("testServer")
+        self.test_result = QLabel()
+        self.test_result.setObjectName("serverTestResult")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        indent = (self.style().pixelMetric(QStyle.PixelMetric.PM_ExclusiveIndicatorWidth)
+                  + self.style().pixelMetric(QStyle.PixelMetric.PM_RadioButtonLabelSpacing))
+        local_form = QFormLayout()
+        local_form.setContentsMargins(indent, 0, 0, 0)
+        local_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        local_form.addRow(self.model_label, model_row)
+        server_form = QFormLayout()
+        server_form.setContentsMargins(indent, 0, 0, 0)
+        server_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        server_form.addRow(self.server_url_label, self.server_url)
+        server_form.addRow(self.server_key_label, self.server_key)
+        server_form.addRow(self.server_model_label, self.server_model)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.test_result, 1)
+        server_form.addRow(test_row)
+        engine_box = QVBoxLayout(self.engine_group)
+        engine_box.addWidget(self.local_radio)
+        engine_box.addLayout(local_form)
+        engine_box.addWidget(self.server_radio)
+        engine_box.addLayout(server_form)
+        form.addRow(self.engine_group)
         self.codec_combo = QComboBox()
         self.codec_combo.setObjectName("codecCombo")
         self.codec_label = QLabel()
@@ -116,6 +180,7 @@ class SettingsDialog(QDialog):
         self.speech_note.setObjectName("note")
         form.addRow(self.speech_note)
         self.tabs.addTab(speech, "")
+        self.speech_page = speech
 
         # Audio
         audio = QWidget()
@@ -159,8 +224,17 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self.browse_model.clicked.connect(self._browse_model)
+        self.local_radio.toggled.connect(self._side_changed)
+        self.test_button.clicked.connect(self.test_server)
+        for edit in (self.server_url, self.server_key, self.server_model):
+            edit.textEdited.connect(self._server_edited)
+        self._ui = UiDispatcher(self)
+        self.finished.connect(self._ui.close)  # a probe answering after the dialog closed tells no one
+        self._probe_generation = 0
 
-        for label, field in ((self.model_label, self.model_combo), (self.codec_label, self.codec_combo),
+        for label, field in ((self.model_label, self.model_combo), (self.server_url_label, self.server_url),
+                             (self.server_key_label, self.server_key), (self.server_model_label, self.server_model),
+                             (self.codec_label, self.codec_combo),
                              (self.provider_label, self.provider_combo), (self.llm_threads_label, self.llm_threads),
                              (self.codec_threads_label, self.codec_threads), (self.device_label, self.device_combo),
                              (self.language_label, self.language_combo), (self.text_scale_label, self.text_scale)):
@@ -169,12 +243,22 @@ class SettingsDialog(QDialog):
         self._load(settings)
 
     def retranslate(self) -> None:
-        # Mnemonics, one letter each: M B E D T A S W U L Z H K R N (O and C: the OK and Cancel buttons).
+        # Mnemonics, one letter each: P F B V Y M I E D T A S W U L Z H K R N (O and C: the OK and
+        # Cancel buttons). The server's URL field has none left: Alt+V chooses the server, Tab reaches it.
         self.setWindowTitle(self.tr("Settings"))
         self.tabs.setTabText(0, self.tr("Speech"))
         self.tabs.setTabText(1, self.tr("Audio"))
         self.tabs.setTabText(2, self.tr("Interface"))
-        self.model_label.setText(self.tr("&Model:"))
+        self.engine_group.setTitle(self.tr("Speech model"))
+        self.local_radio.setText(self.tr("On this com&puter"))
+        self.server_radio.setText(self.tr("On a ser&ver"))
+        self.model_label.setText(self.tr("Model &file:"))
+        self.server_url_label.setText(self.tr("Server URL:"))
+        self.server_key_label.setText(self.tr("API ke&y:"))
+        self.server_model_label.setText(self.tr("&Model:"))
+        self.server_model.setPlaceholderText(self.tr("first model the server lists"))
+        self.test_button.setText(self.tr("Test connect&ion"))
+        self.test_button.setToolTip(self.tr("Ask the server which model it serves and whether it speaks"))
         self.browse_model.setText(self.tr("&Browse…"))
         # The button is named by its text; what it does is its description (and tooltip).
         self.browse_model.setToolTip(self.tr("Choose a model file"))
@@ -209,6 +293,11 @@ class SettingsDialog(QDialog):
         if settings.model_path and self.model_combo.findData(settings.model_path) < 0:
             self.model_combo.addItem(Path(settings.model_path).name, settings.model_path)
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(settings.model_path)))
+        self.server_url.setText(settings.llm_base_url)
+        self.server_key.setText(settings.llm_api_key)
+        self.server_model.setText(settings.llm_model)
+        (self.server_radio if settings.llm_on_server else self.local_radio).setChecked(True)
+        self._side_changed()
 
         labels = {"v2_44k": self.tr("44.1 kHz v2 (recommended)"), "24k": self.tr("24 kHz (lighter)")}
         for key, folder in CODEC_VARIANTS.items():
@@ -249,6 +338,123 @@ class SettingsDialog(QDialog):
         self.text_scale.setValue(settings.text_scale)
         self.announce_sentences.setChecked(settings.announce_sentences)
 
+    # --- where the speech model runs ------------------------------------------------------------
+
+    def _side_changed(self) -> None:
+        """Enable the chosen side's fields; the other radio leaves the Tab chain (one stop per group)."""
+        on_server = self.server_radio.isChecked()
+        local_side: tuple[QWidget, ...] = (self.model_combo, self.browse_model)
+        server_side: tuple[QWidget, ...] = (self.server_url, self.server_key, self.server_model, self.test_button)
+        for widget in local_side:
+            widget.setEnabled(not on_server)
+        for widget in server_side:
+            widget.setEnabled(on_server)
+        # What Qt does once a radio of the group has had the focus, done now so that Tab skips the
+        # unchecked radio from the start too (it sits between the two sides' fields).
+        for radio in (self.local_radio, self.server_radio):
+            policy = Qt.FocusPolicy.StrongFocus if radio.isChecked() else Qt.FocusPolicy.ClickFocus
+            radio.setFocusPolicy(policy)
+
+    def _server_edited(self) -> None:
+        """An edited address, key or model: the last test no longer says anything about it."""
+        self._probe_generation += 1
+        self._show_test_result("")
+
+    def _show_test_result(self, text: str, error: bool = False) -> None:
+        self.test_result.setStyleSheet(f"color: {error_text(self.palette()).name()};" if error else "")
+        self.test_result.setText(text)
+        # The button carries the last answer as its description, for a screen reader that comes back to it.
+        self.test_button.setAccessibleDescription(text)
+        if text:
+            accessibility.announce(self, text, urgent=error)
+
+    def url_problem(self) -> str | None:
+        """Why the server URL cannot be used (empty, not http or https, no host), or None."""
+        url = self.server_url.text().strip()
+        if not url:
+            return self.tr("Enter the server's URL, for example http://gpu-box:8000/v1.")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            return self.tr("“{0}” is not a valid URL.").format(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            return self.tr("The server URL must start with http:// or https:// (not “{0}”).").format(url)
+        if not parts.hostname:
+            return self.tr("The server URL has no host name: “{0}”.").format(url)
+        return None
+
+    def server_problem(self) -> str | None:
+        """Why the server fields cannot be used, or None: the common cases in the UI's language, the
+        rest (a user name in the URL, a query, a key with spaces) as `ServerConfig` says it."""
+        problem = self.url_problem()
+        if problem is None:
+            try:
+                self.server_config()
+            except MioDeskError as error:
+                problem = " ".join(str(error).split())
+        return problem
+
+    def server_config(self) -> ServerConfig:
+        """The server the fields describe (ServerError when they cannot be used)."""
+        from miodesk.tts.llm_server import ServerConfig
+
+        return ServerConfig(base_url=self.server_url.text().strip(), api_key=self.server_key.text().strip(),
+                            model=self.server_model.text().strip())
+
+    def probe_text(self, probe: ServerProbe) -> str:
+        """The Test button's answer in one line: server kind, model, round trip, audio tokens."""
+        ms = probe.round_trip_s * 1000
+        rtt = f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"  # a loopback server answers in well under 1 ms
+        if probe.audio_tokens:
+            return self.tr("{0}, model {1}, {2} ms round trip, returns audio tokens").format(
+                probe.kind, probe.model, rtt)
+        if probe.hint:
+            return self.tr("{0}, model {1}, {2} ms round trip, returns no audio tokens: {3}").format(
+                probe.kind, probe.model, rtt, " ".join(probe.hint.split()))
+        return self.tr("{0}, model {1}, {2} ms round trip, returns no audio tokens").format(
+            probe.kind, probe.model, rtt)
+
+    def test_server(self) -> None:
+        """Probe the server off the UI thread; its answer, or why it failed, shows beside the button."""
+        self._probe_generation += 1
+        generation = self._probe_generation
+        problem = self.server_problem()
+        if problem is not None:
+            self._show_test_result(problem, error=True)
+            return
+        config = self.server_config()
+        self._show_test_result(self.tr("Testing {0}…").format(config.label()))
+
+        def work() -> ServerProbe:
+            from miodesk.tts.llm_server import probe_server
+
+            return probe_server(config, timeout=PROBE_TIMEOUT_S)
+
+        def done(probe: ServerProbe) -> None:
+            if generation == self._probe_generation:
+                self._show_test_result(self.probe_text(probe), error=not probe.audio_tokens)
+
+        def failed(error: BaseException) -> None:
+            if generation == self._probe_generation:
+                message = str(error) if isinstance(error, MioDeskError) else f"{type(error).__name__}: {error}"
+                self._show_test_result(" ".join(message.split()), error=True)
+
+        run_in_background(self._ui, "server-test", work, done, failed)
+
+    def accept(self) -> None:
+        """OK: refused, with the reason beside the Test button, while the chosen server's URL is unusable."""
+        if self.server_radio.isChecked():
+            problem = self.server_problem()
+            if problem is not None:
+                self._probe_generation += 1
+                self.tabs.setCurrentWidget(self.speech_page)
+                self.server_url.setFocus(Qt.FocusReason.OtherFocusReason)
+                self._show_test_result(problem, error=True)
+                self.server_url.selectAll()
+                return
+        super().accept()
+
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a MioTTS model"), str(paths.models_dir()),
                                               self.tr("MioTTS models (*.gguf)"))
@@ -262,6 +468,10 @@ class SettingsDialog(QDialog):
         return dataclasses.replace(
             self.original,
             model_path=self.model_combo.currentData() or "",
+            llm_on_server=self.server_radio.isChecked(),
+            llm_base_url=self.server_url.text().strip(),
+            llm_api_key=self.server_key.text().strip(),
+            llm_model=self.server_model.text().strip(),
             codec_variant=(self.original.codec_variant if self.codec_combo.currentData() == "custom"
                            else self.codec_combo.currentData() or DEFAULT_CODEC_VARIANT),
             codec_path=self.original.codec_path if self.codec_combo.currentData() == "custom" else "",

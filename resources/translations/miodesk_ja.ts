@@ -516,6 +516,10 @@
         <translation>モデル未読み込み</translation>
     </message>
     <message>
+        <source>Speech model on {0} · loads on first Play</source>
+        <translation>音声モデル：{0} · 最初の再生で読み込みます</translation>
+    </message>
+    <message>
         <source>Models load on first Play</source>
         <translation>最初の再生でモデルを読み込みます</translation>
     </message>
@@ -656,6 +660,10 @@
     <message>
         <source>The speech models could not be loaded: {0}</source>
         <translation>音声モデルを読み込めませんでした：{0}</translation>
+    </message>
+    <message>
+        <source>{0} on {1}</source>
+        <translation>{1} の {0}</translation>
     </message>
     <message>
         <source>Cannot open {0}: {1}</source>
@@ -930,6 +938,42 @@
         <translation>コーデック(&amp;E)：</translation>
     </message>
     <message>
+        <source>Speech model</source>
+        <translation>音声モデル</translation>
+    </message>
+    <message>
+        <source>On this com&amp;puter</source>
+        <translation>このコンピューター(&amp;P)</translation>
+    </message>
+    <message>
+        <source>On a ser&amp;ver</source>
+        <translation>サーバー(&amp;V)</translation>
+    </message>
+    <message>
+        <source>Model &amp;file:</source>
+        <translation>モデルファイル(&amp;F)：</translation>
+    </message>
+    <message>
+        <source>Server URL:</source>
+        <translation>サーバーの URL：</translation>
+    </message>
+    <message>
+        <source>API ke&amp;y:</source>
+        <translation>API キー(&amp;Y)：</translation>
+    </message>
+    <message>
+        <source>first model the server lists</source>
+        <translation>サーバーが示す最初のモデル</translation>
+    </message>
+    <message>
+        <source>Test connect&amp;ion</source>
+        <translation>接続をテスト(&amp;I)</translation>
+    </message>
+    <message>
+        <source>Ask the server which model it serves and whether it speaks</source>
+        <translation>サーバーにどのモデルを提供しているか、音声を返すかを確かめる</translation>
+    </message>
+    <message>
         <source>Codec thre&amp;ads:</source>
         <translation>コーデックのスレッド数(&amp;A)：</translation>
     </message>
@@ -1000,6 +1044,38 @@
     <message>
         <source>System language</source>
         <translation>システムの言語</translation>
+    </message>
+    <message>
+        <source>Enter the server&apos;s URL, for example http://gpu-box:8000/v1.</source>
+        <translation>サーバーの URL を入力してください（例：http://gpu-box:8000/v1）。</translation>
+    </message>
+    <message>
+        <source>“{0}” is not a valid URL.</source>
+        <translation>「{0}」は正しい URL ではありません。</translation>
+    </message>
+    <message>
+        <source>The server URL must start with http:// or https:// (not “{0}”).</source>
+        <translation>サーバーの URL は http:// か https:// で始めてください（「{0}」は使えません）。</translation>
+    </message>
+    <message>
+        <source>The server URL has no host name: “{0}”.</source>
+        <translation>サーバーの URL にホスト名がありません：「{0}」。</translation>
+    </message>
+    <message>
+        <source>{0}, model {1}, {2} ms round trip, returns audio tokens</source>
+        <translation>{0}、モデル {1}、往復 {2} ms、音声トークンを返します</translation>
+    </message>
+    <message>
+        <source>{0}, model {1}, {2} ms round trip, returns no audio tokens: {3}</source>
+        <translation>{0}、モデル {1}、往復 {2} ms、音声トークンを返しません：{3}</translation>
+    </message>
+    <message>
+        <source>{0}, model {1}, {2} ms round trip, returns no audio tokens</source>
+        <translation>{0}、モデル {1}、往復 {2} ms、音声トークンを返しません</translation>
+    </message>
+    <message>
+        <source>Testing {0}…</source>
+        <translation>{0} をテスト中…</translation>
     </message>
     <message>
         <source>Choose a MioTTS model</source>

@@ -315,6 +315,7 @@ class ReadingState:
 
     def fail(self, message: str) -> None:
         self.set_state(TransportState.IDLE)
+        self.save_position(force=True)  # the place survives a failure as it does an error event
         self.listener.error(message)
 
     # --- document ----------------------------------------------------------------------------------
@@ -462,7 +463,9 @@ class ReadingState:
             self.position = event.start
             self.listener.utterance_started(event.index, event.start, event.end)
             self.listener.stats_changed(self.update_stats(stats))
-            self.save_position()
+            # After an error the audio already made still plays out: each sentence heard then is the
+            # place to keep, as nothing later will save it.
+            self.save_position(force=self.state == TransportState.IDLE)
         elif kind == "finished":
             self.set_state(TransportState.IDLE)
             if not preview:

@@ -496,3 +496,42 @@ def test_at_200_percent_on_a_1280x800_screen_everything_is_on_screen(language, m
     for first, a in rects.items():
         for second, b in rects.items():
             assert first == second or not a.intersects(b), (first, a, second, b)
+
+
+def test_settings_dialog_fits_a_1280x800_screen_at_200_percent(app, qtbot):
+    """Its pages scroll on a short screen (OK and Cancel stay on it); on a normal one nothing scrolls."""
+    from PySide6.QtWidgets import QScrollArea
+
+    from miodesk.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(app.window.settings, app.window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    minimum = dialog.minimumSizeHint()
+    assert minimum.width() <= 640 and minimum.height() <= 400 - 40, minimum  # a title bar above it
+    pages = [dialog.tabs.widget(i) for i in range(dialog.tabs.count())]
+    assert all(isinstance(page, QScrollArea) for page in pages)
+    for index, page in enumerate(pages):  # 1280x800 at 100 %: every page whole
+        dialog.tabs.setCurrentIndex(index)
+        QApplication.processEvents()
+        assert not page.verticalScrollBar().isVisible(), dialog.tabs.tabText(index)
+    dialog.resize(600, 360)  # what 200 % leaves
+    dialog.tabs.setCurrentIndex(0)
+    QApplication.processEvents()
+    assert dialog.buttons.geometry().bottom() <= dialog.height()
+    assert pages[0].verticalScrollBar().isVisible()
+    # Tab walks down the page and each control it reaches is scrolled into view.
+    page, seen = pages[0], 0
+    first = next(w for w in page.widget().findChildren(QWidget)
+                 if w.isVisibleTo(dialog) and w.isEnabled() and w.focusPolicy() & Qt.FocusPolicy.TabFocus)
+    first.setFocus()
+    for _ in range(30):
+        focused = dialog.focusWidget()
+        if focused is None or not page.widget().isAncestorOf(focused):
+            break
+        seen += 1
+        center = focused.mapTo(page.viewport(), focused.rect().center())
+        assert page.viewport().rect().contains(center), focused.objectName() or type(focused).__name__
+        qtbot.keyClick(focused, Qt.Key.Key_Tab)
+    assert seen >= 5

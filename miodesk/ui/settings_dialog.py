@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,12 +28,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QStyle,
     QTabWidget,
@@ -79,6 +82,18 @@ def available_providers() -> set[str]:
 
 def installed_models() -> list[Path]:
     return sorted(paths.models_dir().rglob("*.gguf"))
+
+
+def scrolling(page: QWidget) -> QScrollArea:
+    """A tab page that scrolls when the screen is short (200 % scale on a laptop) instead of pushing
+    OK and Cancel off the screen; Tab scrolls the focused control into view."""
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keyboard goes to the controls, not the page
+    return area
 
 
 class SettingsDialog(QDialog):
@@ -179,7 +194,7 @@ class SettingsDialog(QDialog):
         self.speech_note.setWordWrap(True)
         self.speech_note.setObjectName("note")
         form.addRow(self.speech_note)
-        self.tabs.addTab(speech, "")
+        self.tabs.addTab(scrolling(speech), "")
         self.speech_page = speech
 
         # Audio
@@ -190,7 +205,7 @@ class SettingsDialog(QDialog):
         self.device_combo.setObjectName("deviceCombo")
         self.device_label = QLabel()
         audio_form.addRow(self.device_label, self.device_combo)
-        self.tabs.addTab(audio, "")
+        self.tabs.addTab(scrolling(audio), "")
 
         # Interface
         interface = QWidget()
@@ -216,13 +231,15 @@ class SettingsDialog(QDialog):
         self.announce_note.setWordWrap(True)
         self.announce_note.setObjectName("note")
         ui_form.addRow(self.announce_note)
-        self.tabs.addTab(interface, "")
+        self.tabs.addTab(scrolling(interface), "")
 
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        self._pages = [speech, audio, interface]
+        self._sized = False
         self.browse_model.clicked.connect(self._browse_model)
         self.local_radio.toggled.connect(self._side_changed)
         self.test_button.clicked.connect(self.test_server)
@@ -241,6 +258,19 @@ class SettingsDialog(QDialog):
             label.setBuddy(field)
         self.retranslate()
         self._load(settings)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._sized:
+            # Big enough for the largest page, never bigger than the screen (the pages scroll then).
+            # Measured now: the window's style sheet, which sizes the controls, applies from here on.
+            self._sized = True
+            self.ensurePolished()
+            natural = QSize(max(p.sizeHint().width() for p in self._pages),
+                            max(p.sizeHint().height() for p in self._pages))
+            chrome = self.sizeHint() - self.tabs.currentWidget().sizeHint()  # tab bar, buttons, margins
+            self.resize((natural + chrome).expandedTo(self.minimumSize())
+                        .boundedTo(self.screen().availableGeometry().size()))
+        super().showEvent(event)
 
     def retranslate(self) -> None:
         # Mnemonics, one letter each: P F B V Y M I E D T A S W U L Z H K R N (O and C: the OK and

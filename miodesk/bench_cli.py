@@ -52,3 +52,29 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
                        help="the Python of an existing virtualenv with " + ", ".join(PEER_PACKAGES)
                             + " (default: $MIODESK_PEERS_PYTHON, else the bench's own)")
     bench.add_argument("--peers-sentences", type=int, default=0, help=argparse.SUPPRESS)  # tests: first N only
+    server = bench.add_argument_group(
+        "speech model on a server (measured through an OpenAI-compatible server: llama-server, vLLM, "
+        "llama_cpp.server ...)")
+    server.add_argument("--llm-base-url", metavar="URL", default=None,
+                        help="run the end-to-end readings through the speech model on this server, e.g. "
+                             "http://127.0.0.1:8000/v1 (only when given: bench measures this computer by "
+                             "default, $MIODESK_LLM_BASE_URL is not used)")
+    server.add_argument("--llm-api-key", metavar="KEY", default=None,
+                        help="its API key, if it needs one (default: $MIODESK_LLM_API_KEY); never printed")
+    server.add_argument("--llm-model", metavar="NAME", default=None,
+                        help="the model on the server (default: the first it lists)")
+    server.add_argument("--compare-in-process", action="store_true",
+                        help="also read the same texts with the model in this computer's process, alternating "
+                             "runs, and compare the medians (automatic when the server serves the bench's "
+                             "stand-in, see --print-model-path)")
+    server.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help="runs of each side in the in-process comparison (default 3, --tiny 1)")
+    server.add_argument("--clients", default="", metavar="K,K,...",
+                        help="load test: for each K, K reading clients at once (one process each) against the "
+                             "server, e.g. 1,2,4; a server on this computer only, unless --load-remote")
+    server.add_argument("--load-remote", action="store_true",
+                        help="allow the load test against a server on another computer (yours: it puts the load "
+                             "of K readers on it)")
+    server.add_argument("--print-model-path", action="store_true",
+                        help="build the stand-in model to serve (--model-size, --quant) if needed, print its "
+                             "path and how to serve it, and exit")

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import statistics
@@ -1549,6 +1550,300 @@ def _load_row(clients: int, outcomes: list[tuple[int | None, str, str]], timeout
     return out
 
 
+# --- the local speech server (--serve, --serve-load) -------------------------------------------------
+
+SERVE_TARGET_MS = 150.0  # issue 19: first streamed byte at most the in-process time to first audio + 150 ms
+MAX_SERVE_CLIENTS = 64  # per round of the speech server's load test
+SERVE_VOICE = "bench"
+PCM_BYTES_PER_S = 24_000 * 2  # OpenAI's pcm: 24 kHz, 16-bit, mono
+
+
+def parse_serve_load(text: str) -> list[int]:
+    """"1,4,16" → [1, 4, 16]: the rounds of the speech server's load test (each 1..MAX_SERVE_CLIENTS)."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= k <= MAX_SERVE_CLIENTS for k in counts):
+        raise MioDeskError(
+            f"--serve-load takes numbers from 1 to {MAX_SERVE_CLIENTS} separated by commas, e.g. 1,4,16.")
+    return counts
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (`fraction` 0.5: the median of an odd count; 0.95: p95)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@dataclass
+class SpeechReply:
+    """One `POST /v1/audio/speech` as a client saw it (seconds from sending the request)."""
+
+    status: int | None  # None: no answer (connection refused, reset, timed out)
+    first_byte_s: float | None = None  # the first byte of audio
+    complete_s: float | None = None  # the whole reply
+    audio_bytes: int = 0
+    retry_after: str | None = None  # the Retry-After of a 503
+    error: str = ""  # why it failed (status other than 200, or no answer), in one line
+
+    @property
+    def busy(self) -> bool:
+        """The documented refusal of a full queue: 503 with Retry-After."""
+        return self.status == 503 and bool(self.retry_after)
+
+
+def speech_request(url: str, body: dict[str, Any], timeout: float) -> SpeechReply:
+    """POST `body` to `url`/v1/audio/speech with the standard library's HTTP client and read the reply,
+    timing its first byte of audio and its end. `timeout` bounds each wait for the socket."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    payload = json.dumps(body).encode("utf-8")
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+    started = time.perf_counter()
+    try:
+        conn.request("POST", "/v1/audio/speech", body=payload,
+                     headers={"Content-Type": "application/json", "Accept": "*/*"})
+        response = conn.getresponse()
+        if response.status != 200:
+            detail = response.read(1 << 16)
+            return SpeechReply(response.status, retry_after=response.getheader("Retry-After"),
+                               error=f"HTTP {response.status}: {_api_error_message(detail)}")
+        first = response.read(1)
+        first_byte = time.perf_counter() - started if first else None
+        rest = response.read()
+        return SpeechReply(200, first_byte, time.perf_counter() - started, len(first) + len(rest))
+    except (OSError, http.client.HTTPException) as error:
+        return SpeechReply(None, error=f"no answer: {type(error).__name__}: {error}"[:200])
+    finally:
+        conn.close()
+
+
+def _api_error_message(body: bytes) -> str:
+    try:
+        message = json.loads(body.decode("utf-8"))["error"]["message"]
+        return str(message)[:200]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return body[:200].decode("utf-8", "replace")
+
+
+def _get_status(url: str, path: str, timeout: float = 10.0) -> tuple[int | None, Any]:
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        data = response.read(1 << 20)
+        try:
+            return response.status, json.loads(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return response.status, None
+    except (OSError, http.client.HTTPException):
+        return None, None
+    finally:
+        conn.close()
+
+
+class _ServedEngine:
+    """The bench's engine as the speech service sees it (the stand-ins' lengths forced as in a reading)."""
+
+    def __init__(self, engine: SpeechEngine, bench_engine: _BenchEngine) -> None:
+        self.llm = bench_engine.llm
+        self.codec = bench_engine.codec
+        self.sample_rate = engine.sample_rate
+
+
+def _first_audio_of_service(service: Any, text: str, seed: int) -> float | None:
+    """Seconds from `submit` to the first piece of audio, without HTTP; the request is then cancelled."""
+    started = time.perf_counter()
+    job = service.submit(text, SERVE_VOICE, seed=seed)
+    pieces = job.chunks()
+    try:
+        for piece in pieces:
+            if np.any(piece):
+                return time.perf_counter() - started
+        return None
+    finally:
+        pieces.close()  # cancels the rest
+        deadline = time.monotonic() + 5
+        while service.speaking and time.monotonic() < deadline:  # the next measurement starts on a free engine
+            time.sleep(0.005)
+
+
+def _serve_timeout(text: str, clients: int) -> float:
+    """Seconds one client of a round of `clients` may wait on its socket (its turn in the queue included)."""
+    return 60.0 + clients * 4.0 * expected_seconds(text)
+
+
+def serve_load_round(url: str, body: dict[str, Any], clients: int, timeout: float) -> dict[str, Any]:
+    """`clients` requests at once (threads, released together), each read to its end; bounded: every
+    socket wait by `timeout`, the round by `timeout` + 30 s. Nothing may fail except by the documented
+    503 with Retry-After of a full queue."""
+    print(f"speech server load test: {clients} request{'s' if clients > 1 else ''} at once "
+          f"(at most {timeout + 30:.0f} s) ...", file=sys.stderr, flush=True)
+    replies: list[SpeechReply | None] = [None] * clients
+    start = threading.Barrier(clients + 1)
+
+    def client(index: int) -> None:
+        try:
+            start.wait(timeout=30)
+        except threading.BrokenBarrierError:
+            replies[index] = SpeechReply(None, error="did not start")
+            return
+        replies[index] = speech_request(url, body, timeout)
+
+    threads = [threading.Thread(target=client, args=(i,), name=f"bench-client-{i}", daemon=True)
+               for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait(timeout=30)
+    deadline = time.monotonic() + timeout + 30
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    outcomes = [reply or SpeechReply(None, error=f"no reply within {timeout + 30:.0f} s") for reply in replies]
+    health, _ = _get_status(url, "/v1/models")
+    return serve_load_row(clients, outcomes, health == 200)
+
+
+def serve_load_row(clients: int, replies: list[SpeechReply], healthy_after: bool) -> dict[str, Any]:
+    """The figures of one round: p50/p95 to the first byte and to the end (of the requests served), how
+    many were served, refused busy (503 with Retry-After, documented) and failed (anything else)."""
+    served = [reply for reply in replies if reply.status == 200 and reply.first_byte_s is not None]
+    busy = [reply for reply in replies if reply.busy]
+    failed = [(index, reply) for index, reply in enumerate(replies, 1) if reply not in served and not reply.busy]
+    first = [reply.first_byte_s for reply in served if reply.first_byte_s is not None]
+    complete = [reply.complete_s for reply in served if reply.complete_s is not None]
+    errors = [f"request {index} of {clients}: {reply.error or 'no audio'}" for index, reply in failed]
+    if not healthy_after:
+        errors.append("the server did not answer GET /v1/models after the round")
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "clients": clients,
+        "served": len(served),
+        "busy_503": len(busy),
+        "failed": len(failed),
+        "first_byte_s": {"p50": rounded(percentile(first, 0.5)), "p95": rounded(percentile(first, 0.95))},
+        "complete_s": {"p50": rounded(percentile(complete, 0.5)), "p95": rounded(percentile(complete, 0.95))},
+        "audio_s": rounded(statistics.median([r.audio_bytes / PCM_BYTES_PER_S for r in served])) if served else None,
+        "retry_after_s": sorted({int(r.retry_after or 0) for r in busy if (r.retry_after or "").isdigit()}),
+        "healthy_after": healthy_after,
+        "errors": errors[:5],
+    }
+
+
+def bench_speech_server(cfg: E2EConfig, text: str, runs: int, rounds: list[int], queue_size: int) -> dict[str, Any]:
+    """`miodesk serve`'s speech server on a free 127.0.0.1 port, with the bench's engine and a voice of its
+    own: the first streamed byte of `POST /v1/audio/speech` (pcm, stream) against the in-process time to
+    first audio of the same text (a reading into the real-time null sink) and the service's own first
+    audio (no HTTP), `runs` of each alternating, medians; then the load test of each round in `rounds`."""
+    import tempfile
+
+    from miodesk.speech_server.app import start_server
+    from miodesk.speech_server.options import ServerOptions
+    from miodesk.speech_server.service import SpeechService
+    from miodesk.tts.engine import SpeechEngine
+    from miodesk.tts.streaming import ChunkPlan
+    from miodesk.tts.voices import Voice, VoiceStore
+
+    engine = SpeechEngine(Path(cfg.model) if cfg.model else None, Path(cfg.codec), provider=cfg.provider,
+                          thread_plan=_reading_plan(cfg), llm_server=_worker_server(cfg))
+    prompts = json.loads(Path(cfg.prompts_file).read_text(encoding="utf-8")) if cfg.prompts_file else None
+    bench_engine = _BenchEngine(engine, cfg.force_lengths, cfg.real_prompt_lengths, prompts)
+    served_engine = _ServedEngine(engine, bench_engine)
+    voice = _voice_vector(cfg.voice)
+    plan = ChunkPlan(**cfg.plan) if cfg.plan else ChunkPlan()
+    sink = NullSink(engine.sample_rate, pace=cfg.pace)
+    with tempfile.TemporaryDirectory(prefix="miodesk-bench-voices-") as folder:
+        store = VoiceStore(Path(folder))
+        store.save(Voice(SERVE_VOICE, voice, {"kind": "user"}))
+        service = SpeechService(lambda: served_engine, store, queue_size=queue_size, plan=plan,
+                                retry=_retry_policy(cfg))
+        running = start_server(service, ServerOptions(host="127.0.0.1", port=0))
+        try:
+            status, models = _get_status(running.url, "/v1/models")
+            if status != 200 or not isinstance(models, dict) or not models.get("data"):
+                raise MioDeskError(f"The speech server at {running.url} did not list its models (HTTP {status}).")
+            model_id = str(models["data"][0]["id"])
+            body: dict[str, Any] = {"model": model_id, "input": text, "voice": SERVE_VOICE,
+                                    "response_format": "pcm", "stream": True, "seed": cfg.seed}
+            print(f"speech server on {running.url}: first byte vs in-process first audio, {runs} runs each ...",
+                  file=sys.stderr, flush=True)
+            # Warm-up: the first reading and the first request pay for allocations and the first connection.
+            _first_audio_s(bench_engine, sink, text, voice, cfg)
+            speech_request(running.url, body, _serve_timeout(text, 1))
+            ttfa: list[float] = []
+            service_first: list[float] = []
+            first_byte: list[float] = []
+            complete: list[float] = []
+            errors: list[str] = []
+            for _ in range(runs):
+                in_process = _first_audio_s(bench_engine, sink, text, voice, cfg)
+                if in_process is not None:
+                    ttfa.append(in_process)
+                ready = _first_audio_of_service(service, text, cfg.seed)
+                if ready is not None:
+                    service_first.append(ready)
+                reply = speech_request(running.url, body, _serve_timeout(text, 1))
+                if reply.status == 200 and reply.first_byte_s is not None and reply.complete_s is not None:
+                    first_byte.append(reply.first_byte_s)
+                    complete.append(reply.complete_s)
+                else:
+                    errors.append(reply.error or "no audio")
+            load = [serve_load_round(running.url, body, k, _serve_timeout(text, k)) for k in rounds]
+            counts = {"completed": service.completed, "failed": service.failed, "cancelled": service.cancelled,
+                      "refused_busy": service.refused}
+        finally:
+            running.stop()
+            service.close()
+            sink.close()
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median(values), 3) if values else None
+
+    m_ttfa, m_first = median(ttfa), median(first_byte)
+    overhead = None if m_ttfa is None or m_first is None else round((m_first - m_ttfa) * 1000, 1)
+    return {
+        "url": "http://127.0.0.1 (a free port, loopback only)",
+        "request": {key: body[key] for key in ("model", "response_format", "stream")},
+        "text": text,
+        "text_s": round(expected_seconds(text), 1),
+        "runs_each": runs,
+        "queue_size": queue_size,
+        "llm_threads": engine.thread_plan.llm_threads,
+        "codec_threads": engine.thread_plan.codec_threads,
+        "llm_on": "server" if cfg.llm_base_url else "this process",
+        "ttfa_in_process_s": [round(v, 3) for v in ttfa],
+        "service_first_audio_s": [round(v, 3) for v in service_first],
+        "http_first_byte_s": [round(v, 3) for v in first_byte],
+        "http_complete_s": [round(v, 3) for v in complete],
+        "median_ttfa_in_process_s": m_ttfa,
+        "median_service_first_audio_s": median(service_first),
+        "median_http_first_byte_s": m_first,
+        "median_http_complete_s": median(complete),
+        "first_byte_overhead_ms": overhead,
+        "target_ms": SERVE_TARGET_MS,
+        "meets_target": None if overhead is None else overhead <= SERVE_TARGET_MS,
+        "errors": errors[:5],
+        "load": load,
+        "service": counts,
+        "notes": "first byte: POST sent → first byte of streamed pcm (24 kHz s16le) through the real HTTP stack "
+                 "(uvicorn + Starlette) on loopback; TTFA: the same text read in this process into the "
+                 "real-time null sink, stopped at its first audio; service: SpeechService.submit → first audio, "
+                 "no HTTP. Load: K requests at once, served one at a time by one engine; busy_503 = refused with "
+                 "Retry-After because the queue was full (documented), failed = anything else.",
+    }
+
+
 # --- the command --------------------------------------------------------------------------------
 
 
@@ -1565,6 +1860,12 @@ def run_bench(args: argparse.Namespace) -> int:
         return 0
     server = bench_server(args)  # the option errors first, before anything is built
     clients = parse_clients(args.clients) if getattr(args, "clients", "") else []
+    serve_rounds = parse_serve_load(args.serve_load) if getattr(args, "serve_load", "") else []
+    serve = bool(getattr(args, "serve", False))
+    if serve_rounds and not serve:
+        raise MioDeskError("--serve-load needs --serve (the speech server to load).")
+    if serve and getattr(args, "serve_queue", 8) < 1:
+        raise MioDeskError("--serve-queue must be at least 1.")
     meter = LoadMeter()
     report: dict[str, Any] = {"machine": machine_info()}
     skip = set(filter(None, (args.skip or "").split(",")))
@@ -1694,6 +1995,11 @@ def run_bench(args: argparse.Namespace) -> int:
         cfg = replace(base, llm_threads=split[0], codec_threads=1, text="en", sentences=sentences,
                       warm_text="Hello world.", ttfa_repeats=0)
         report["load"] = run_load(cfg, clients)
+    if serve:
+        cfg = replace(base, llm_threads=split[0], codec_threads=split[1])
+        text = bench_text("en", 1 if quick else 2)
+        runs = args.serve_runs or (2 if tiny else 5)
+        report["speech_server"] = bench_speech_server(cfg, text, runs, serve_rounds, args.serve_queue)
     if "startup" not in skip:
         print("startup: process start → window shown ...", file=sys.stderr, flush=True)
         window = measure_window_startup(repeats=1 if tiny else 3)
@@ -1714,6 +2020,10 @@ def run_bench(args: argparse.Namespace) -> int:
     load_errors = [error for row in report.get("load", []) for error in row["errors"]]
     if load_errors:
         raise MioDeskError(f"the load test reported: {load_errors[0]}")
+    speech_server = report.get("speech_server", {})
+    serve_errors = speech_server.get("errors", []) + [e for row in speech_server.get("load", []) for e in row["errors"]]
+    if serve_errors:
+        raise MioDeskError(f"the speech server reported: {serve_errors[0]}")
     if report.get("peers_error"):
         raise PeersError(report["peers_error"])
     return 0
@@ -1873,6 +2183,7 @@ def format_tables(report: dict[str, Any]) -> str:
         "ttfa_s", "rtf", "underruns", "peak_rss_mb", "llm_tokens_per_s", "codec_ms_per_audio_s"))]
     lines += _format_comparison(report)
     lines += _format_load(report)
+    lines += _format_speech_server(report)
     lines += _format_peers(report)
     return "\n".join(lines)
 
@@ -1918,6 +2229,31 @@ def _format_load(report: dict[str, Any]) -> list[str]:
                      f"{_fmt(row['median_rtf'], 3):>6} {'':>7} {_fmt(row['median_underruns'], 0):>9}   "
                      f"max TTFA {_fmt(row['max_ttfa_s'], 3)} s, {row['clients_with_underruns']} of {row['clients']} "
                      f"with underruns, started within {_fmt(row['start_spread_s'], 3)} s")
+    return lines
+
+
+def _format_speech_server(report: dict[str, Any]) -> list[str]:
+    served = report.get("speech_server")
+    if not served:
+        return []
+    verdict = {True: "met", False: "NOT met", None: "not measured"}[served["meets_target"]]
+    lines = ["", f"Speech server (POST /v1/audio/speech, pcm streamed, loopback; {served['text_s']:.0f} s of text, "
+                 f"medians of {served['runs_each']} alternating runs each)",
+             f"  in-process time to first audio {_fmt(served['median_ttfa_in_process_s'], 3)} s; service (no HTTP) "
+             f"{_fmt(served['median_service_first_audio_s'], 3)} s; HTTP first byte "
+             f"{_fmt(served['median_http_first_byte_s'], 3)} s, whole reply "
+             f"{_fmt(served['median_http_complete_s'], 3)} s",
+             f"  first byte - TTFA = {_fmt(served['first_byte_overhead_ms'], 1)} ms "
+             f"(target ≤ {served['target_ms']:.0f} ms: {verdict})"]
+    if served["load"]:
+        lines += [f"  Load test: N requests at once, one engine, queue of {served['queue_size']}",
+                  f"  {'N':>3} {'served':>6} {'503':>4} {'failed':>6} {'1st byte p50':>12} {'p95':>7} "
+                  f"{'complete p50':>12} {'p95':>7}"]
+        for row in served["load"]:
+            first, complete = row["first_byte_s"], row["complete_s"]
+            lines.append(f"  {row['clients']:>3} {row['served']:>6} {row['busy_503']:>4} {row['failed']:>6} "
+                         f"{_fmt(first['p50'], 3):>12} {_fmt(first['p95'], 3):>7} {_fmt(complete['p50'], 3):>12} "
+                         f"{_fmt(complete['p95'], 3):>7}")
     return lines
 
 

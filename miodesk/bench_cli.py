@@ -78,3 +78,18 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     server.add_argument("--print-model-path", action="store_true",
                         help="build the stand-in model to serve (--model-size, --quant) if needed, print its "
                              "path and how to serve it, and exit")
+    speech = bench.add_argument_group(
+        "the local speech server (`miodesk serve`: the OpenAI and VOICEVOX APIs), on 127.0.0.1 only")
+    speech.add_argument("--serve", action="store_true",
+                        help="start the speech server on a free 127.0.0.1 port with the bench's models and "
+                             "measure the first streamed byte of POST /v1/audio/speech (pcm) against the "
+                             "in-process time to first audio of the same text (target: at most 150 ms more); "
+                             "--skip llm,codec,voice,e2e,startup leaves these figures alone")
+    speech.add_argument("--serve-load", default="", metavar="N,N,...",
+                        help="with --serve: a bounded load test, for each N, N requests at once (e.g. 1,4,16): "
+                             "p50/p95 latency to the first byte and to the end; only the documented 503 of a "
+                             "full queue may refuse a request")
+    speech.add_argument("--serve-queue", type=int, default=8, metavar="N",
+                        help="requests the server admits at once, the one being spoken included (default 8)")
+    speech.add_argument("--serve-runs", type=int, default=None, metavar="N",
+                        help="runs of each side of the first-byte comparison (default 5, --tiny 2)")

@@ -17,6 +17,7 @@ from miodesk.bench_cli import add_bench_parser
 from miodesk.errors import MioDeskError
 from miodesk.models_cli import add_models_parser, run_models
 from miodesk.runtime import Provider
+from miodesk.speech_server.options import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_QUEUE_SIZE, ENV_API_KEY
 from miodesk.tts.llm_server_cli import add_server_options, server_config_from_args
 from miodesk.tts.voice_cli import add_voices_parser, run_voices
 
@@ -103,6 +104,29 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("-o", "--output", required=True, type=Path, help="out.wav, out.flac or out.npy")
     decode.add_argument("--speed", type=float, default=1.0, help="time-stretch, 0.5 to 2.0 (default 1.0)")
     _add_compute_options(decode)
+
+    serve = commands.add_parser(
+        "serve", help="serve the voices to other apps: the OpenAI and VOICEVOX speech APIs over HTTP",
+        description="Run MioDesk's speech server in the foreground until Ctrl+C: OpenAI's POST /v1/audio/speech "
+        "(Open WebUI, SillyTavern …) and the VOICEVOX engine API (/speakers, /audio_query, /synthesis).",
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST,
+                       help=f"address to listen on (default {DEFAULT_HOST}: this computer only; any other, "
+                       "e.g. 0.0.0.0, needs --api-key)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    serve.add_argument("--api-key", metavar="KEY",
+                       help=f"clients must send 'Authorization: Bearer KEY' (default: ${ENV_API_KEY}; "
+                       "the environment keeps it out of the process list)")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages from ORIGIN (e.g. http://localhost:3000) call the server from a "
+                       "browser; repeat for more (default: none)")
+    serve.add_argument("--queue", type=int, default=DEFAULT_QUEUE_SIZE, metavar="N",
+                       help="requests accepted at once, the one being spoken included; more get 503 "
+                       f"(default {DEFAULT_QUEUE_SIZE})")
+    serve.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
+    serve.add_argument("--codec", type=Path, help="MioCodec folder or decoder .onnx")
+    _add_compute_options(serve)
+    add_server_options(serve)
 
     add_voices_parser(commands)
     add_models_parser(commands)
@@ -248,6 +272,36 @@ def run_read(args: argparse.Namespace) -> int:
     if args.output is not None:
         print(f"{args.output}: {session.stats.audio_seconds:.1f} s at {engine.sample_rate} Hz")
     return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    # The HTTP stack loads only here: building the parser on every start imports none of it.
+    from miodesk.runtime import ThreadPlan
+    from miodesk.speech_server.app import ServerOptions, check_options, serve_forever
+    from miodesk.speech_server.service import SpeechService
+    from miodesk.tts.engine import SpeechEngine
+    from miodesk.tts.voices import VoiceStore
+
+    key = args.api_key if args.api_key is not None else os.environ.get(ENV_API_KEY, "")
+    options = ServerOptions(host=args.host, port=args.port, api_key=key, cors_origins=tuple(args.cors_origin))
+    check_options(options)  # an unsafe address is refused before any model loads
+    if args.queue < 1:
+        raise MioDeskError("--queue must be at least 1.")
+    server = _llm_server(args)
+    store = VoiceStore()
+    if not store.names():
+        print("miodesk: warning: no voices are installed, so every request will be refused; "
+              "add one with `miodesk voices import FILE` or `miodesk models download jp_female`.",
+              file=sys.stderr)
+    print("Loading the speech model …", flush=True)
+    engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider,
+                          thread_plan=ThreadPlan.for_reading(),  # a request is read like `miodesk read`
+                          llm_server=server)
+    service = SpeechService(lambda: engine, store, queue_size=args.queue)
+    try:
+        return serve_forever(service, options)
+    finally:
+        service.close()
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -440,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         "voices": run_voices,
         "models": run_models,
         "bench": run_bench,
+        "serve": run_serve,
         "doctor": run_doctor,
     }
     handler: Callable[[argparse.Namespace], int]

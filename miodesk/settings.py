@@ -24,6 +24,7 @@ from miodesk.atomic import atomic_write_bytes
 from miodesk.models import registry
 from miodesk.models.catalog import DEFAULT_CODEC_VARIANT, codec_name, codec_variant
 from miodesk.runtime import Provider
+from miodesk.speech_server.options import DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ MIN_TEXT_SCALE, MAX_TEXT_SCALE = 50, 400  # percent of the default reading size
 MAX_POSITIONS = 500  # the oldest are forgotten beyond this
 
 LANGUAGES = ("", "en", "ja")  # "" = follow the system locale
+MIN_SERVER_PORT, MAX_SERVER_PORT = 1024, 65535  # no privileged ports
 
 
 @dataclass
@@ -52,6 +54,11 @@ class Settings:
     llm_base_url: str = ""  # e.g. http://gpu-box:8000/v1
     llm_api_key: str = ""  # sent as a Bearer token; stored like the other settings (per-user config folder)
     llm_model: str = ""  # "" = the first model the server lists
+    # MioDesk's own speech server inside the app (issue 19): the OpenAI and VOICEVOX APIs on this computer
+    # (127.0.0.1 only), on the window's engine. Off by default; the key is optional on loopback.
+    server_enabled: bool = False
+    server_port: int = DEFAULT_PORT
+    server_api_key: str = ""
     # Reading
     voice: str = ""  # "" = chosen by the document's language
     speed: float = 1.0
@@ -121,6 +128,7 @@ def _coerce(data: dict[str, Any]) -> Settings:
     settings.llm_threads = max(0, settings.llm_threads)
     settings.codec_threads = max(0, settings.codec_threads)
     settings.text_scale = min(MAX_TEXT_SCALE, max(MIN_TEXT_SCALE, settings.text_scale))
+    settings.server_port = min(MAX_SERVER_PORT, max(MIN_SERVER_PORT, settings.server_port))
     if settings.provider not in Provider.choices():
         settings.provider = Provider.AUTO.value
     # Older files say "44k" for "v2_44k"; an unknown variant falls back to the default codec.

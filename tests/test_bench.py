@@ -17,14 +17,19 @@ from llm_server_fixtures import API_KEY, free_port, start_llm_server
 
 from miodesk.bench import (
     MAX_CLIENTS,
+    MAX_SERVE_CLIENTS,
     NullSink,
+    SpeechReply,
     _load_row,
     bench_model_texts,
     bench_reading,
     best_split,
     is_loopback,
     parse_clients,
+    parse_serve_load,
     parse_splits,
+    percentile,
+    serve_load_row,
 )
 from miodesk.errors import MioDeskError
 
@@ -254,3 +259,68 @@ def test_prompt_map_covers_every_bench_reading() -> None:
     assert {text_for_model(u.text) for u in utterances} <= texts
     assert text_for_model("Hello world.") in texts
     assert {text_for_model(u.text) for u in segment("Hello world.")} <= texts
+
+
+def test_bench_through_the_speech_server_reports_first_byte_and_load(miodesk_home: Path) -> None:
+    """`--serve`: the real HTTP server on a free loopback port, the first streamed byte against the in-process
+    time to first audio of the same text, and a load test that stops by itself; with a queue of 2, four
+    requests at once are either served or refused with the documented 503, never failed."""
+    started = time.monotonic()
+    env = dict(os.environ, MIODESK_HOME=str(miodesk_home))
+    completed = subprocess.run(
+        [sys.executable, "-m", "miodesk.bench", "--json", "--tiny", "--quick", "--serve", "--serve-load", "1,4",
+         "--serve-queue", "2", "--skip", "llm,codec,voice,e2e,startup"],
+        capture_output=True, text=True, encoding="utf-8", env=env, cwd=REPO_ROOT, timeout=120,
+    )
+    report = one_report(CliResult(completed.returncode, completed.stdout, completed.stderr))
+    assert time.monotonic() - started < 120
+    served = report["speech_server"]
+    assert served["request"] == {"model": served["request"]["model"], "response_format": "pcm", "stream": True}
+    assert served["runs_each"] == 2 and served["queue_size"] == 2 and served["llm_on"] == "this process"
+    for key in ("ttfa_in_process_s", "service_first_audio_s", "http_first_byte_s", "http_complete_s"):
+        assert len(served[key]) == 2 and all(0 < value < 30 for value in served[key]), (key, served[key])
+    assert 0 < served["median_http_first_byte_s"] <= served["median_http_complete_s"]
+    assert served["median_ttfa_in_process_s"] > 0 and served["median_service_first_audio_s"] > 0
+    overhead = (served["median_http_first_byte_s"] - served["median_ttfa_in_process_s"]) * 1000
+    assert abs(served["first_byte_overhead_ms"] - overhead) < 1
+    assert served["target_ms"] == 150 and isinstance(served["meets_target"], bool)
+    assert not served["errors"]
+    rows = served["load"]
+    assert [row["clients"] for row in rows] == [1, 4]
+    for row in rows:
+        assert row["failed"] == 0 and not row["errors"] and row["healthy_after"]
+        assert row["served"] + row["busy_503"] == row["clients"] and row["served"] >= 1
+        assert 0 < row["first_byte_s"]["p50"] <= row["first_byte_s"]["p95"]
+        assert row["first_byte_s"]["p50"] <= row["complete_s"]["p50"] <= row["complete_s"]["p95"]
+        assert row["audio_s"] > 0
+    assert rows[0]["served"] == 1
+    assert all(seconds >= 1 for seconds in rows[1]["retry_after_s"])
+    assert served["service"]["failed"] == 0
+
+
+def test_speech_server_load_figures() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([3.0], 0.95) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0 and percentile(list(map(float, range(1, 21))), 0.95) == 19.0
+    replies = [
+        SpeechReply(200, 0.1, 1.0, 48000),
+        SpeechReply(200, 0.3, 2.0, 96000),
+        SpeechReply(503, retry_after="2", error="HTTP 503: busy"),
+        SpeechReply(503, error="HTTP 503: no Retry-After"),  # not the documented refusal
+        SpeechReply(None, error="no answer: ConnectionResetError"),
+    ]
+    row = serve_load_row(5, replies, healthy_after=True)
+    assert (row["served"], row["busy_503"], row["failed"]) == (2, 1, 2)
+    assert row["first_byte_s"] == {"p50": 0.1, "p95": 0.3} and row["complete_s"] == {"p50": 1.0, "p95": 2.0}
+    assert row["audio_s"] == 1.5 and row["retry_after_s"] == [2]
+    assert row["errors"] == ["request 4 of 5: HTTP 503: no Retry-After",
+                             "request 5 of 5: no answer: ConnectionResetError"]
+    assert serve_load_row(1, [SpeechReply(200, 0.1, 0.2, 10)], healthy_after=False)["errors"] == [
+        "the server did not answer GET /v1/models after the round"]
+    assert parse_serve_load("1,4,16") == [1, 4, 16]
+    for bad in ("", "0", "1,x", str(MAX_SERVE_CLIENTS + 1)):
+        with pytest.raises(MioDeskError):
+            parse_serve_load(bad)
+    assert_one_line_error(run_bench("--serve-load", "1,4", timeout=60), "--serve-load needs --serve")
+    assert_one_line_error(run_bench("--serve", "--serve-load", "0", timeout=60), "--serve-load takes numbers")
+

@@ -97,6 +97,8 @@ FILE_NEEDS: dict[str, tuple[str, str]] = {
 TEST_NEEDS = {
     # a child process that sets RLIMIT_FSIZE with `resource` (in a script string the word scan misses)
     "tests/test_models_download.py::test_disk_full_file_size_limit": "unix",
+    # Ctrl+C as SIGINT sent to `miodesk serve` (Windows delivers Ctrl+C to a console, not to a process)
+    "tests/test_speech_server_safety.py::test_miodesk_serve_answers_and_stops_on_ctrl_c": "unix",
 }
 
 

@@ -6,6 +6,8 @@ import hashlib
 import logging
 import mmap
 import os
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +112,12 @@ def read_decoder_metadata(onnx_path: Path) -> dict[str, str]:
 
 class CodecRuntime:
     """An onnxruntime session over a decoder graph from `export_decoder`, on `intra_op_threads` threads
-    (a ThreadPlan's codec_threads)."""
+    (a ThreadPlan's codec_threads).
+
+    `decode` may be called from several threads at once (the window's reading and the speech server):
+    it keeps no state between calls, and onnxruntime's `InferenceSession.run` is thread-safe, except
+    under DirectML, which cannot run one session on two threads; there the runs take turns.
+    """
 
     def __init__(self, onnx_path: Path, provider: Provider | str = Provider.AUTO, *, intra_op_threads: int) -> None:
         self.onnx_path = Path(onnx_path)
@@ -133,6 +140,9 @@ class CodecRuntime:
         self.threads = intra_op_threads
         self.session, self.provider, reasons = open_session(self.onnx_path, choice, intra_op_threads,
                                                             f"decoder graph {self.onnx_path.name}")
+        self._run_lock: AbstractContextManager[object] = (
+            threading.Lock() if self.provider is Provider.DIRECTML else nullcontext()
+        )
         # why a faster provider was not used ("" when the requested one runs); for doctor/UI
         self.fallback_reason = "; ".join(reasons) if choice is not Provider.CPU else ""
         if self.fallback_reason:
@@ -180,7 +190,8 @@ class CodecRuntime:
         tok, vec = self._check(tokens, voice, speed)
         length = max(1, frames if frames is not None else self.stft_length_for(len(tok), float(speed)))
         feeds = {"tokens": tok, "voice": vec, "stft_length": np.array(length, dtype=np.int64)}
-        out = self.session.run(None, feeds)[0]
+        with self._run_lock:
+            out = self.session.run(None, feeds)[0]
         if not self.istft_in_graph:
             out = istft(out, self.n_fft, self.hop_length)
         return np.ascontiguousarray(out, dtype=np.float32).reshape(-1)

@@ -64,6 +64,10 @@ class SpeechEngine:
 
     With `llm_server` the speech model runs on that OpenAI-compatible server (`RemoteLLM`) and no local
     model is needed or loaded (`model_path` is ignored); the codec and the voices stay on this computer.
+
+    Threads may share one engine (the window's reading and the local speech server): the in-process
+    model runs their generations one at a time, by priority (`MioLLM.gate`), and the codec decodes for
+    several threads at once (`CodecRuntime`).
     """
 
     def __init__(

@@ -4,16 +4,24 @@ Everything that speaks (`miodesk speak`, `miodesk read`, the window) asks for co
 `CodeGenerator` and decides what a failed generation means only through `RetryPolicy`, so another
 generator (an OpenAI-compatible LLM server instead of llama.cpp in this process) plugs in at one place.
 `miodesk.tts.llm.MioLLM` is the in-process implementation.
+
+One model may serve several threads (the window's reading and the local speech server): `MioLLM`
+runs their generations one at a time through a `GenerationGate`, each with the `Priority` of the
+thread that iterates it (`priority_of_thread`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -74,6 +82,91 @@ class CodeGenerator(Protocol):
     def generate(
         self, text: str, params: SamplingParams | None = None, cancel: threading.Event | None = None
     ) -> CodeStream: ...
+
+
+class Priority(IntEnum):
+    """Who goes first when generations wait for one model (`GenerationGate`); lower goes first."""
+
+    INTERACTIVE = 0  # someone is listening now: the window's reading, `speak`, `read`
+    BACKGROUND = 1  # the local speech server's requests (miodesk.speech_server.service)
+
+
+_thread_priority = threading.local()
+
+
+def current_priority() -> Priority:
+    """The priority of generations started on this thread (INTERACTIVE unless `priority_of_thread`)."""
+    return getattr(_thread_priority, "value", Priority.INTERACTIVE)
+
+
+@contextmanager
+def priority_of_thread(priority: Priority) -> Iterator[None]:
+    """Generations this thread waits for meanwhile wait with `priority` (a reading's LLM thread sets it)."""
+    previous = current_priority()
+    _thread_priority.value = priority
+    try:
+        yield
+    finally:
+        _thread_priority.value = previous
+
+
+GATE_POLL_S = 0.05  # how soon a waiting generation notices its cancel event
+
+
+class GenerationGate:
+    """One generation at a time on a model that can run only one (a llama.cpp context is not
+    thread-safe): a generation holds the gate from its first code until it is exhausted or closed.
+
+    Waiting generations go in order of priority, then of arrival: when the window's reading and the
+    speech server both wait, the reading's next sentence goes first. Not re-entrant.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._tickets = itertools.count()
+        self._waiting: list[tuple[int, int]] = []  # a heap of (priority, ticket)
+
+    def acquire(
+        self, priority: Priority | None = None, cancel: threading.Event | None = None, timeout: float | None = None
+    ) -> bool:
+        """Wait for the gate (with this thread's priority when None); False when `cancel` was set or
+        `timeout` passed first."""
+        entry = (int(current_priority() if priority is None else priority), next(self._tickets))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            heapq.heappush(self._waiting, entry)
+            try:
+                while self._held or self._waiting[0] != entry:
+                    if cancel is not None and cancel.is_set():
+                        return False
+                    wait = GATE_POLL_S
+                    if deadline is not None:
+                        wait = min(wait, deadline - time.monotonic())
+                        if wait <= 0:
+                            return False
+                    self._cond.wait(wait)
+                self._held = True
+                return True
+            finally:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+                self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        """A generation holds the gate."""
+        return self._held
+
+    def waiting(self, priority: Priority | None = None) -> int:
+        """Generations waiting (of `priority` only, when given)."""
+        with self._cond:
+            return sum(1 for level, _ in self._waiting if priority is None or level == priority)
 
 
 def is_runaway(codes: Sequence[int]) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 
 from miodesk.errors import GenerationError, ModelError
 from miodesk.models.gguf_file import check_signature
-from miodesk.tts.generation import FinishReason, SamplingParams
+from miodesk.tts.generation import FinishReason, GenerationGate, SamplingParams
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -139,8 +139,13 @@ def _compile_template(source: str):
 
 
 class MioLLM:
-    """A loaded MioTTS GGUF, the in-process `CodeGenerator`. Not thread-safe: run one generation at a
-    time per instance."""
+    """A loaded MioTTS GGUF, the in-process `CodeGenerator`.
+
+    Its llama.cpp context runs one generation at a time. Threads may share the model: each generation
+    waits for `gate` before its first code and holds it until it is exhausted or closed, waiting
+    generations going in the order of their thread's `Priority` (the window's reading before the speech
+    server's requests). Iterate and close a generation on the thread that started it.
+    """
 
     def __init__(
         self,
@@ -199,7 +204,9 @@ class MioLLM:
             self.model_path.name, self.architecture, self.n_vocab, self.audio_token_ids[0],
             self.audio_token_ids[-1], sorted(self.eog_ids), (time.perf_counter() - t0) * 1000,
         )
-        self._active: Generation | None = None
+        self.gate = GenerationGate()
+        self._active: dict[int, Generation] = {}  # the unfinished generation of each thread
+        self._active_lock = threading.Lock()
         self._template: Template | None = None  # compiled chat template, built on first use
 
     # -- vocabulary --------------------------------------------------------------------------
@@ -306,14 +313,25 @@ class MioLLM:
     ) -> Generation:
         """Start generating codes for `text`; iterate the result to receive them as they come.
 
-        Starting a new generation ends any unfinished previous one (they share one context).
+        Starting a new generation ends this thread's unfinished previous one; one of another thread
+        is waited for (`gate`), when the first code is asked for.
         """
-        if self._active is not None:
-            self._active.close()
-        prompt = self.prompt_tokens(text)
+        thread = threading.get_ident()
+        with self._active_lock:
+            previous = self._active.pop(thread, None)
+        if previous is not None:
+            previous.close()
+        prompt = self.prompt_tokens(text)  # the vocabulary only (read-only): no need to wait for the gate
         gen = Generation(self, prompt, params or SamplingParams(), cancel, restrict_to_audio)
-        self._active = gen
+        with self._active_lock:
+            self._active[thread] = gen
         return gen
+
+    def _forget(self, gen: Generation) -> None:
+        with self._active_lock:
+            for thread, active in list(self._active.items()):
+                if active is gen:
+                    del self._active[thread]
 
     def _make_sampler(self, params: SamplingParams, restrict: bool):
         lc = self._lc
@@ -360,15 +378,28 @@ class MioLLM:
         except Exception as e:
             raise GenerationError(f"The speech model failed while generating: {e}") from e
 
-    def close(self) -> None:
-        """Free the model now rather than at garbage collection."""
-        if self._active is not None:
-            self._active.close()
-            self._active = None
+    def close(self, timeout: float = 10.0) -> None:
+        """Free the model now rather than at garbage collection: once this thread's generation is
+        closed and another thread's has ended (after `timeout` seconds, garbage collection frees it)."""
+        lock = getattr(self, "_active_lock", None)
+        if lock is not None:
+            with lock:
+                own = self._active.pop(threading.get_ident(), None)
+            if own is not None:
+                own.close()
         llm = getattr(self, "_llm", None)
-        if llm is not None:
+        if llm is None:
+            return
+        gate: GenerationGate | None = getattr(self, "gate", None)
+        if gate is not None and not gate.acquire(timeout=timeout):
+            log.warning("%s is still generating on another thread; it is freed when that ends", self.model_path.name)
+            return
+        try:
             llm.close()
             self._llm = None  # type: ignore[assignment]
+        finally:
+            if gate is not None:
+                gate.release()
 
     def __enter__(self) -> MioLLM:
         return self
@@ -418,25 +449,43 @@ class Generation(Iterator[int]):
         return self.n_tokens / self.generate_seconds if self.generate_seconds > 0 else 0.0
 
     def close(self) -> None:
-        """Stop early (e.g. superseded by a new generation); frees the sampler."""
+        """Stop early (e.g. superseded by a new generation); frees the sampler and the model (`gate`)."""
         self._gen.close()
         if self.finish_reason is None:
             self.finish_reason = FinishReason.CANCELLED
+        self._llm._forget(self)
 
     def _run(self) -> Generator[int, None, None]:
         llm = self._llm
-        lc = llm._lc
         cancel = self._cancel
         max_tokens = self.params.max_tokens
         room = llm.n_ctx - len(self.prompt)
-        if room <= 0:
-            raise GenerationError(
-                f"The text is too long for the speech model's context ({len(self.prompt)} prompt tokens, "
-                f"context {llm.n_ctx}); split it into shorter sentences"
-            )
-        if cancel is not None and cancel.is_set():
-            self.finish_reason = FinishReason.CANCELLED
-            return
+        try:
+            if room <= 0:
+                raise GenerationError(
+                    f"The text is too long for the speech model's context ({len(self.prompt)} prompt tokens, "
+                    f"context {llm.n_ctx}); split it into shorter sentences"
+                )
+            if cancel is not None and cancel.is_set():
+                return
+            # The context is shared: wait until no other thread's generation is running (see MioLLM).
+            if not llm.gate.acquire(cancel=cancel):
+                return
+            try:
+                if llm._llm is None:
+                    raise GenerationError("The speech model was closed.")
+                yield from self._generate(llm, cancel, max_tokens, room)
+            finally:
+                llm.gate.release()
+        finally:
+            if self.finish_reason is None:
+                self.finish_reason = FinishReason.CANCELLED
+            llm._forget(self)
+
+    def _generate(
+        self, llm: MioLLM, cancel: threading.Event | None, max_tokens: int, room: int
+    ) -> Generator[int, None, None]:
+        lc = llm._lc
         chain = llm._make_sampler(self.params, self._restrict)
         try:
             t0 = time.perf_counter()
@@ -470,7 +519,3 @@ class Generation(Iterator[int]):
             self.generate_seconds += time.perf_counter() - t0
         finally:
             lc.llama_sampler_free(chain)
-            if self.finish_reason is None:
-                self.finish_reason = FinishReason.CANCELLED
-            if llm._active is self:
-                llm._active = None

@@ -9,6 +9,10 @@ each other except through bounded queues:
 
 Position events come from markers in the sink, so "utterance 5 started" fires when its first sample
 is heard, not when it was generated. Controls (pause, next, seek, voice, speed) are thread-safe.
+
+Several readings may share one engine (the window's and the local speech server's): each sentence is
+one generation, and the model serves waiting generations in the order of their `priority`
+(miodesk.tts.generation.GenerationGate), so the window's reading goes before the server's requests.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ from miodesk.tts.generation import (
     DEFAULT_RETRY,
     CodeGenerator,
     FinishReason,
+    Priority,
     RetryPolicy,
     SamplingParams,
     describe_failure,
+    priority_of_thread,
 )
 from miodesk.tts.streaming import ChunkPlan, Decoder, StreamingDecoder
 
@@ -265,6 +271,7 @@ class ReadingSession:
         sampling: SamplingParams | None = None,  # None: the official defaults
         seed: int | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        priority: Priority = Priority.INTERACTIVE,  # BACKGROUND: the speech server's requests
     ) -> None:
         self.engine = engine
         self.utterances = utterances
@@ -276,6 +283,7 @@ class ReadingSession:
         self._sampling = sampling
         self._seed = seed
         self._retry = retry
+        self._priority = priority
         # The optional controls of a sound card, looked up once; a file sink has none of them.
         self._live: LiveSink | None = sink if isinstance(sink, LiveSink) else None
         self._voice = np.asarray(voice, dtype=np.float32)
@@ -419,6 +427,11 @@ class ReadingSession:
             return self._queues[index]
 
     def _generate_loop(self, first: int, cancel: threading.Event) -> None:
+        # A model shared with other threads serves this reading's sentences in the order of `priority`.
+        with priority_of_thread(self._priority):
+            self._generate_all(first, cancel)
+
+    def _generate_all(self, first: int, cancel: threading.Event) -> None:
         try:
             for index in range(first, len(self.utterances)):
                 # Bounded look-ahead: memory stays flat on a book, and a voice change applies soon.

@@ -14,11 +14,20 @@ elsewhere:
 
 The highlight follows `utteranceStarted`, which is emitted only for the session's
 `utterance_started` events, i.e. when the sentence becomes audible.
+
+MioDesk's own speech server (Settings › Server, issue 19) runs inside the app on this controller's
+engine, so reading and serving share one loaded model. Its starts and stops run in order on a
+serial thread of their own (`_SerialThread`): starting imports the HTTP stack and binds the port,
+stopping waits for requests to end. The server asks for the engine on its worker threads through a
+`WindowEngine`, which hands over the loaded engine or has the UI thread load it the way Play does
+and waits. The server stops before the engine is reloaded (it restarts on the new one) and when the
+app quits; a start that fails (the port in use) is one line in the window's banner.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +51,8 @@ from miodesk.text.segment import segment
 from miodesk.ui.background import UiDispatcher, deliver, run_in_background
 
 if TYPE_CHECKING:
+    from miodesk.speech_server.app import RunningServer
+    from miodesk.speech_server.service import SpeechService
     from miodesk.tts.llm_server import ServerConfig
 
 log = logging.getLogger(__name__)
@@ -49,6 +60,10 @@ log = logging.getLogger(__name__)
 PROVIDER_LABELS = {"cpu": "CPU", "cuda": "CUDA", "directml": "DirectML"}
 
 EngineFactory = Callable[[Settings], Any]
+
+SPEECH_SERVER_HOST = "127.0.0.1"  # the in-app speech server is for this computer only
+ENGINE_WAIT_S = 600.0  # how long a server request waits for the window to load the models
+SERVER_STOP_WAIT_S = 15.0  # how long quitting waits for the speech server to stop
 
 
 def server_config(settings: Settings) -> ServerConfig | None:
@@ -130,6 +145,8 @@ class ReaderController(QObject):
     warningOccurred = Signal(str)
     readingFinished = Signal()
     voiceChanged = Signal(str)
+    # "127.0.0.1:8880" once the in-app speech server listens there; "" when it stops
+    serverChanged = Signal(str)
 
     def __init__(
         self,
@@ -166,6 +183,19 @@ class ReaderController(QObject):
         )
         self.reading = ReadingState(self.pipeline, self.positions, _SignalListener(self),
                                     speed=lambda: self.settings.speed)
+
+        # The in-app speech server. UI thread: what the settings asked for and what listens; the
+        # serial thread: the running server and its service.
+        self.server_address = ""  # "127.0.0.1:8880" while it listens
+        self._server_target: tuple[int, str] | None = None  # (port, key) applied last; None: off
+        self._server_generation = 0
+        self._server_thread = _SerialThread("speech-server-control")
+        self._running_server: RunningServer | None = None
+        self._service: SpeechService | None = None
+        self._engine_sources: list[WindowEngine] = []  # each running service's engine callable
+        self._sources_lock = threading.Lock()
+        if settings.server_enabled:
+            self.apply_server_settings()
 
     # --- the reading state, read through the controller as before it had its own class -------------------
 
@@ -215,6 +245,7 @@ class ReaderController(QObject):
             self.engine_state = EngineState.READY
             self.engineStateChanged.emit(EngineState.READY.value)
             self.engineInfoChanged.emit(self.model_name(), self.provider_label())
+            self._engine_for_server(engine)
             pending, self._pending = self._pending, None
             if pending is not None:
                 pending()
@@ -227,6 +258,7 @@ class ReaderController(QObject):
             self.engineStateChanged.emit(EngineState.FAILED.value)
             self.reading.set_state(TransportState.IDLE)
             message = str(error) if isinstance(error, MioDeskError) else f"{type(error).__name__}: {error}"
+            self._engine_for_server(None, message)
             self.errorOccurred.emit(self.tr("The speech models could not be loaded: {0}").format(message))
 
         self._engine_loader = run_in_background(self._ui, "engine-load", lambda: self.engine_factory(settings),
@@ -262,16 +294,31 @@ class ReaderController(QObject):
         return PROVIDER_LABELS.get(provider.lower(), provider.upper() or "?")
 
     def reload_engine(self) -> None:
-        """Forget the engine (settings changed); the next reading loads the new one."""
+        """Forget the engine (settings changed); the next reading loads the new one.
+
+        The speech server stops first (its requests end on the old engine) and starts again once it
+        has stopped, on the new engine; the new one starts loading only then, so the two are never
+        both at work.
+        """
         self.stop()
         engine_was_loaded = self.engine is not None or self.engine_state == EngineState.LOADING
         self._engine_generation += 1
+        generation = self._engine_generation
         self.engine = None
         self.pipeline.release_player()
         self.engine_state = EngineState.NONE
         self.engineStateChanged.emit(EngineState.NONE.value)
-        if engine_was_loaded:
-            self.ensure_engine()
+        if self._server_target is None and not self.server_address:
+            if engine_was_loaded:
+                self.ensure_engine()
+            return
+
+        def stopped() -> None:
+            if generation == self._engine_generation and engine_was_loaded:
+                self.ensure_engine()
+            self.apply_server_settings()
+
+        self._stop_server(then=stopped)
 
     def _when_engine_ready(self, action: Callable[[], None]) -> None:
         if self.engine is not None:
@@ -282,6 +329,131 @@ class ReaderController(QObject):
         if self.engine_state == EngineState.FAILED:
             self.engine_state = EngineState.NONE
         self.ensure_engine()
+
+    # --- the in-app speech server --------------------------------------------------------------------
+
+    def apply_server_settings(self) -> None:
+        """Start, restart or stop the speech server as the settings say (UI thread; returns at once).
+
+        "serverChanged" says when it listens; a start that fails is one line in "errorOccurred".
+        """
+        if self._closed:
+            return
+        settings = self.settings
+        target = (settings.server_port, settings.server_api_key.strip()) if settings.server_enabled else None
+        if target == self._server_target:
+            return
+        if target is None:
+            self._stop_server()
+            return
+        self._server_target = target
+        self._server_generation += 1
+        generation = self._server_generation
+        self._set_server_address("")
+        port, key = target
+        self._server_thread.submit(lambda: self._start_running(port, key, generation))
+
+    def _stop_server(self, then: Callable[[], None] | None = None) -> threading.Event:
+        """Stop the speech server; `then()` runs on the UI thread once it has stopped. Set when stopped."""
+        self._server_target = None
+        self._server_generation += 1
+        self._set_server_address("")
+
+        def stop() -> None:
+            self._stop_running()
+            if then is not None:
+                self._ui.post(then)
+
+        return self._server_thread.submit(stop)
+
+    def _set_server_address(self, address: str) -> None:
+        if address != self.server_address:
+            self.server_address = address
+            self.serverChanged.emit(address)
+
+    def _start_running(self, port: int, key: str, generation: int) -> None:
+        """On the serial thread: (re)start the server; its address, or why it failed, goes to the UI."""
+        self._stop_running()
+        if generation != self._server_generation:
+            return  # asked for something else meanwhile: that request comes next on this thread
+        source = WindowEngine(self)
+        try:
+            from miodesk.speech_server.app import start_server
+            from miodesk.speech_server.options import ServerOptions, check_options
+            from miodesk.speech_server.service import SpeechService
+
+            options = ServerOptions(host=SPEECH_SERVER_HOST, port=port, api_key=key)
+            check_options(options)
+            with self._sources_lock:
+                self._engine_sources.append(source)
+            service = SpeechService(source, self.voice_store)
+            try:
+                running = start_server(service, options)
+            except BaseException:
+                service.close()
+                raise
+        except BaseException as error:  # noqa: BLE001 - a server that does not start must not end the app
+            self._forget_source(source)
+            if not isinstance(error, MioDeskError):
+                log.exception("the speech server did not start")
+            message = " ".join((str(error) if isinstance(error, MioDeskError)
+                                else f"{type(error).__name__}: {error}").split())
+            self._ui.post(lambda: self._server_failed(generation, message))
+            return
+        self._running_server, self._service = running, service
+        log.info("speech server listening on %s", running.url)
+        address = f"{SPEECH_SERVER_HOST}:{port}"
+        self._ui.post(lambda: self._server_started(generation, address))
+
+    def _stop_running(self) -> None:
+        """On the serial thread: stop the running server, if any, and let its requests go."""
+        with self._sources_lock:
+            sources, self._engine_sources = self._engine_sources, []
+        for source in sources:
+            source.close()  # a request waiting for the models gives up now
+        running, self._running_server = self._running_server, None
+        service, self._service = self._service, None
+        if running is not None:
+            running.stop()
+            log.info("speech server stopped")
+        if service is not None:
+            service.close()
+
+    def _forget_source(self, source: WindowEngine) -> None:
+        source.close()
+        with self._sources_lock:
+            if source in self._engine_sources:
+                self._engine_sources.remove(source)
+
+    def _server_started(self, generation: int, address: str) -> None:
+        if generation == self._server_generation:
+            self._set_server_address(address)
+
+    def _server_failed(self, generation: int, message: str) -> None:
+        if generation != self._server_generation:
+            return
+        self._server_target = None  # the next settings change tries again
+        self.errorOccurred.emit(self.tr("MioDesk's speech server did not start: {0}").format(message))
+
+    def _load_engine_for_server(self) -> None:
+        """UI thread, for a server request: hand over the engine, or load it the way Play does."""
+        if self.engine is not None:
+            self._engine_for_server(self.engine)
+            return
+        if self._server_target is None:
+            # The server is stopping (quitting, or an engine reload): it loads nothing on its way out.
+            self._engine_for_server(None, "MioDesk's speech server is stopping.")
+            return
+        if self.engine_state == EngineState.FAILED:
+            self.engine_state = EngineState.NONE  # a new request tries again, as Play does
+        self.ensure_engine()
+
+    def _engine_for_server(self, engine: Any, error: str = "") -> None:
+        """The models loaded (or not): wake the server requests waiting for them."""
+        with self._sources_lock:
+            sources = list(self._engine_sources)
+        for source in sources:
+            source.resolve(engine, error)
 
     # --- session and player: called on the pipeline's control thread ----------------------------------
 
@@ -530,8 +702,13 @@ class ReaderController(QObject):
             return
         self.reading.save_position(force=True)
         self.reading.session_id += 1  # events still on their way no longer count
+        # The speech server first: its requests use the engine, which must outlive them.
+        server_stopped = self._stop_server()
+        self._server_thread.close()
         self._closed = True
         self._ui.close()
+        if not server_stopped.wait(SERVER_STOP_WAIT_S):
+            log.warning("the speech server did not stop within %.0f s", SERVER_STOP_WAIT_S)
         self.pipeline.close(timeout)
         loader = self._engine_loader
         if loader is not None and loader.is_alive():
@@ -539,6 +716,112 @@ class ReaderController(QObject):
             # static objects are torn down under them): let the load finish first.
             log.info("waiting for the models to finish loading before exit")
             loader.join(timeout=120)
+
+
+class WindowEngine:
+    """The engine callable the in-app speech server gets: the window's engine.
+
+    Called on a server worker thread. With the models loaded it returns them at once; otherwise it
+    asks the UI thread to load them the way Play does and waits (ModelError when they fail to load,
+    when the server stops meanwhile, or after ENGINE_WAIT_S).
+    """
+
+    def __init__(self, controller: ReaderController) -> None:
+        self._controller = controller
+        self._lock = threading.Lock()
+        self._waiters: list[_EngineWaiter] = []
+        self._closed = False
+
+    def __call__(self) -> Any:
+        engine = self._controller.engine
+        if engine is not None:
+            return engine
+        waiter = _EngineWaiter()
+        with self._lock:
+            if self._closed:
+                raise ModelError("MioDesk's speech server is stopping.")
+            self._waiters.append(waiter)
+        try:
+            self._controller._ui.post(self._controller._load_engine_for_server)
+            return waiter.wait(ENGINE_WAIT_S)
+        finally:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def resolve(self, engine: Any, error: str = "") -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.set(engine, error)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self.resolve(None, "MioDesk's speech server is stopping.")
+
+
+class _EngineWaiter:
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._engine: Any = None
+        self._error = ""
+
+    def set(self, engine: Any, error: str) -> None:
+        self._engine, self._error = engine, error
+        self._event.set()
+
+    def wait(self, timeout: float) -> Any:
+        if not self._event.wait(timeout):
+            raise ModelError(f"The speech models did not load within {timeout:.0f} s.")
+        if self._engine is None:
+            raise ModelError(self._error or "The speech models are not loaded.")
+        return self._engine
+
+
+class _SerialThread:
+    """One daemon thread that runs the calls given to it in order (the speech server's starts and stops)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Callable[[], None], threading.Event] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, call: Callable[[], None]) -> threading.Event:
+        """Queue `call`; the event is set once it has run (or failed, which is logged). After `close()`
+        nothing runs any more (the event is set at once)."""
+        done = threading.Event()
+        with self._lock:
+            if self._closed:
+                done.set()
+                return done
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._queue.put((call, done))
+        return done
+
+    def close(self) -> None:
+        """End the thread once what is queued has run."""
+        with self._lock:
+            self._closed = True
+            if self._thread is not None:
+                self._queue.put(None)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            call, done = item
+            try:
+                call()
+            except Exception:
+                log.exception("%s failed", self._name)
+            finally:
+                done.set()
 
 
 class _SignalListener:

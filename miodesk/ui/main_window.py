@@ -260,13 +260,30 @@ class MainWindow(QMainWindow):
         self.ttfa_label = QLabel(bar)
         self.rtf_label = QLabel(bar)
         self.remaining_label = QLabel(bar)
-        for widget in (self.busy, self.model_label, self.ttfa_label, self.rtf_label, self.remaining_label):
+        # "Serving on 127.0.0.1:8880" while MioDesk's speech server runs (Settings › Server); hidden otherwise.
+        self.server_label = QLabel(bar)
+        self.server_label.setObjectName("serverStatus")
+        self.server_label.hide()
+        for widget in (self.busy, self.server_label, self.model_label, self.ttfa_label, self.rtf_label,
+                       self.remaining_label):
             bar.addPermanentWidget(widget)
-        for label in (self.model_label, self.ttfa_label, self.rtf_label, self.remaining_label):
+        for label in (self.server_label, self.model_label, self.ttfa_label, self.rtf_label, self.remaining_label):
             # Their text width as preferred, but shrink (clip) in a narrow window rather than widen it
             # past the screen (a minimum width of their own overrides the text's).
             label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
             label.setMinimumWidth(1)
+        self.controller.serverChanged.connect(lambda _: self._update_server_label())
+
+    def _update_server_label(self) -> None:
+        """The speech server's address while it runs, named by its text for a screen reader."""
+        address = self.controller.server_address
+        text = self.tr("Serving on {0}").format(address) if address else ""
+        self.server_label.setText(text)
+        self.server_label.setAccessibleName(text)
+        self.server_label.setAccessibleDescription(self.tr("MioDesk's speech server for other apps"))
+        self.server_label.setToolTip(self.tr("Other apps on this computer can use MioDesk's voices at "
+                                             "http://{0}/v1 (Settings › Server)").format(address) if address else "")
+        self.server_label.setVisible(bool(address))
 
     def _connect_controller(self) -> None:
         c = self.controller
@@ -343,6 +360,7 @@ class MainWindow(QMainWindow):
         self.transport.preview_button.setAccessibleName(a["preview"].text().replace("&", ""))
         self._update_transport(self.controller.state)
         self._update_model_label()
+        self._update_server_label()
         self._show_position()
         self._stats_changed(self.controller.last_stats)
         self._refresh_voices()
@@ -754,6 +772,8 @@ class MainWindow(QMainWindow):
         engine_fields = ("model_path", "codec_variant", "codec_path", "provider", "llm_threads", "codec_threads",
                          "llm_on_server", "llm_base_url", "llm_api_key", "llm_model")
         engine_changed = any(getattr(old, f) != getattr(new, f) for f in engine_fields)
+        # The speech server (Settings › Server) starts, restarts or stops below; an engine reload stops it
+        # first and starts it again on the new engine.
         device_changed = old.audio_device != new.audio_device
         language_changed = old.ui_language != new.ui_language
         if device_changed:
@@ -764,6 +784,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         if engine_changed:
             self.controller.reload_engine()
+        self.controller.apply_server_settings()
         if language_changed and self.translations is not None:
             self.translations.apply(old.ui_language)
         self._apply_view_settings()

@@ -9,6 +9,10 @@ KDE's Qt themes).
 
 The server's Test button probes it off the UI thread (`miodesk.tts.llm_server.probe_server`) and says
 what it found in one line beside the button, which the screen reader speaks too.
+
+The Server page turns on MioDesk's own speech server (the OpenAI and VOICEVOX APIs, on 127.0.0.1 only),
+which runs inside the app on the window's engine; "Copy URL" puts the OpenAI base URL on the clipboard
+and says so.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -48,7 +52,7 @@ from miodesk.errors import MioDeskError
 from miodesk.models import registry
 from miodesk.models.catalog import CODEC_VARIANTS, DEFAULT_CODEC_VARIANT
 from miodesk.runtime import Provider
-from miodesk.settings import MAX_TEXT_SCALE, MIN_TEXT_SCALE, Settings
+from miodesk.settings import MAX_SERVER_PORT, MAX_TEXT_SCALE, MIN_SERVER_PORT, MIN_TEXT_SCALE, Settings
 from miodesk.ui import accessibility
 from miodesk.ui.background import UiDispatcher, run_in_background
 from miodesk.ui.theme import error_text
@@ -59,6 +63,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 8.0  # the Test button's answer comes within 10 s, a dead server included
+SERVER_HOST = "127.0.0.1"  # the in-app speech server listens on this computer only
+
+
+def speech_server_url(port: int) -> str:
+    """The OpenAI base URL of the in-app speech server on `port` (what "Copy URL" copies)."""
+    return f"http://{SERVER_HOST}:{port}/v1"
 
 
 def output_devices() -> list[str]:
@@ -233,18 +243,59 @@ class SettingsDialog(QDialog):
         ui_form.addRow(self.announce_note)
         self.tabs.addTab(scrolling(interface), "")
 
+        # Server: MioDesk's voices for other apps, on this computer only. The port, key and Copy URL
+        # follow the checkbox (disabled while it is off, so Tab skips them).
+        serving = QWidget()
+        server_page = QFormLayout(serving)
+        server_page.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        server_page.setVerticalSpacing(10)
+        self.serve = QCheckBox()
+        self.serve.setObjectName("serveVoices")
+        server_page.addRow(self.serve)
+        self.serve_port = QSpinBox()
+        self.serve_port.setObjectName("servePort")
+        self.serve_port.setRange(MIN_SERVER_PORT, MAX_SERVER_PORT)
+        self.serve_port.setGroupSeparatorShown(False)  # 8880, not 8,880: a port is a number to type
+        self.serve_port_label = QLabel()
+        server_page.addRow(self.serve_port_label, self.serve_port)
+        self.serve_key = QLineEdit()
+        self.serve_key.setObjectName("serveKey")
+        self.serve_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.serve_key_label = QLabel()
+        server_page.addRow(self.serve_key_label, self.serve_key)
+        self.copy_url = QPushButton()
+        self.copy_url.setObjectName("copyServerUrl")
+        self.copy_result = QLabel()
+        self.copy_result.setObjectName("copyUrlResult")
+        self.copy_result.setWordWrap(True)
+        self.copy_result.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        copy_row = QHBoxLayout()
+        copy_row.addWidget(self.copy_url, 0, Qt.AlignmentFlag.AlignTop)
+        copy_row.addWidget(self.copy_result, 1)
+        server_page.addRow(copy_row)
+        self.server_note = QLabel()
+        self.server_note.setWordWrap(True)
+        self.server_note.setObjectName("note")
+        server_page.addRow(self.server_note)
+        self.tabs.addTab(scrolling(serving), "")
+        self.server_page = serving
+
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self._pages = [speech, audio, interface]
+        self._pages = [speech, audio, interface, serving]
         self._sized = False
         self.browse_model.clicked.connect(self._browse_model)
         self.local_radio.toggled.connect(self._side_changed)
         self.test_button.clicked.connect(self.test_server)
         for edit in (self.server_url, self.server_key, self.server_model):
             edit.textEdited.connect(self._server_edited)
+        self.serve.toggled.connect(self._serving_changed)
+        self.serve_port.valueChanged.connect(self._serve_port_changed)
+        self.copy_url.clicked.connect(self.copy_server_url)
+        self.serve_key.textEdited.connect(lambda _: self._show_copy_result(""))
         self._ui = UiDispatcher(self)
         self.finished.connect(self._ui.close)  # a probe answering after the dialog closed tells no one
         self._probe_generation = 0
@@ -254,7 +305,8 @@ class SettingsDialog(QDialog):
                              (self.codec_label, self.codec_combo),
                              (self.provider_label, self.provider_combo), (self.llm_threads_label, self.llm_threads),
                              (self.codec_threads_label, self.codec_threads), (self.device_label, self.device_combo),
-                             (self.language_label, self.language_combo), (self.text_scale_label, self.text_scale)):
+                             (self.language_label, self.language_combo), (self.text_scale_label, self.text_scale),
+                             (self.serve_port_label, self.serve_port), (self.serve_key_label, self.serve_key)):
             label.setBuddy(field)
         self.retranslate()
         self._load(settings)
@@ -273,12 +325,14 @@ class SettingsDialog(QDialog):
         super().showEvent(event)
 
     def retranslate(self) -> None:
-        # Mnemonics, one letter each: P F B V Y M I E D T A S W U L Z H K R N (O and C: the OK and
-        # Cancel buttons). The server's URL field has none left: Alt+V chooses the server, Tab reaches it.
+        # Mnemonics, one letter each: P F B V Y M I E D T A S W U L Z H K R N X G Q (O and C: the OK and
+        # Cancel buttons). The server's URL field has none left: Alt+V chooses the server, Tab reaches it;
+        # nor has Copy URL, the last control of the Server page.
         self.setWindowTitle(self.tr("Settings"))
         self.tabs.setTabText(0, self.tr("Speech"))
         self.tabs.setTabText(1, self.tr("Audio"))
         self.tabs.setTabText(2, self.tr("Interface"))
+        self.tabs.setTabText(3, self.tr("Server"))
         self.engine_group.setTitle(self.tr("Speech model"))
         self.local_radio.setText(self.tr("On this com&puter"))
         self.server_radio.setText(self.tr("On a ser&ver"))
@@ -315,6 +369,17 @@ class SettingsDialog(QDialog):
             "Off by default: the screen reader would speak each sentence while MioDesk reads it aloud."))
         # The note is the checkbox's description too, so a screen reader says why along with the box.
         self.announce_sentences.setAccessibleDescription(self.announce_note.text())
+        self.serve.setText(self.tr("Serve MioDesk's voices to other apps (OpenAI and VOICEVO&X APIs)"))
+        self.serve_port_label.setText(self.tr("Listenin&g port:"))
+        self.serve_key_label.setText(self.tr("API key for re&quests:"))
+        self.serve_key.setPlaceholderText(self.tr("optional on this computer"))
+        self.copy_url.setText(self.tr("Copy URL"))
+        self.server_note.setText(self.tr(
+            "The server listens on this computer only (127.0.0.1): other apps here can use the voices, other "
+            "computers cannot. It reads with the models the window uses, one request at a time, and your own "
+            "reading goes first. VOICEVOX apps use the address without /v1."))
+        self.serve.setAccessibleDescription(self.server_note.text())
+        self._serve_port_changed()
 
     def _load(self, settings: Settings) -> None:
         self.model_combo.addItem(self.tr("Recommended (from the models folder)"), "")
@@ -367,6 +432,48 @@ class SettingsDialog(QDialog):
         self.close_to_tray.setChecked(settings.close_to_tray)
         self.text_scale.setValue(settings.text_scale)
         self.announce_sentences.setChecked(settings.announce_sentences)
+        self.serve_port.setValue(settings.server_port)
+        self.serve_key.setText(settings.server_api_key)
+        self.serve.setChecked(settings.server_enabled)
+        self._serving_changed()
+
+    # --- MioDesk's own speech server ------------------------------------------------------------
+
+    def serving_url(self) -> str:
+        """The OpenAI base URL the Server page describes: http://127.0.0.1:<port>/v1."""
+        return speech_server_url(self.serve_port.value())
+
+    def _serving_changed(self) -> None:
+        on = self.serve.isChecked()
+        for widget in (self.serve_port, self.serve_key, self.copy_url):
+            widget.setEnabled(on)
+        if not on:
+            self.copy_result.setText("")
+
+    def _serve_port_changed(self) -> None:
+        """The Copy URL button says what it copies (tooltip and description); an old "Copied" goes."""
+        self.copy_result.setText("")
+        self.copy_url.setToolTip(self.tr("Copy {0} to the clipboard").format(self.serving_url()))
+        self.copy_url.setAccessibleDescription(self.copy_url.toolTip())
+
+    def copy_server_url(self) -> None:
+        """Put the OpenAI base URL on the clipboard and say so beside the button (spoken too)."""
+        url = self.serving_url()
+        QGuiApplication.clipboard().setText(url)
+        self._show_copy_result(self.tr("Copied {0}").format(url))
+
+    def _show_copy_result(self, text: str, error: bool = False) -> None:
+        self.copy_result.setStyleSheet(f"color: {error_text(self.palette()).name()};" if error else "")
+        self.copy_result.setText(text)
+        if text:
+            accessibility.announce(self, text, urgent=error)
+
+    def serving_problem(self) -> str | None:
+        """Why the speech server cannot start with the page's key (clients send it in a header), or None."""
+        key = self.serve_key.text().strip()
+        if self.serve.isChecked() and key and not (key.isascii() and key.isprintable() and " " not in key):
+            return self.tr("The API key must be printable ASCII without spaces (apps send it in a header).")
+        return None
 
     # --- where the speech model runs ------------------------------------------------------------
 
@@ -473,17 +580,32 @@ class SettingsDialog(QDialog):
         run_in_background(self._ui, "server-test", work, done, failed)
 
     def accept(self) -> None:
-        """OK: refused, with the reason beside the Test button, while the chosen server's URL is unusable."""
+        """OK: refused, with the reason beside the Test button, while the chosen server's URL is unusable,
+        and with the reason beside Copy URL while the speech server's key cannot be sent in a header."""
         if self.server_radio.isChecked():
             problem = self.server_problem()
             if problem is not None:
                 self._probe_generation += 1
-                self.tabs.setCurrentWidget(self.speech_page)
+                self._show_page(self.speech_page)
                 self.server_url.setFocus(Qt.FocusReason.OtherFocusReason)
                 self._show_test_result(problem, error=True)
                 self.server_url.selectAll()
                 return
+        problem = self.serving_problem()
+        if problem is not None:
+            self._show_page(self.server_page)
+            self.serve_key.setFocus(Qt.FocusReason.OtherFocusReason)
+            self._show_copy_result(problem, error=True)
+            self.serve_key.selectAll()
+            return
         super().accept()
+
+    def _show_page(self, page: QWidget) -> None:
+        """Bring the tab with `page` (inside its scroll area) to the front."""
+        for index in range(self.tabs.count()):
+            area = self.tabs.widget(index)
+            if isinstance(area, QScrollArea) and area.widget() is page:
+                self.tabs.setCurrentIndex(index)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a MioTTS model"), str(paths.models_dir()),
@@ -516,6 +638,9 @@ class SettingsDialog(QDialog):
             close_to_tray=self.close_to_tray.isChecked(),
             text_scale=self.text_scale.value(),
             announce_sentences=self.announce_sentences.isChecked(),
+            server_enabled=self.serve.isChecked(),
+            server_port=self.serve_port.value(),
+            server_api_key=self.serve_key.text().strip(),
             recent_files=list(self.original.recent_files),
         )
 

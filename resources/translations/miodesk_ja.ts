@@ -288,6 +288,18 @@
         <translation>前の文（Alt+←）</translation>
     </message>
     <message>
+        <source>Serving on {0}</source>
+        <translation>{0} で音声を提供中</translation>
+    </message>
+    <message>
+        <source>MioDesk&apos;s speech server for other apps</source>
+        <translation>ほかのアプリ向けの MioDesk 音声サーバー</translation>
+    </message>
+    <message>
+        <source>Other apps on this computer can use MioDesk&apos;s voices at http://{0}/v1 (Settings › Server)</source>
+        <translation>このコンピューターのほかのアプリは http://{0}/v1 で MioDesk の声を使えます（設定 › サーバー）</translation>
+    </message>
+    <message>
         <source>Next sentence (Alt+→)</source>
         <translation>次の文（Alt+→）</translation>
     </message>
@@ -666,6 +678,10 @@
         <translation>{1} の {0}</translation>
     </message>
     <message>
+        <source>MioDesk&apos;s speech server did not start: {0}</source>
+        <translation>MioDesk の音声サーバーを起動できませんでした：{0}</translation>
+    </message>
+    <message>
         <source>Cannot open {0}: {1}</source>
         <translation>{0} を開けません：{1}</translation>
     </message>
@@ -938,6 +954,10 @@
         <translation>コーデック(&amp;E)：</translation>
     </message>
     <message>
+        <source>Server</source>
+        <translation>サーバー</translation>
+    </message>
+    <message>
         <source>Speech model</source>
         <translation>音声モデル</translation>
     </message>
@@ -1006,6 +1026,30 @@
         <translation>既定はオフです。オンにすると、MioDesk の読み上げと同時にスクリーンリーダーも各文を読み上げます。</translation>
     </message>
     <message>
+        <source>Serve MioDesk&apos;s voices to other apps (OpenAI and VOICEVO&amp;X APIs)</source>
+        <translation>MioDesk の声をほかのアプリに提供する（OpenAI と VOICEVOX の API）(&amp;X)</translation>
+    </message>
+    <message>
+        <source>Listenin&amp;g port:</source>
+        <translation>待ち受けポート(&amp;G)：</translation>
+    </message>
+    <message>
+        <source>API key for re&amp;quests:</source>
+        <translation>リクエストの API キー(&amp;Q)：</translation>
+    </message>
+    <message>
+        <source>optional on this computer</source>
+        <translation>このコンピューター内では省略可</translation>
+    </message>
+    <message>
+        <source>Copy URL</source>
+        <translation>URL をコピー</translation>
+    </message>
+    <message>
+        <source>The server listens on this computer only (127.0.0.1): other apps here can use the voices, other computers cannot. It reads with the models the window uses, one request at a time, and your own reading goes first. VOICEVOX apps use the address without /v1.</source>
+        <translation>サーバーはこのコンピューターの中だけで待ち受けます（127.0.0.1）。このコンピューターのほかのアプリは声を使えますが、ほかのコンピューターからは使えません。ウィンドウと同じモデルで一度に一つずつ読み上げ、ウィンドウでの読み上げが優先されます。VOICEVOX 対応アプリには /v1 を付けないアドレスを指定します。</translation>
+    </message>
+    <message>
         <source>Recommended (from the models folder)</source>
         <translation>おすすめ（モデルフォルダーから）</translation>
     </message>
@@ -1044,6 +1088,18 @@
     <message>
         <source>System language</source>
         <translation>システムの言語</translation>
+    </message>
+    <message>
+        <source>Copy {0} to the clipboard</source>
+        <translation>{0} をクリップボードにコピー</translation>
+    </message>
+    <message>
+        <source>Copied {0}</source>
+        <translation>{0} をコピーしました</translation>
+    </message>
+    <message>
+        <source>The API key must be printable ASCII without spaces (apps send it in a header).</source>
+        <translation>API キーは空白を含まない半角英数字と記号にしてください（アプリはヘッダーで送ります）。</translation>
     </message>
     <message>
         <source>Enter the server&apos;s URL, for example http://gpu-box:8000/v1.</source>

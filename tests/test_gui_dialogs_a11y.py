@@ -197,9 +197,21 @@ def test_settings_text_size_and_sentence_announcements(settings_dialog, qtbot):
     assert (result.text_scale, result.announce_sentences) == (190, True)
 
 
-def test_settings_mnemonics_are_unique_and_leave_ok_and_cancel_free(settings_dialog):
-    dialog = settings_dialog
-    letters = dialog_mnemonics(dialog)
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_settings_mnemonics_are_unique_and_leave_ok_and_cancel_free(qtbot, language):
+    """Every page, the speech-model server fields and the Server page included, in both languages."""
+    from miodesk.ui.i18n import Translations
+
+    translations = Translations()
+    translations.apply(language)
+    try:
+        dialog = SettingsDialog(Settings(ui_language=language))
+        qtbot.addWidget(dialog)
+        letters = dialog_mnemonics(dialog)
+        if language == "ja":
+            assert dialog.tabs.tabText(3) == "サーバー"  # the Japanese catalogue is in use
+    finally:
+        translations.apply("en")
     assert_unique(letters)
     own = [letter for letter in letters
            if letter not in {m for b in dialog.buttons.buttons() for m in mnemonics(b.text())}]

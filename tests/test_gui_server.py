@@ -168,30 +168,6 @@ def test_settings_server_test_button_and_url_check(qtbot, llm_server, announced)
         True, llm_server.base_url + "/", API_KEY, "")
 
 
-@pytest.mark.parametrize("language", ["en", "ja"])
-def test_settings_speech_model_mnemonics_are_unique(qtbot, language):
-    """The new controls' letters clash with none of the dialog's, in English and in Japanese ("(&V)")."""
-    from test_gui_dialogs_a11y import dialog_mnemonics, mnemonics
-
-    from miodesk.ui.i18n import Translations
-
-    translations = Translations()
-    translations.apply(language)
-    try:
-        dialog = SettingsDialog(Settings(ui_language=language))
-        qtbot.addWidget(dialog)
-        letters = dialog_mnemonics(dialog)
-        assert len(letters) == len(set(letters)), sorted(letters)
-        own = {letter for widget in (dialog.local_radio, dialog.server_radio, dialog.model_label,
-                                     dialog.server_key_label, dialog.server_model_label, dialog.test_button)
-               for letter in mnemonics(widget.text())}
-        assert own == set("pvfymi") and not {"o", "c"} & own, own
-        if language == "ja":
-            assert dialog.server_radio.text() == "サーバー(&V)" and dialog.engine_group.title() == "音声モデル"
-    finally:
-        translations.apply("en")
-
-
 # --- reading through the server -------------------------------------------------------------------
 
 

@@ -17,7 +17,6 @@ import time
 from contextlib import closing
 
 import numpy as np
-import pytest
 import soundfile
 from audio_helpers import MonitorRecorder
 from gui_fixtures import SAMPLE_EN, screenshot, write_sample
@@ -223,30 +222,6 @@ def test_server_page_turns_the_server_on_and_off(app, qtbot, announced):
     qtbot.waitUntil(lambda: refused(port), timeout=30000)
     assert controller.server_address == "" and not window.server_label.isVisible()
     assert not load_settings().server_enabled
-
-
-@pytest.mark.parametrize("language", ["en", "ja"])
-def test_server_page_mnemonics_are_unique(qtbot, language):
-    """The Server page's letters clash with none of the dialog's, in English and in Japanese ("(&X)")."""
-    from test_gui_dialogs_a11y import dialog_mnemonics, mnemonics
-
-    from miodesk.ui.i18n import Translations
-
-    translations = Translations()
-    translations.apply(language)
-    try:
-        dialog = SettingsDialog(Settings(ui_language=language))
-        qtbot.addWidget(dialog)
-        letters = dialog_mnemonics(dialog)
-        assert len(letters) == len(set(letters)), sorted(letters)
-        own = {letter for widget in (dialog.serve, dialog.serve_port_label, dialog.serve_key_label)
-               for letter in mnemonics(widget.text())}
-        assert own == set("xgq"), own
-        if language == "ja":
-            assert dialog.serve_port_label.text() == "待ち受けポート(&G)："
-            assert dialog.tabs.tabText(3) == "サーバー"
-    finally:
-        translations.apply("en")
 
 
 def test_a_key_that_cannot_be_sent_is_refused_before_saving(qtbot, announced):

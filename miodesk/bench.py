@@ -1290,7 +1290,6 @@ def run_peers(python: str, base: E2EConfig, split: tuple[int, int], cores: int, 
 # --- through a server (--llm-base-url): in-process vs server, and the load test -------------------------
 
 MAX_CLIENTS = 16  # per round of the load test
-LOOPBACK_NAMES = ("localhost",)
 
 
 def bench_server(args: argparse.Namespace) -> ServerConfig | None:
@@ -1320,27 +1319,27 @@ def bench_server(args: argparse.Namespace) -> ServerConfig | None:
 
 def is_loopback(url: str) -> bool:
     """The URL's host is this computer by its loopback address or name (no name is looked up)."""
-    import ipaddress
     import urllib.parse
 
-    host = (urllib.parse.urlsplit(url).hostname or "").lower().rstrip(".")
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from miodesk.speech_server.options import is_loopback as is_loopback_host
+
+    return is_loopback_host((urllib.parse.urlsplit(url).hostname or "").rstrip("."))
 
 
-def parse_clients(text: str) -> list[int]:
-    """"1,2,4" → [1, 2, 4]: the rounds of the load test (each 1..MAX_CLIENTS readers)."""
+def parse_rounds(text: str, option: str, maximum: int, example: str) -> list[int]:
+    """"1,2,4" → [1, 2, 4]: the rounds of a load test given to `option`, each 1..`maximum` at once."""
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         counts = []
-    if not counts or any(not 1 <= k <= MAX_CLIENTS for k in counts):
-        raise MioDeskError(f"--clients takes numbers from 1 to {MAX_CLIENTS} separated by commas, e.g. 1,2,4.")
+    if not counts or any(not 1 <= k <= maximum for k in counts):
+        raise MioDeskError(f"{option} takes numbers from 1 to {maximum} separated by commas, e.g. {example}.")
     return counts
+
+
+def parse_clients(text: str) -> list[int]:
+    """The readers of each round of the load test through an LLM server (--clients)."""
+    return parse_rounds(text, "--clients", MAX_CLIENTS, "1,2,4")
 
 
 def _probe(config: ServerConfig) -> ServerProbe:
@@ -1559,15 +1558,8 @@ PCM_BYTES_PER_S = 24_000 * 2  # OpenAI's pcm: 24 kHz, 16-bit, mono
 
 
 def parse_serve_load(text: str) -> list[int]:
-    """"1,4,16" → [1, 4, 16]: the rounds of the speech server's load test (each 1..MAX_SERVE_CLIENTS)."""
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        counts = []
-    if not counts or any(not 1 <= k <= MAX_SERVE_CLIENTS for k in counts):
-        raise MioDeskError(
-            f"--serve-load takes numbers from 1 to {MAX_SERVE_CLIENTS} separated by commas, e.g. 1,4,16.")
-    return counts
+    """The requests of each round of the speech server's load test (--serve-load)."""
+    return parse_rounds(text, "--serve-load", MAX_SERVE_CLIENTS, "1,4,16")
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

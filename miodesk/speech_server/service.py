@@ -49,7 +49,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -57,7 +57,7 @@ from miodesk.errors import GenerationError, MioDeskError, TextError, VoiceError
 from miodesk.speech_server.options import DEFAULT_QUEUE_SIZE
 from miodesk.text.segment import Utterance, segment
 from miodesk.tts.generation import DEFAULT_RETRY, CodeGenerator, Priority, RetryPolicy
-from miodesk.tts.reader import ReaderEvent, ReaderEventKind, ReadingSession
+from miodesk.tts.reader import MarkersWhenWritten, ReaderEvent, ReaderEventKind, ReadingSession
 from miodesk.tts.streaming import ChunkPlan, Decoder
 from miodesk.tts.voices import Voice, VoiceStore
 
@@ -206,7 +206,7 @@ class SpeechJob:
             self._audio.put(_End(error))
 
 
-class _JobSink:
+class _JobSink(MarkersWhenWritten):
     """The `Sink` a request's reading writes into: the job's audio queue. Its clock is that of a listener
     who plays the stream from its first sound in real time, so windows are as short as the live reader's
     while the stream is young, and full-size once it is well ahead."""
@@ -214,17 +214,9 @@ class _JobSink:
     def __init__(self, job: SpeechJob, sample_rate: int) -> None:
         self._job = job
         self._rate = sample_rate
-        self._on_marker: Callable[[Any], None] | None = None
         self._written = 0
         self._clock_from: float | None = None
         self.first_audio_time: float | None = None
-
-    def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None:
-        self._on_marker = handler
-
-    def add_marker(self, payload: Any) -> None:
-        if self._on_marker is not None:
-            self._on_marker(payload)
 
     def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool:
         if (cancel is not None and cancel.is_set()) or self._job.cancelled:

@@ -185,7 +185,21 @@ class ReadingEngine(Protocol):
     def codec(self) -> Decoder: ...
 
 
-class FileSink:
+class MarkersWhenWritten:
+    """The marker half of a `Sink` whose audio counts as delivered once written (a file, a stream to a
+    client): a marker is reached at once."""
+
+    _on_marker: Callable[[Any], None] | None = None
+
+    def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None:
+        self._on_marker = handler
+
+    def add_marker(self, payload: Any) -> None:
+        if self._on_marker is not None:
+            self._on_marker(payload)
+
+
+class FileSink(MarkersWhenWritten):
     """Renders to a WAV/FLAC file as the audio arrives (flat memory on a whole book)."""
 
     def __init__(self, path: Path, sample_rate: int, on_marker: Callable[[Any], None] | None = None):
@@ -199,13 +213,6 @@ class FileSink:
         )
         self.frames_written = 0
         self.first_audio_time: float | None = None
-
-    def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None:
-        self._on_marker = handler
-
-    def add_marker(self, payload: Any) -> None:
-        if self._on_marker is not None:
-            self._on_marker(payload)
 
     def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool:
         if cancel is not None and cancel.is_set():

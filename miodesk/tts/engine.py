@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,19 +158,22 @@ class SpeechEngine:
         seed: int | None = None,
         pause_s: float = 0.25,
         retry: RetryPolicy = DEFAULT_RETRY,
+        prepare_text: Callable[[str], str] = text_for_model,
     ) -> SpeechResult:
         """Text of any length: one utterance when the model can take it whole (as the official server
         does), else split into sentences that are spoken in turn with a short pause between them."""
         from miodesk.text.segment import segment
 
         if len(text) <= MAX_MODEL_TEXT_CHARS:
-            return self.synthesize(text, voice, speed=speed, seed=seed, retry=retry)
+            return self.synthesize(text, voice, speed=speed, seed=seed, retry=retry, prepare_text=prepare_text)
         pieces = segment(text)
         if not pieces:
             raise TextError("The text holds nothing that can be spoken.")
         pause = np.zeros(int(pause_s * self.sample_rate), dtype=np.float32)
         results = [
-            self.synthesize(piece.text, voice, speed=speed, seed=seed, index=index, retry=retry)
+            self.synthesize(
+                piece.text, voice, speed=speed, seed=seed, index=index, retry=retry, prepare_text=prepare_text
+            )
             for index, piece in enumerate(pieces)
         ]
         samples = np.concatenate([part for result in results for part in (result.samples, pause)][:-1])
@@ -192,14 +196,16 @@ class SpeechEngine:
         cancel: threading.Event | None = None,
         index: int = 0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        prepare_text: Callable[[str], str] = text_for_model,
     ) -> SpeechResult:
-        """One utterance; `index` is its place in a longer text, which sets its seed (see RetryPolicy)."""
+        """One utterance; `index` is its place in a longer text, which sets its seed (see RetryPolicy).
+        `prepare_text` turns it into what the model is given (readings dictionary, normalisation)."""
         if len(text) > MAX_MODEL_TEXT_CHARS:
             raise TextError(
                 f"The text is {len(text)} characters long; one utterance can be at most "
                 f"{MAX_MODEL_TEXT_CHARS} (the MioTTS limit). Split it into shorter pieces."
             )
-        model_text = text_for_model(text)
+        model_text = prepare_text(text)
         started = time.perf_counter()
         codes, reason = generate_with_retries(self.llm, model_text, retry, seed=seed, index=index, cancel=cancel)
         generated = time.perf_counter()

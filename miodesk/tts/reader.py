@@ -33,6 +33,7 @@ import soundfile
 
 from miodesk import system
 from miodesk.errors import MioDeskError
+from miodesk.text.normalize import text_for_model
 from miodesk.text.segment import Utterance
 from miodesk.tts.generation import (
     DEFAULT_RETRY,
@@ -279,6 +280,8 @@ class ReadingSession:
         seed: int | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         priority: Priority = Priority.INTERACTIVE,  # BACKGROUND: the speech server's requests
+        # An utterance's text → what the model is given (the readings dictionary, then normalisation).
+        prepare_text: Callable[[str], str] = text_for_model,
     ) -> None:
         self.engine = engine
         self.utterances = utterances
@@ -291,6 +294,7 @@ class ReadingSession:
         self._seed = seed
         self._retry = retry
         self._priority = priority
+        self._prepare_text = prepare_text
         # The optional controls of a sound card, looked up once; a file sink has none of them.
         self._live: LiveSink | None = sink if isinstance(sink, LiveSink) else None
         self._voice = np.asarray(voice, dtype=np.float32)
@@ -476,10 +480,8 @@ class ReadingSession:
         self, index: int, text: str, params: SamplingParams, out: queue.Queue[_Item], cancel: threading.Event
     ) -> tuple[FinishReason | None, int]:
         """One attempt at utterance `index`, its codes streamed into `out`; (why it ended, codes)."""
-        from miodesk.text import text_for_model
-
         started = time.perf_counter()
-        generation = self.engine.llm.generate(text_for_model(text), params, cancel=cancel)
+        generation = self.engine.llm.generate(self._prepare_text(text), params, cancel=cancel)
         codes: list[int] = []
         batch: list[int] = []
         try:

@@ -175,6 +175,15 @@ def macos_info_plist(version: str) -> dict:
              "LSItemContentTypes": [uti]}
             for _ext, _mime, uti, description in FILE_TYPES
         ],
+        # Services › "Read with MioDesk" in every app: macOS sends the selected text to the app's services
+        # provider (miodesk/ui/hotkeys/macos.py, whose SERVICE_MESSAGE this NSMessage must equal).
+        "NSServices": [{
+            "NSMenuItem": {"default": "Read with MioDesk"},
+            "NSMessage": "readWithMioDesk",
+            "NSPortName": APP_NAME,
+            "NSSendTypes": ["NSStringPboardType", "public.utf8-plain-text"],
+            "NSRequiredContext": {},
+        }],
     }
 
 

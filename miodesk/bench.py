@@ -330,6 +330,220 @@ def bench_reading(seconds: float) -> tuple[str, list]:
     return source, chosen
 
 
+DICTIONARY_ENTRIES = 10_000
+DICTIONARY_TARGET_MS = 50.0  # per 5 minutes of text (issue 20)
+# Words of the bench texts, so the generated dictionary also has entries that match.
+DICTIONARY_HITS = (("lighthouse", "light house"), ("keeper", "keeper"), ("volunteers", "volunteers"),
+                   ("1962", "nineteen sixty-two"), ("本屋", "ほんや"), ("北海道", "ほっかいどう"),
+                   ("写真集", "しゃしんしゅう"), ("店主", "てんしゅ"))
+
+
+def dictionary_entries(count: int, patterns: int = 0, seed: int = 20) -> list:
+    """`count` literal entries (half Japanese words made of the bench text's own characters, so the trie
+    is walked deep and often, half Latin words) and `patterns` regular expressions; deterministic."""
+    import random
+
+    from miodesk.text.readings import Entry
+
+    rng = random.Random(seed)
+    japanese = sorted({ch for ch in BENCH_TEXT_JA if ch.isalpha()})
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    entries = [Entry(surface, reading) for surface, reading in DICTIONARY_HITS]
+    seen = {surface for surface, _ in DICTIONARY_HITS}
+    while len(entries) < count:
+        if len(entries) % 2:
+            surface = "".join(rng.choice(japanese) for _ in range(rng.randint(2, 5)))
+            reading, lang = "よみ" * rng.randint(1, 3), "ja"
+        else:
+            surface = "".join(rng.choice(letters) for _ in range(rng.randint(3, 9)))
+            surface = surface.capitalize() if rng.random() < 0.3 else surface
+            reading, lang = surface[::-1], rng.choice(("en", "any"))
+        if surface not in seen:
+            seen.add(surface)
+            entries.append(Entry(surface, reading, lang, priority=rng.randint(0, 10)))
+    for number in range(patterns):
+        entries.append(Entry(rf"\b(\d+)\s*x{number}\b", rf"\1 times {number}", "any", True))
+    return entries
+
+
+def bench_dictionary(entries: int = DICTIONARY_ENTRIES, seconds: float = 300.0, repeats: int = 5,
+                     patterns: int = 50) -> dict[str, Any]:
+    """The readings dictionary's cost: loading and compiling `entries`, and applying them to every
+    utterance of `seconds` of the bench texts, as the reader does (one utterance at a time, its language
+    detected); the figure is scaled to 5 minutes of text. Also with `patterns` regular expressions added."""
+    from miodesk.text import text_for_model
+    from miodesk.text.readings import CompiledReadings, format_entries, parse_entries
+
+    _source, utterances = bench_reading(seconds)
+    spoken_s = sum(expected_seconds(u.text) for u in utterances)
+    texts = [u.text for u in utterances]
+
+    def per_5_min(run: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        return round(_median(times) * 1000 * 300.0 / spoken_s, 2)
+
+    def measure(generated: list) -> dict[str, Any]:
+        file_text = format_entries(generated)
+        started = time.perf_counter()
+        parsed, problems = parse_entries(file_text)
+        parsed_s = time.perf_counter() - started
+        assert not problems, problems[:1]
+        compiled = CompiledReadings(parsed)
+        changed = sum(compiled.apply(text) != text for text in texts)
+        return {"entries": len(generated), "load_ms": round(parsed_s * 1000, 1),
+                "compile_ms": round(compiled.compile_s * 1000, 1),
+                "apply_ms_per_5_min": per_5_min(lambda: [compiled.apply(text) for text in texts]),
+                "utterances_changed": changed}
+
+    literal = measure(dictionary_entries(entries))
+    with_patterns = measure(dictionary_entries(entries, patterns))
+    return {
+        **literal,
+        "target_ms_per_5_min": DICTIONARY_TARGET_MS,
+        "within_target": literal["apply_ms_per_5_min"] <= DICTIONARY_TARGET_MS,
+        "utterances": len(texts), "characters": sum(len(text) for text in texts), "text_s": round(spoken_s, 1),
+        "normalise_ms_per_5_min": per_5_min(lambda: [text_for_model(text) for text in texts]),
+        "with_patterns": {"patterns": patterns, **{k: with_patterns[k] for k in (
+            "entries", "load_ms", "compile_ms", "apply_ms_per_5_min", "utterances_changed")}},
+    }
+
+
+def format_dictionary(figure: dict[str, Any]) -> str:
+    patterns = figure["with_patterns"]
+    return (f"Readings dictionary: {figure['entries']:,} entries cost {figure['apply_ms_per_5_min']} ms per 5 minutes "
+            f"of text (target ≤ {figure['target_ms_per_5_min']:.0f}; normalisation alone "
+            f"{figure['normalise_ms_per_5_min']} ms); loading {figure['load_ms']} ms + compiling "
+            f"{figure['compile_ms']} ms once; {figure['utterances_changed']} of {figure['utterances']} sentences "
+            f"changed. With {patterns['patterns']} regular expressions as well: "
+            f"{patterns['apply_ms_per_5_min']} ms per 5 minutes.")
+
+
+EXPORT_FORMATS = (".m4b", ".mp3", ".opus", ".flac", ".wav")
+EXPORT_TARGET = 0.05  # encoding may cost at most 5 % of the synthesis time (issue 21)
+
+
+class _DiscardingSink:
+    """A file sink that keeps nothing: the render alone, for the baseline of the export's cost."""
+
+    buffered_seconds = math.inf
+    first_audio_time: float | None = None
+
+    def __init__(self) -> None:
+        self._on_marker: Callable[[Any], None] | None = None
+        self.frames = 0
+
+    def set_marker_handler(self, handler: Callable[[Any], None] | None) -> None:
+        self._on_marker = handler
+
+    def add_marker(self, payload: Any) -> None:
+        if self._on_marker is not None:
+            self._on_marker(payload)
+
+    def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool:
+        self.frames += len(samples)
+        return not (cancel is not None and cancel.is_set())
+
+    def end_of_audio(self) -> None:
+        pass
+
+
+def bench_export(size: str, quant: str, variant: Variant, tiny: bool, seconds: float, provider: str,
+                 voice: str = "", repeats: int = 3) -> dict[str, Any]:
+    """The audiobook export of `seconds` of the bench texts (a chapter per ~1/8 of it) on the stand-ins.
+
+    Baseline: the same reading (whole-sentence decodes, quality guard on) into a sink that keeps
+    nothing, timed with and without the guard. Then a whole export to each format. The encoding cost of
+    a format is the export's extra wall time over the baseline (the staged chapters, the book encoded
+    alongside the synthesis, muxing, tags and the move to the output), against the baseline's time.
+    Each round runs them all once, in turn, so a change in the machine's load falls on all of them;
+    the medians of `repeats` rounds are compared. Also reported: the time spent inside the encoders,
+    as a share of the audio's length (a figure that does not depend on the model's speed)."""
+    import tempfile
+
+    from miodesk.export import ExportRequest, run_export
+    from miodesk.text.formats.markdown import document_from_markdown
+    from miodesk.text.segment import segment
+    from miodesk.tts.engine import SpeechEngine
+    from miodesk.tts.quality import QualityGuard
+    from miodesk.tts.reader import ReadingSession
+    from miodesk.tts.streaming import ChunkPlan
+
+    model, codec = build_model(size, quant, tiny), build_codec(variant, tiny)
+    engine = SpeechEngine(model, codec, provider=provider, thread_plan=ThreadPlan.for_reading())
+    bench_engine = _BenchEngine(engine, force_lengths=True)
+    _source, chosen = bench_reading(seconds)
+    per_chapter = max(1, len(chosen) // 8)
+    markdown = "\n\n".join(f"## Part {number // per_chapter + 1}\n\n" * (number % per_chapter == 0) + u.text
+                            for number, u in enumerate(chosen))
+    document = document_from_markdown(markdown, "bench")
+    vector = _voice_vector(voice)
+
+    def baseline(guard: bool) -> dict[str, Any]:
+        sink = _DiscardingSink()
+        session = ReadingSession(bench_engine, segment(document.text), vector, sink,  # type: ignore[arg-type]
+                                 source_text=document.text, plan=ChunkPlan(full=True), seed=1,
+                                 quality_guard=QualityGuard() if guard else None)
+        started = time.perf_counter()
+        session.start()
+        session.wait()
+        wall = time.perf_counter() - started
+        audio = sink.frames / engine.sample_rate
+        return {"wall_s": wall, "audio_s": round(audio, 1), "rtf": round(wall / audio, 3),
+                "guard": session.stats.guard.as_dict() if guard else None}
+
+    rounds: dict[str, list[dict[str, Any]]] = {"no_guard": [], "guard": [], **{s: [] for s in EXPORT_FORMATS}}
+    with tempfile.TemporaryDirectory(prefix="miodesk-bench-export-") as folder:
+        for _ in range(max(1, repeats)):
+            rounds["no_guard"].append(baseline(False))
+            rounds["guard"].append(baseline(True))
+            for suffix in EXPORT_FORMATS:
+                out = Path(folder) / f"book{suffix}"
+                request = ExportRequest(document, out, vector, seed=1, restart=True)
+                result = run_export(bench_engine, request)  # type: ignore[arg-type]
+                rounds[suffix].append({"wall_s": result.wall_s, "encode_s": result.encode_s,
+                                       "alongside_s": result.staging_s, "audio_s": result.audio_s,
+                                       "chapters": result.chapters, "mb": round(out.stat().st_size / 1e6, 1)})
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(each[key] for each in rounds[name])
+
+    base = {name: {**rounds[name][-1], "wall_s": round(median(name, "wall_s"), 2),
+                   "walls_s": [each["wall_s"] for each in rounds[name]]} for name in ("no_guard", "guard")}
+    reference = median("guard", "wall_s")
+    formats: dict[str, Any] = {}
+    for suffix in EXPORT_FORMATS:
+        wall, encode = median(suffix, "wall_s"), median(suffix, "encode_s")
+        audio = rounds[suffix][-1]["audio_s"]
+        formats[suffix] = {
+            "wall_s": round(wall, 2), "walls_s": [round(each["wall_s"], 2) for each in rounds[suffix]],
+            "ratio": round(wall / reference - 1, 4), "encode_s": round(encode, 2),
+            "alongside_s": round(median(suffix, "alongside_s"), 2), "of_audio": round(encode / audio, 4),
+            "of_synthesis": round(encode / reference, 4), "chapters": rounds[suffix][-1]["chapters"],
+            "mb": rounds[suffix][-1]["mb"],
+        }
+    return {"seconds": seconds, "model": model.name, "codec": codec.name, "rounds": max(1, repeats),
+            "baseline": base, "formats": formats,
+            "guard_time_cost": round(reference / median("no_guard", "wall_s") - 1, 4),
+            "target_ratio": EXPORT_TARGET, "worst_ratio": max(each["ratio"] for each in formats.values())}
+
+
+def format_export(figure: dict[str, Any]) -> str:
+    base = figure["baseline"]["guard"]
+    lines = [f"Export of {base['audio_s']:.0f} s of audio (medians of {figure['rounds']} rounds): the reading "
+             f"alone takes {base['wall_s']:.1f} s; the quality guard adds {figure['guard_time_cost'] * 100:+.1f} % "
+             f"({base['guard']})"]
+    for suffix, each in figure["formats"].items():
+        lines.append(f"  {suffix:6} export {each['wall_s']:.1f} s: {each['ratio'] * 100:+.2f} % over the reading "
+                     f"(target ≤ 5 %); time in the encoders {each['encode_s']:.2f} s = "
+                     f"{each['of_synthesis'] * 100:.1f} % of the reading, {each['of_audio'] * 100:.2f} % of the "
+                     f"audio's length ({each['alongside_s']:.2f} s of it alongside the synthesis), {each['mb']} MB")
+    return "\n".join(lines)
+
+
 def bench_text(language: str, sentences: int = 0) -> str:
     """The English or Japanese bench text alone (as the peers read it); `sentences` > 0: its first few."""
     text = {"en": BENCH_TEXT_EN, "ja": BENCH_TEXT_JA}[language]
@@ -1845,6 +2059,18 @@ def run_bench(args: argparse.Namespace) -> int:
     tiny = bool(getattr(args, "tiny", False))
     quick = args.quick or tiny
     cores = system.usable_cores()
+    if getattr(args, "dictionary", False):  # the readings dictionary alone: no models, a few seconds
+        figure = bench_dictionary(repeats=2 if quick else 5)
+        print(json.dumps({"machine": machine_info(), "dictionary": figure}, ensure_ascii=False) if args.json
+              else format_dictionary(figure))
+        return 0
+    if getattr(args, "export", False):  # the audiobook export alone: stand-ins, then each format's encode
+        figure = bench_export(args.model_size, args.quant, args.codec, tiny,
+                              args.seconds or (30.0 if quick else 300.0), args.provider, args.voice,
+                              repeats=1 if quick else 3)
+        print(json.dumps({"machine": machine_info(), "export": figure}, ensure_ascii=False) if args.json
+              else format_export(figure))
+        return 0
     if getattr(args, "print_model_path", False):
         path = build_model(args.model_size, args.quant, tiny, served=True)
         print(path)
@@ -2000,6 +2226,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if peers:
         _add_peers(report, args, peers, base, cores, repeats=1 if tiny else 2 if quick else 3)
+    if "dictionary" not in skip:
+        report["dictionary"] = bench_dictionary(repeats=2 if quick else 5)
 
     _summarise(report)
     report["machine"].update(meter.result())
@@ -2173,6 +2401,8 @@ def format_tables(report: dict[str, Any]) -> str:
                      f"process start → engine ready {st.get('process_start_to_engine_ready_s')} s")
     lines += ["", "Headline: " + ", ".join(f"{k} {report.get(k)}" for k in (
         "ttfa_s", "rtf", "underruns", "peak_rss_mb", "llm_tokens_per_s", "codec_ms_per_audio_s"))]
+    if "dictionary" in report:
+        lines += ["", format_dictionary(report["dictionary"])]
     lines += _format_comparison(report)
     lines += _format_load(report)
     lines += _format_speech_server(report)

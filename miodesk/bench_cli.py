@@ -41,6 +41,12 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
                        help="play the end-to-end run on this audio device instead of the null sink")
     bench.add_argument("--voice", default="", help="voice name or file (default: random vector; --real: en_female)")
     bench.add_argument("--skip", default="", help=argparse.SUPPRESS)  # e.g. "llm,codec" while tuning
+    bench.add_argument("--dictionary", action="store_true",
+                       help="only the readings dictionary's cost: 10,000 generated entries applied to 5 minutes of "
+                            "the bench texts (no models; a few seconds). The full bench reports it too.")
+    bench.add_argument("--export", action="store_true",
+                       help="only the audiobook export's cost: the bench texts (5 minutes, --seconds) exported with "
+                            "the stand-ins, and what encoding them into each format costs against synthesis")
     bench.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # toy shapes for the tests
     bench.add_argument("--pace", type=float, default=None, help=argparse.SUPPRESS)  # null-sink speed factor
     bench.add_argument("--plan", default="", help=argparse.SUPPRESS)  # ChunkPlan fields as JSON, for tuning

@@ -6,9 +6,11 @@ import argparse
 import logging
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,15 +18,24 @@ from miodesk import __version__
 from miodesk.bench_cli import add_bench_parser
 from miodesk.errors import MioDeskError
 from miodesk.models_cli import add_models_parser, run_models
+from miodesk.readings_cli import add_dict_parser, add_readings_option, readings_for, run_dict
 from miodesk.runtime import Provider
 from miodesk.speech_server.options import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_QUEUE_SIZE, ENV_API_KEY
 from miodesk.tts.llm_server_cli import add_server_options, server_config_from_args
 from miodesk.tts.voice_cli import add_voices_parser, run_voices
 
+if TYPE_CHECKING:
+    from miodesk.export import ExportRequest
+    from miodesk.text.formats.base import Document
+    from miodesk.text.segment import Utterance
+    from miodesk.tts.engine import SpeechEngine, SpeechResult
+    from miodesk.tts.voices import Voice
+
 log = logging.getLogger("miodesk.cli")
 
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl+C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _add_compute_options(parser: argparse.ArgumentParser) -> None:
@@ -56,41 +67,86 @@ def build_parser() -> argparse.ArgumentParser:
     entry.add_argument(
         "--uninstall-desktop-entry", action="store_true", help="remove what --install-desktop-entry added"
     )
+    entry.add_argument("--read-selection", action="store_true",
+                       help="read the text selected in any app aloud, in the running MioDesk (started in the tray if "
+                       "none runs); pressed again while it reads, it stops. For your desktop's keyboard settings")
+    entry.add_argument("--read-clipboard", action="store_true", help="the same with the clipboard")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     speak = commands.add_parser("speak", help="turn a sentence into an audio file")
     speak.add_argument("text", help='the text to say ("-" reads standard input)')
     speak.add_argument(
         "--voice",
-        help="voice name (see `miodesk voices list`) or a voice file (.pt, .npy, .npz); "
-        "default: jp_female for Japanese text, en_female otherwise",
+        help="voice name (see `miodesk voices list`) or a voice file (.pt, .npy, .npz) for the whole text; "
+        "default: the voice of the text's language, each sentence its own in mixed text (see --voice-ja)",
     )
-    speak.add_argument("-o", "--output", required=True, type=Path, help="out.wav, out.flac or out.npy")
+    _add_language_voice_options(speak)
+    speak.add_argument("-o", "--output", required=True, type=Path,
+                       help="the audio file; its extension picks the format: .m4b .m4a .mp3 .opus .ogg .flac .wav "
+                       ".npy")
     speak.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.5 to 2.0 (default 1.0)")
     speak.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
     speak.add_argument("--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or decoder .onnx")
     speak.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
     _add_compute_options(speak)
     add_server_options(speak)
+    add_readings_option(speak)
 
     read = commands.add_parser("read", help="read a document aloud, live (or render it with -o)")
     read.add_argument("file", help='the document (text, Markdown, HTML, EPUB, PDF, DOCX; "-" reads stdin)')
-    read.add_argument("--voice", help="voice name or file (default: by the text's language)")
+    read.add_argument("--voice", help="voice name or file for every sentence (default: each sentence the voice "
+                      "of its language, see --voice-ja)")
+    _add_language_voice_options(read)
     read.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.5 to 2.0 (default 1.0)")
     read.add_argument("--device", help="audio output device: a number or part of its name (see doctor)")
     read.add_argument("--volume", type=float, default=1.0, help="volume, 0.0 to 1.0 (default 1.0)")
     read.add_argument("--from-char", type=int, default=0, metavar="N", help="start at character offset N")
-    read.add_argument("-o", "--output", type=Path, help="render to book.wav/.flac instead of playing")
+    read.add_argument("-o", "--output", type=Path,
+                      help="render to a file instead of playing (.m4b .m4a .mp3 .opus .flac .wav), as `export` "
+                      "does; run again after an interruption, it continues")
     read.add_argument("--stats", action="store_true", help="print timing, real-time factor and memory")
     read.add_argument("--full-decode", action="store_true", help="decode whole sentences (no streaming)")
     read.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
     read.add_argument("--codec", type=Path, help="MioCodec folder or decoder .onnx")
     read.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
+    read.add_argument("--restart", action="store_true",
+                      help="with -o: throw away what an interrupted render of the same settings kept")
     _add_compute_options(read)
     add_server_options(read)
+    add_readings_option(read)
+
+    export = commands.add_parser(
+        "export", help="make an audiobook: a document to an audio file with chapters (and subtitles)",
+        description="Render a document to one audio file with chapter marks, title, author and cover, and "
+        "optionally subtitles. Interrupted (Ctrl+C, a crash), the same command continues where it stopped.",
+    )
+    export.add_argument("file", help='the document (text, Markdown, HTML, EPUB, PDF, DOCX; "-" reads stdin)')
+    export.add_argument("-o", "--output", required=True, type=Path,
+                        help="the audio file; its extension picks the format: .m4b (audiobook), .m4a, .mp3, "
+                        ".opus/.ogg, .flac, .wav")
+    export.add_argument("--voice", help="voice name or file for every sentence (default: each sentence the voice "
+                        "of its language, see --voice-ja)")
+    _add_language_voice_options(export)
+    export.add_argument("--dialogue-voice", metavar="NAME",
+                        help="voice name or file for the text inside quotes: 「…」, 『…』, “…” and \"…\"")
+    export.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.5 to 2.0 (default 1.0)")
+    export.add_argument("--subtitles", type=Path, metavar="SUBS",
+                        help="also write subtitles, one cue per sentence: .srt, .vtt or .lrc")
+    export.add_argument("--from-char", type=int, default=0, metavar="N", help="start at character offset N")
+    export.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
+    export.add_argument("--restart", action="store_true",
+                        help="throw away what an interrupted export with the same settings kept, and start over")
+    export.add_argument("--no-quality-guard", action="store_true",
+                        help="keep every sentence as first generated (default: a sentence far too short or long "
+                        "for its text, with a long silence or a loop inside, is generated again)")
+    export.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
+    export.add_argument("--codec", type=Path, help="MioCodec folder or decoder .onnx")
+    _add_compute_options(export)
+    add_server_options(export)
+    add_readings_option(export)
 
     text = commands.add_parser("text", help="print the text MioDesk would read from a document")
-    text.add_argument("file", type=Path)
+    text.add_argument("file", help='the document ("-" reads stdin)')
 
     codec = commands.add_parser("codec", help="build or run the MioCodec decoder")
     codec_commands = codec.add_subparsers(dest="codec_command", metavar="ACTION", required=True)
@@ -127,9 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--codec", type=Path, help="MioCodec folder or decoder .onnx")
     _add_compute_options(serve)
     add_server_options(serve)
+    add_readings_option(serve)
 
     add_voices_parser(commands)
     add_models_parser(commands)
+    add_dict_parser(commands)
     add_bench_parser(commands)
 
     doctor = commands.add_parser(
@@ -139,17 +197,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_language_voice_options(parser: argparse.ArgumentParser) -> None:
+    for option, language, preset in (("--voice-ja", "Japanese", "jp_female"), ("--voice-en", "English", "en_female")):
+        parser.add_argument(option, metavar="NAME",
+                            help=f"voice name or file for {language} sentences (default: the one chosen in the "
+                            f"window's Settings > Voices, else {preset}, else any installed voice)")
+
+
 def _read_text_argument(text: str) -> str:
     if text == "-":
         return sys.stdin.read()
     return text
 
 
-def _default_voice_name(text: str) -> str:
-    from miodesk.reading_state import default_voice_for_language
-    from miodesk.text import detect_language
+def _voices_by_language(args: argparse.Namespace, utterances: list[Utterance],
+                        main: str) -> tuple[Voice, dict[str, Voice]]:
+    """The voices of `speak`/`read`: (the voice of `main` and of sentences of no language, {language: voice}).
 
-    return default_voice_for_language(detect_language(text))
+    --voice reads everything ({} per language). Otherwise each of Japanese and English sentences gets
+    --voice-ja/--voice-en, else the voice chosen in the window (Settings › Voices), else its official
+    female preset, else any installed voice; only the languages the text has are looked up.
+    """
+    from miodesk.reading_state import VOICE_LANGUAGES, choose_voice, default_voice_for_language
+    from miodesk.settings import load_settings
+    from miodesk.tts.voices import VoiceStore, resolve_voice
+
+    if args.voice:
+        if args.voice_ja or args.voice_en:
+            raise MioDeskError("Give either --voice (one voice for everything) or --voice-ja/--voice-en, not both.")
+        return resolve_voice(args.voice), {}
+    settings = load_settings(set_aside_damaged=False)
+    store = VoiceStore()
+    installed = store.names()
+    languages = {u.language for u in utterances if u.language in VOICE_LANGUAGES} | {main}
+    voices: dict[str, Voice] = {}
+    for language in sorted(languages):
+        name = (getattr(args, f"voice_{language}") or choose_voice(settings.language_voice(language), installed,
+                                                                   language) or default_voice_for_language(language))
+        voices[language] = resolve_voice(name, store)
+    return voices[main], voices
 
 
 def _llm_server(args: argparse.Namespace):
@@ -162,18 +248,25 @@ def _llm_server(args: argparse.Namespace):
 
 def run_speak(args: argparse.Namespace) -> int:
     from miodesk.audio.files import check_output_path, write_audio
+    from miodesk.reading_state import main_language
     from miodesk.runtime import ThreadPlan
+    from miodesk.text.segment import segment
     from miodesk.tts.engine import SpeechEngine
-    from miodesk.tts.voices import resolve_voice
 
     text = _read_text_argument(args.text)
     output = check_output_path(args.output)
     server = _llm_server(args)
-    voice = resolve_voice(args.voice or _default_voice_name(text))
+    sentences = segment(text)
+    voice, voices = _voices_by_language(args, sentences, main_language(sentences))
     engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider,
                           thread_plan=ThreadPlan.for_single_utterance(),  # the LLM, then the codec
                           llm_server=server)
-    result = engine.synthesize_long(text, voice, speed=args.speed, seed=args.seed)
+    prepare_text = readings_for(args).prepare_text
+    if len({sentence.language for sentence in sentences} & set(voices)) > 1:
+        # Japanese and English sentences: each is spoken on its own, in the voice of its language.
+        result = _speak_per_sentence(engine, sentences, voice, voices, args, prepare_text)
+    else:
+        result = engine.synthesize_long(text, voice, speed=args.speed, seed=args.seed, prepare_text=prepare_text)
     write_audio(output, result.samples, result.sample_rate)
     print(
         f"{output}: {result.seconds:.2f} s at {result.sample_rate} Hz, {len(result.codes)} codes "
@@ -182,58 +275,135 @@ def run_speak(args: argparse.Namespace) -> int:
     return 0
 
 
+def _speak_per_sentence(engine: SpeechEngine, sentences: list[Utterance], voice: Voice, voices: dict[str, Voice],
+                        args: argparse.Namespace, prepare_text: Callable[[str], str]) -> SpeechResult:
+    """What `synthesize_long` does for a long text (sentences in turn, a short pause between them),
+    each sentence in the voice of its language."""
+    from miodesk.tts.engine import SpeechResult
+    from miodesk.tts.reader import SENTENCE_PAUSE_S
+
+    results = [engine.synthesize(sentence.text, voices.get(sentence.language, voice), speed=args.speed,
+                                 seed=args.seed, index=index, prepare_text=prepare_text)
+               for index, sentence in enumerate(sentences)]
+    pause = np.zeros(int(SENTENCE_PAUSE_S * engine.sample_rate), dtype=np.float32)
+    timings = {key: sum(result.timings[key] for result in results) for key in ("llm_s", "codec_s")}
+    timings["tokens_per_s"] = sum(len(r.codes) for r in results) / max(timings["llm_s"], 1e-9)
+    return SpeechResult(
+        samples=np.concatenate([part for result in results for part in (result.samples, pause)][:-1]),
+        sample_rate=engine.sample_rate,
+        codes=[code for result in results for code in result.codes],
+        model_text="\n".join(result.model_text for result in results),
+        timings=timings,
+    )
+
+
 def _load_reading_text(argument: str):
-    from miodesk.text.documents import document_from_text, load_document
+    from miodesk.text.documents import load_document, load_stream
 
     if argument == "-":
-        return document_from_text(sys.stdin.read(), title="stdin")
+        # Bytes, checked and decoded like a file's: a binary stream is refused, any encoding is read.
+        return load_stream(getattr(sys.stdin, "buffer", None))
     return load_document(Path(argument))
+
+
+def _check_speed(speed: float) -> None:
+    from miodesk.tts.codec import MAX_SPEED, MIN_SPEED
+
+    if not MIN_SPEED <= speed <= MAX_SPEED:  # also refuses nan
+        raise MioDeskError(f"--speed must be from {MIN_SPEED} to {MAX_SPEED}, not {speed}.")
+
+
+def _document_to_read(args: argparse.Namespace, split_quotes: bool = False) -> tuple[Document, list[Utterance]]:
+    """The document of `read`/`export` and its utterances, with --from-char checked against it."""
+    from miodesk.text.segment import segment
+
+    if args.from_char < 0:
+        raise MioDeskError(f"--from-char must be 0 or more, not {args.from_char}.")
+    document = _load_reading_text(args.file)
+    utterances = segment(document.text, split_quotes=split_quotes)
+    if not utterances:
+        raise MioDeskError(f"'{args.file}' holds nothing that can be read aloud.")
+    if args.from_char >= utterances[-1].end:
+        source = "standard input" if args.file == "-" else f"'{args.file}'"
+        raise MioDeskError(
+            f"--from-char {args.from_char} is past the end of {source}, which has {len(document.text)} "
+            f"characters; reading can start at 0 to {utterances[-1].end - 1}."
+        )
+    return document, utterances
+
+
+def _reading_engine(args: argparse.Namespace, server):
+    from miodesk.runtime import ThreadPlan
+    from miodesk.tts.engine import SpeechEngine
+
+    return SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider,
+                        thread_plan=ThreadPlan.for_reading(),  # the LLM runs ahead while the codec decodes
+                        llm_server=server)
+
+
+def _export_request(args: argparse.Namespace, document: Document, utterances: list[Utterance],
+                    dialogue: str | None = None) -> ExportRequest:
+    """What `export` and `read -o` ask of the exporter, the voices resolved as `read` resolves them."""
+    from miodesk.export import ExportRequest
+    from miodesk.reading_state import main_language
+    from miodesk.tts.voices import resolve_voice
+
+    voice, voices = _voices_by_language(args, utterances, main_language(utterances))
+    dialogue_voice = resolve_voice(dialogue) if dialogue else None
+    names = [f"voice={voice.name}", *(f"{language}={each.name}" for language, each in sorted(voices.items()))]
+    if dialogue_voice is not None:
+        names.append(f"dialogue={dialogue_voice.name}")
+    return ExportRequest(
+        document, args.output, voice.vector, voices={language: each.vector for language, each in voices.items()},
+        dialogue_voice=None if dialogue_voice is None else dialogue_voice.vector, voice_key=" ".join(names),
+        speed=args.speed, subtitles=getattr(args, "subtitles", None), from_char=args.from_char, seed=args.seed,
+        prepare_text=readings_for(args).prepare_text, restart=args.restart,
+    )
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from miodesk.export import ExportCancelled, check_export_paths, run_export
+    from miodesk.export_cli import ProgressLine, stopped_message, summary_line
+
+    check_export_paths(args.output, args.subtitles)  # before the document, the voices and the models
+    _check_speed(args.speed)
+    server = _llm_server(args)
+    document, utterances = _document_to_read(args, split_quotes=args.dialogue_voice is not None)
+    request = _export_request(args, document, utterances, args.dialogue_voice)
+    request.quality_guard = not args.no_quality_guard
+    engine = _reading_engine(args, server)
+    line = ProgressLine(sys.stderr)
+    try:
+        result = run_export(engine, request, on_progress=line.update)
+    except ExportCancelled as stopped:
+        line.clear()
+        print(f"\nmiodesk: {stopped_message(stopped)}", file=sys.stderr)
+        return _interrupted_exit()
+    finally:
+        line.clear()
+    for warning in [*document.warnings, *result.warnings]:
+        print(f"miodesk: warning: {warning}", file=sys.stderr)
+    print(summary_line(result, guard_on=request.quality_guard))
+    return 0
 
 
 def run_read(args: argparse.Namespace) -> int:
     from miodesk.audio.player import AudioPlayer
-    from miodesk.runtime import ThreadPlan
-    from miodesk.text.segment import segment
-    from miodesk.tts.engine import SpeechEngine
-    from miodesk.tts.reader import FileSink, ReadingSession
+    from miodesk.reading_state import main_language
+    from miodesk.tts.reader import ReadingSession
     from miodesk.tts.streaming import ChunkPlan
-    from miodesk.tts.voices import resolve_voice
 
-    if args.output is not None and args.output.suffix.lower() not in (".wav", ".flac"):
-        raise MioDeskError(f"Cannot write '{args.output.name}': a rendered reading must end in .wav or .flac.")
-    if args.output is not None and not args.output.parent.exists():
-        raise MioDeskError(f"Cannot write '{args.output}': the folder '{args.output.parent}' does not exist.")
+    if args.output is not None:
+        return _render_reading(args)
     if not 0.0 <= args.volume <= 1.0:
         raise MioDeskError("--volume must be between 0.0 and 1.0.")
     server = _llm_server(args)
-    document = _load_reading_text(args.file)
-    utterances = segment(document.text)
-    if not utterances:
-        raise MioDeskError(f"'{args.file}' holds nothing that can be read aloud.")
-    voice = resolve_voice(args.voice or _default_voice_name(document.text[:2000]))
-    engine = SpeechEngine(
-        model_path=args.model,
-        codec_path=args.codec,
-        provider=args.provider,
-        thread_plan=ThreadPlan.for_reading(),  # the LLM runs ahead while the codec decodes
-        llm_server=server,
-    )
-    sink: FileSink | AudioPlayer
-    if args.output is not None:
-        sink = FileSink(args.output, engine.sample_rate)
-    else:
-        sink = AudioPlayer(engine.sample_rate, device=args.device, volume=args.volume)
-
+    document, utterances = _document_to_read(args)
+    voice, voices = _voices_by_language(args, utterances, main_language(utterances))
+    engine = _reading_engine(args, server)
+    sink = AudioPlayer(engine.sample_rate, device=args.device, volume=args.volume)
     errors: list[str] = []
-
-    def show(event) -> None:
-        if event.kind == "utterance_started":
-            print(f"[{event.start}] {event.text}", flush=True)
-        elif event.kind == "warning":
-            print(f"miodesk: warning: {event.message} [{event.start}] {event.text}", file=sys.stderr, flush=True)
-        elif event.kind == "error":
-            errors.append(event.message)
-
+    show = _reading_printer(errors)
     session = ReadingSession(
         engine,
         utterances,
@@ -244,23 +414,20 @@ def run_read(args: argparse.Namespace) -> int:
         plan=ChunkPlan(full=args.full_decode),
         on_event=show,
         seed=args.seed,
+        prepare_text=readings_for(args).prepare_text,
+        voices={language: each.vector for language, each in voices.items()},
     )
-    completed = False
     try:
-        session.start_at_char(max(0, args.from_char))
+        session.start_at_char(args.from_char)
         while not session.wait(0.1):
             pass
-        completed = not errors
     except KeyboardInterrupt:
         session.stop()
         print(f"\nstopped; continue with --from-char {session.position}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted_exit()
     finally:
         session.stop()
-        if isinstance(sink, FileSink):
-            sink.close(keep=completed)
-        else:
-            sink.close()
+        sink.close()
     if errors:
         raise MioDeskError(
             f"{errors[0]} (stopped at character {session.position}; continue with --from-char {session.position})"
@@ -269,8 +436,50 @@ def run_read(args: argparse.Namespace) -> int:
         import json
 
         print(json.dumps(session.stats.as_dict()))
-    if args.output is not None:
-        print(f"{args.output}: {session.stats.audio_seconds:.1f} s at {engine.sample_rate} Hz")
+    return 0
+
+
+def _reading_printer(errors: list[str]):
+    """The reading's events as `read` prints them: each sentence as it starts, warnings on stderr."""
+
+    def show(event) -> None:
+        if event.kind == "utterance_started":
+            print(f"[{event.start}] {event.text}", flush=True)
+        elif event.kind == "warning":
+            print(f"miodesk: warning: {event.message} [{event.start}] {event.text}", file=sys.stderr, flush=True)
+        elif event.kind == "error":
+            errors.append(event.message)
+
+    return show
+
+
+def _render_reading(args: argparse.Namespace) -> int:
+    """`read -o`: the reading rendered to a file by the exporter (chapters, tags, atomic, resumable), with
+    the sentences printed as they are rendered. Unlike `export`: no quality guard (the same audio as
+    reading live), and streamed windows unless --full-decode."""
+    import json
+
+    from miodesk.export import ExportCancelled, check_export_paths, run_export
+    from miodesk.export_cli import stopped_message
+    from miodesk.tts.reader import ReadingStats
+    from miodesk.tts.streaming import ChunkPlan
+
+    check_export_paths(args.output, None)  # before the document, the voices and the models
+    _check_speed(args.speed)
+    server = _llm_server(args)
+    document, utterances = _document_to_read(args)
+    request = _export_request(args, document, utterances)
+    request.quality_guard = False
+    request.plan = ChunkPlan(full=args.full_decode)
+    engine = _reading_engine(args, server)
+    try:
+        result = run_export(engine, request, on_event=_reading_printer([]))
+    except ExportCancelled as stopped:
+        print(f"\n{stopped_message(stopped)}", file=sys.stderr)
+        return _interrupted_exit()
+    if args.stats:
+        print(json.dumps((result.stats or ReadingStats()).as_dict()))
+    print(f"{args.output}: {result.audio_s:.1f} s at {engine.sample_rate} Hz")
     return 0
 
 
@@ -297,7 +506,8 @@ def run_serve(args: argparse.Namespace) -> int:
     engine = SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider,
                           thread_plan=ThreadPlan.for_reading(),  # a request is read like `miodesk read`
                           llm_server=server)
-    service = SpeechService(lambda: engine, store, queue_size=args.queue)
+    service = SpeechService(lambda: engine, store, queue_size=args.queue,
+                            prepare_text=readings_for(args).prepare_text)
     try:
         return serve_forever(service, options)
     finally:
@@ -312,9 +522,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_text(args: argparse.Namespace) -> int:
-    from miodesk.text.documents import load_document, outline_text
+    from miodesk.text.documents import outline_text
 
-    print(outline_text(load_document(args.file)))
+    print(outline_text(_load_reading_text(args.file)))
     return 0
 
 
@@ -396,6 +606,27 @@ def run_desktop_entry(args: argparse.Namespace) -> int:
     return 0
 
 
+_terminated_by: list[int] = []  # the signal that stopped the command, when it was not Ctrl+C
+
+
+def _stop_like_ctrl_c_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`, a closing terminal) and Ctrl+Break on Windows stop a command
+    the way Ctrl+C does: the same cleanup runs (a render's temporary file is removed, an export keeps its
+    finished chapters). `serve` puts its own handler in place while it runs."""
+
+    def stop(number: int, _frame: object) -> None:
+        _terminated_by.append(number)
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
+
+
+def _interrupted_exit() -> int:
+    return EXIT_TERMINATED if _terminated_by else EXIT_INTERRUPTED
+
+
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:
     return {name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
             for name in action.choices}
@@ -451,9 +682,12 @@ def _openable_files(files: list[str]) -> list[str] | None:
     return usable
 
 
-def _open_app(parser: argparse.ArgumentParser, verbose: bool, files: list[str]) -> int:
+def _open_app(parser: argparse.ArgumentParser, verbose: bool, files: list[str], read: str = "") -> int:
     from miodesk.ui.app import has_display, run_app
 
+    if read and not has_display():
+        print(f"miodesk: error: --read-{read} needs a graphical session (none found).", file=sys.stderr)
+        return EXIT_ERROR
     if not has_display():
         # A terminal without a graphical session: say what the command offers instead.
         parser.print_help()
@@ -462,7 +696,7 @@ def _open_app(parser: argparse.ArgumentParser, verbose: bool, files: list[str]) 
             print(f"miodesk: to hear it in this terminal: miodesk read {shlex.quote(files[0])}", file=sys.stderr)
             return EXIT_ERROR
         return 0
-    return run_app([*(["--verbose"] if verbose else []), "--", *files])
+    return run_app([*(["--verbose"] if verbose else []), *([f"--read-{read}"] if read else []), "--", *files])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,10 +723,12 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "speak": run_speak,
         "read": run_read,
+        "export": run_export_command,
         "text": run_text,
         "codec": lambda a: run_codec_export(a) if a.codec_command == "export" else run_codec_decode(a),
         "voices": run_voices,
         "models": run_models,
+        "dict": run_dict,
         "bench": run_bench,
         "serve": run_serve,
         "doctor": run_doctor,
@@ -501,9 +737,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.install_desktop_entry or args.uninstall_desktop_entry:
         command, handler = "desktop-entry", run_desktop_entry
     elif args.command is None:
-        return _open_app(parser, args.verbose, [])
+        return _open_app(parser, args.verbose, [], "selection" if args.read_selection else
+                         "clipboard" if args.read_clipboard else "")
+    elif args.read_selection or args.read_clipboard:
+        parser.error(f"--read-{'selection' if args.read_selection else 'clipboard'} takes no command")
     else:
         command, handler = args.command, handlers[args.command]
+    _stop_like_ctrl_c_on_sigterm()
     try:
         return handler(args)
     except MioDeskError as error:
@@ -512,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("miodesk: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted_exit()
     except Exception as error:  # the user sees one line; the traceback goes to the log file
         log.exception("unexpected error in %s", command)
         print(

@@ -69,3 +69,12 @@ def onnx_cache_dir() -> Path:
     path = cache_dir() / "onnx"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+READINGS_FILE = "readings.tsv"
+
+
+def readings_path() -> Path:
+    """The readings dictionary (読み方辞書): one file that the window, `miodesk dict` and the speech server
+    all read, so an entry added in one is heard in the others (see miodesk.text.readings)."""
+    return data_dir() / READINGS_FILE

@@ -18,12 +18,12 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
 from miodesk.errors import MioDeskError
-from miodesk.settings import PositionStore
+from miodesk.settings import VOICE_MODE_SINGLE, PositionStore, Settings
 from miodesk.text.documents import Document
 from miodesk.text.segment import Utterance
 
@@ -49,12 +49,63 @@ def choose_voice(chosen: str, installed: list[str], language: str) -> str | None
     return installed[0] if installed else None
 
 
+# The languages that have a voice of their own in the per-language mode (Settings › Voices).
+VOICE_LANGUAGES = ("ja", "en")
+MAIN_LANGUAGE_SAMPLE = 20  # a document's main language is judged on its first sentences
+
+
+def main_language(utterances: list[Utterance], fallback: str = "en") -> str:
+    """"ja" when most of the first sentences are Japanese, else "en"; `fallback` for no sentences."""
+    if not utterances:
+        return fallback
+    languages = [u.language for u in utterances[:MAIN_LANGUAGE_SAMPLE]]
+    return "ja" if languages.count("ja") * 2 >= len(languages) else "en"
+
+
+@dataclass(frozen=True)
+class VoicePlan:
+    """Which voice reads which sentence: `by_language[language]` for the sentences in that language,
+    `main` for the others. In the single-voice mode `by_language` is empty and `main` reads them all.
+
+    `main` is the voice of the document's main language: sentences of no language of their own
+    (digits, symbols: "auto") take it, so a list number in a Japanese book is read by the voice around it,
+    the same one wherever the reading starts.
+    """
+
+    main: str
+    by_language: dict[str, str] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        """Every voice the plan uses, each once, `main` first."""
+        return list(dict.fromkeys([self.main, *self.by_language.values()]))
+
+
+def plan_voices(settings: Settings, installed: list[str], language: str) -> VoicePlan | None:
+    """The voices a reading of a document whose main language is `language` uses (None: no voice installed).
+
+    Single-voice mode: the chosen voice (or the preset for `language`). Per-language mode: each language
+    its chosen voice, else its official female preset, else any installed voice.
+    """
+    if settings.voice_mode == VOICE_MODE_SINGLE:
+        single = choose_voice(settings.voice, installed, language)
+        return VoicePlan(single) if single is not None else None
+    by_language: dict[str, str] = {}
+    for each in VOICE_LANGUAGES:
+        name = choose_voice(settings.language_voice(each), installed, each)
+        if name is None:
+            return None
+        by_language[each] = name
+    return VoicePlan(by_language["ja" if language == "ja" else "en"], by_language)
+
+
 @dataclass
 class LoadedDocument:
     document: Document
     utterances: list[Utterance]
     key: str | None  # where its reading position is stored (None: clipboard, not remembered)
     resume_offset: int | None
+    # Segmented with `segment(split_quotes=True)`: quotes are utterances of their own (the dialogue voice).
+    split_quotes: bool = False
 
 
 # --- the pipeline: session and player on one thread ------------------------------------------------
@@ -67,7 +118,9 @@ class StartRequest:
     utterances: list[Utterance]
     text: str
     offset: int
-    voice: Any  # the voice vector
+    voice: Any  # the voice vector (of every sentence whose language is not in `voices`)
+    voices: dict[str, Any] = field(default_factory=dict)  # a voice vector per sentence language ("ja", "en")
+    dialogue_voice: Any = None  # the vector of quoted utterances (None: they take their language's voice)
 
 
 # (request, sink, on_event) -> a started-not-yet session (ReadingSession or a test fake)
@@ -125,10 +178,22 @@ class SessionPipeline:
     def seek(self, offset: int) -> None:
         self._submit_to_session(lambda session: session.seek_char(offset))
 
-    def set_voice(self, voice: Any) -> None:
+    def set_voices(self, voice: Any, voices: dict[str, Any]) -> None:
+        """A voice per sentence language (`voice` for the other sentences; all of them when `voices` is
+        empty), from the session's next sentence."""
+
         def apply(session: Any) -> None:
             if not session.finished:
-                session.set_voice(voice)
+                session.set_voices(voice, voices)
+
+        self._submit_to_session(apply)
+
+    def set_dialogue_voice(self, voice: Any) -> None:
+        """The voice of quoted utterances (None: their language's), from the session's next sentence."""
+
+        def apply(session: Any) -> None:
+            if not session.finished:
+                session.set_dialogue_voice(voice)
 
         self._submit_to_session(apply)
 
@@ -326,23 +391,34 @@ class ReadingState:
         self.loaded = loaded
         self.position = loaded.resume_offset or 0
         self.current_index = None
-        cumulative = [0]
-        for utterance in loaded.utterances:
-            cumulative.append(cumulative[-1] + len(utterance.text))
-        self._chars_before = cumulative
-        self._ends = [utterance.end for utterance in loaded.utterances]
+        self._index_utterances()
         self._last_stats_source = None
         self.last_stats = {"ttfa_s": None, "rtf": None, "remaining_s": self.remaining_seconds(self.position)}
+
+    def replace_utterances(self, utterances: list[Utterance], split_quotes: bool) -> None:
+        """The same document segmented anew (the dialogue voice was turned on or off): the position stays,
+        a session in progress no longer counts (the caller starts the next one)."""
+        assert self.loaded is not None
+        self.session_id += 1  # its utterance indices are the old segmentation's
+        self.loaded.utterances = utterances
+        self.loaded.split_quotes = split_quotes
+        self._index_utterances()
+        self.current_index = None
+
+    def _index_utterances(self) -> None:
+        assert self.loaded is not None
+        cumulative = [0]
+        for utterance in self.loaded.utterances:
+            cumulative.append(cumulative[-1] + len(utterance.text))
+        self._chars_before = cumulative
+        self._ends = [utterance.end for utterance in self.loaded.utterances]
 
     def has_text(self) -> bool:
         return self.loaded is not None and bool(self.loaded.utterances)
 
-    def language(self) -> str:
-        """"ja" when most of the first sentences are Japanese, else "en"."""
-        if not self.loaded or not self.loaded.utterances:
-            return "en"
-        languages = [u.language for u in self.loaded.utterances[:20]]
-        return "ja" if languages.count("ja") * 2 >= len(languages) else "en"
+    def language(self, fallback: str = "en") -> str:
+        """The document's main language ("ja" or "en"); `fallback` without a document or sentences."""
+        return main_language(self.loaded.utterances if self.loaded else [], fallback)
 
     def index_at(self, offset: int) -> int:
         """The sentence containing `offset`, else the first one after it (bisect: books are long)."""
@@ -368,14 +444,17 @@ class ReadingState:
             start_at = 0
         return start_at
 
-    def start_reading(self, engine: Any, voice: Any, offset: int) -> None:
-        """Read the document from the sentence at `offset` with `voice`."""
+    def start_reading(self, engine: Any, voice: Any, offset: int, voices: dict[str, Any] | None = None,
+                      dialogue_voice: Any = None) -> None:
+        """Read the document from the sentence at `offset` with `voice`, or with `voices[language]` for the
+        sentences in a language that has one, and quotes in `dialogue_voice` when there is one."""
         assert self.loaded is not None
         self.position = offset
         self.session_id += 1
         self.set_state(TransportState.PLAYING)
         self.pipeline.start(StartRequest(self.session_id, engine, self.loaded.utterances,
-                                         self.loaded.document.text, offset, voice))
+                                         self.loaded.document.text, offset, voice, dict(voices or {}),
+                                         dialogue_voice))
 
     def start_preview(self, engine: Any, voice: Any, utterances: list[Utterance], text: str) -> None:
         """Say `text` without touching the document or its position."""

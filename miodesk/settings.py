@@ -35,6 +35,14 @@ MIN_TEXT_SCALE, MAX_TEXT_SCALE = 50, 400  # percent of the default reading size
 MAX_POSITIONS = 500  # the oldest are forgotten beyond this
 
 LANGUAGES = ("", "en", "ja")  # "" = follow the system locale
+# How sentences get their voice: "language" = the voice of each sentence's language (voice_ja,
+# voice_en); "single" = `voice` for every sentence.
+VOICE_MODE_LANGUAGE, VOICE_MODE_SINGLE = "language", "single"
+VOICE_MODES = (VOICE_MODE_LANGUAGE, VOICE_MODE_SINGLE)
+# File › Export audio…: the formats the dialog offers (miodesk.audio.output.FORMATS has them all) and its
+# subtitle choices ("" = none).
+EXPORT_FORMATS = (".m4b", ".m4a", ".mp3", ".opus", ".flac", ".wav")
+EXPORT_SUBTITLES = ("", ".srt", ".vtt", ".lrc")
 MIN_SERVER_PORT, MAX_SERVER_PORT = 1024, 65535  # no privileged ports
 
 
@@ -60,7 +68,12 @@ class Settings:
     server_port: int = DEFAULT_PORT
     server_api_key: str = ""
     # Reading
-    voice: str = ""  # "" = chosen by the document's language
+    voice_mode: str = VOICE_MODE_LANGUAGE
+    voice: str = ""  # the one voice of the single-voice mode ("" = the preset for the document's language)
+    voice_ja: str = ""  # Japanese sentences ("" = the Japanese female preset, else any installed voice)
+    voice_en: str = ""  # English sentences ("" = the English female preset, else any installed voice)
+    # Text inside 「…」, 『…』 and "…" is read in this voice ("" = no dialogue voice: quotes as the rest).
+    dialogue_voice: str = ""
     speed: float = 1.0
     volume: float = 1.0
     audio_device: str = ""  # "" = system default; else a device name
@@ -72,9 +85,18 @@ class Settings:
     show_outline: bool = True
     text_scale: int = 100  # the reader's text size in percent (Ctrl+plus/minus/0, Settings)
     announce_sentences: bool = False  # ask the screen reader to speak each sentence too (off: double speech)
+    # Global shortcuts (Settings › Shortcuts, miodesk/ui/global_shortcuts.py), as Qt writes keys portably;
+    # "" = none. Pressing one while MioDesk reads stops it.
+    selection_shortcut: str = "Ctrl+Alt+Shift+R"
+    clipboard_shortcut: str = "Ctrl+Alt+Shift+C"
     recent_files: list[str] = field(default_factory=list)
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
     welcome_done: bool = False
+    # File › Export audio…: the dialog's last choices.
+    export_folder: str = ""  # where the last export went ("" = the document's folder)
+    export_format: str = ".m4b"  # one of EXPORT_FORMATS
+    export_subtitles: str = ""  # one of EXPORT_SUBTITLES
+    export_voice: str = ""  # "" = the reading voices (Settings › Voices); else one voice for every sentence
 
     # Not persisted: where a damaged settings file was moved to, for the UI's notice.
     recovered_from: Path | None = field(default=None, compare=False, repr=False)
@@ -87,6 +109,16 @@ class Settings:
     def add_recent(self, path: str) -> None:
         self.recent_files = [path] + [p for p in self.recent_files if p != path]
         del self.recent_files[MAX_RECENT_FILES:]
+
+    def language_voice(self, language: str) -> str:
+        """The voice chosen for sentences in `language` ("ja"; anything else counts as English)."""
+        return self.voice_ja if language == "ja" else self.voice_en
+
+    def set_language_voice(self, language: str, name: str) -> None:
+        if language == "ja":
+            self.voice_ja = name
+        else:
+            self.voice_en = name
 
     def codec_folder(self) -> Path:
         """The chosen codec folder: the custom one, else where the registry has the variant's codec."""
@@ -135,12 +167,24 @@ def _coerce(data: dict[str, Any]) -> Settings:
     settings.codec_variant = codec_variant(settings.codec_variant) or DEFAULT_CODEC_VARIANT
     if settings.ui_language not in LANGUAGES:
         settings.ui_language = ""
+    if settings.export_format not in EXPORT_FORMATS:
+        settings.export_format = Settings.export_format
+    if settings.export_subtitles not in EXPORT_SUBTITLES:
+        settings.export_subtitles = ""
+    if "voice_mode" not in data or settings.voice_mode not in VOICE_MODES:
+        # A file from before per-language voices: a voice the user chose went on reading every sentence,
+        # so it still does; without one, the voice followed the language, which it now does per sentence.
+        settings.voice_mode = VOICE_MODE_SINGLE if settings.voice else VOICE_MODE_LANGUAGE
     del settings.recent_files[MAX_RECENT_FILES:]
     return settings
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """The saved settings, or the defaults (with `recovered_from` set when the file was damaged)."""
+def load_settings(path: Path | None = None, set_aside_damaged: bool = True) -> Settings:
+    """The saved settings, or the defaults (with `recovered_from` set when the file was damaged).
+
+    A command-line tool that only reads a few settings passes `set_aside_damaged=False`: the window
+    moves a damaged file aside (and says so) when it next starts, not a command in a terminal.
+    """
     path = path or settings_path()
     try:
         raw = path.read_bytes()
@@ -155,6 +199,9 @@ def load_settings(path: Path | None = None) -> Settings:
             raise ValueError("not a JSON object")
         return _coerce(data)
     except (ValueError, UnicodeDecodeError, TypeError) as error:
+        if not set_aside_damaged:
+            log.warning("settings file %s is damaged (%s); using defaults", path, error)
+            return Settings()
         backup = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             path.replace(backup)

@@ -21,6 +21,9 @@ SYSTEM_PACKAGES=(
   # tests/test_single_instance.py reads window titles and WM_CLASS with xwininfo; tests/test_desktop_entry.py
   # also runs desktop-file-validate (above)
   x11-utils
+  # tests/test_global_shortcuts.py: real key presses (xdotool, XTEST) and another app's selection (xclip owns
+  # PRIMARY); its fake desktop portal runs on python3-dbus (below, with pyatspi's GLib)
+  xdotool xclip python3-dbus
   # tests/test_atspi.py: the accessibility stack a screen reader listens on (a private session bus with
   # dbus-daemon, at-spi2-core's bus launcher and registry) and pyatspi for the system python3
   dbus at-spi2-core python3-pyatspi gir1.2-atspi-2.0

@@ -200,7 +200,8 @@ def test_folder_carries_what_the_app_needs_and_nothing_big_it_does_not(frozen: F
     print(f"\nfrozen folder: {total / 1e6:.0f} MB in {len(files)} files; tarball {frozen.tarball.stat().st_size / 1e6:.0f} MB")
     for name, size in sorted(parts.items(), key=lambda item: -item[1]):
         print(f"  {size / 1e6:6.1f} MB  {name}")
-    assert total < 400e6, "the folder has grown past 400 MB: check what new dependency came in"
+    # PyAV (AAC for .m4b audiobooks, issue 21) adds ~110 MB: 297 -> 405 MB on Linux.
+    assert total < 440e6, "the folder has grown past 440 MB: check what new dependency came in"
 
 
 # --- the commands ----------------------------------------------------------------------------------------

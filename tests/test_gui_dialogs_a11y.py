@@ -197,9 +197,23 @@ def test_settings_text_size_and_sentence_announcements(settings_dialog, qtbot):
     assert (result.text_scale, result.announce_sentences) == (190, True)
 
 
+def page_mnemonics(dialog: SettingsDialog) -> list[list[str]]:
+    """The mnemonic letters of each tab page's labels (with a buddy), buttons and group boxes."""
+    pages = [dialog.tabs.widget(index) for index in range(dialog.tabs.count())]
+    found: list[list[str]] = []
+    for page in pages:
+        texts = [label.text() for label in page.findChildren(QLabel) if label.buddy() is not None]
+        texts += [button.text() for button in page.findChildren(QAbstractButton)]
+        texts += [group.title() for group in page.findChildren(QGroupBox)]
+        found.append([letter for text in texts for letter in mnemonics(text)])
+    return found
+
+
 @pytest.mark.parametrize("language", ["en", "ja"])
 def test_settings_mnemonics_are_unique_and_leave_ok_and_cancel_free(qtbot, language):
-    """Every page, the speech-model server fields and the Server page included, in both languages."""
+    """Every page, the speech-model server fields and the Server and Voices pages included, in both
+    languages. Only the page shown answers its mnemonics (the next test), so a letter is unique on its
+    page together with the dialog's own (buttons, tabs)."""
     from miodesk.ui.i18n import Translations
 
     translations = Translations()
@@ -208,16 +222,37 @@ def test_settings_mnemonics_are_unique_and_leave_ok_and_cancel_free(qtbot, langu
         dialog = SettingsDialog(Settings(ui_language=language))
         qtbot.addWidget(dialog)
         letters = dialog_mnemonics(dialog)
+        pages = page_mnemonics(dialog)
         if language == "ja":
             assert dialog.tabs.tabText(3) == "サーバー"  # the Japanese catalogue is in use
     finally:
         translations.apply("en")
-    assert_unique(letters)
-    own = [letter for letter in letters
-           if letter not in {m for b in dialog.buttons.buttons() for m in mnemonics(b.text())}]
-    assert len(own) >= 14
-    # GNOME's and KDE's Qt themes label the standard buttons &OK and &Cancel.
-    assert not {"o", "c"} & set(own), own
+    buttons = [m for b in dialog.buttons.buttons() for m in mnemonics(b.text())]
+    tabs = [m for i in range(dialog.tabs.count()) for m in mnemonics(dialog.tabs.tabText(i))]
+    assert sorted(letters) == sorted(buttons + tabs + [letter for page in pages for letter in page])
+    for own in pages:
+        assert_unique(own + buttons + tabs)
+        # GNOME's and KDE's Qt themes label the standard buttons &OK and &Cancel.
+        assert not {"o", "c"} & set(own), own
+    assert_unique([letter for page in pages[:4] for letter in page])  # the first four pages share none
+    assert sum(len(own) for own in pages) >= 19
+
+
+def test_settings_mnemonics_of_hidden_pages_do_nothing(qtbot):
+    """Why a letter need only be unique on its page: Qt ignores the mnemonics of a page not shown."""
+    dialog = SettingsDialog(Settings(ui_language="en"), voices=["en_female", "jp_female"])
+    qtbot.addWidget(dialog)
+    show_active(qtbot, dialog)
+    dialog.tabs.setCurrentIndex(0)
+    dialog.model_combo.setFocus()
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_E, Qt.KeyboardModifier.AltModifier)  # "Cod&ec:"
+    assert dialog.focusWidget() is dialog.codec_combo
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)  # Voices' "&Japanese"
+    assert dialog.focusWidget() is dialog.codec_combo and dialog.tabs.currentIndex() == 0
+    dialog._show_page(dialog.voices_page)
+    dialog.per_language_radio.setFocus()
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_E, Qt.KeyboardModifier.AltModifier)  # "&English sentences:"
+    assert dialog.focusWidget() is dialog.english_voice
 
 
 def test_settings_tab_order_goes_top_to_bottom(settings_dialog, qtbot):

@@ -98,7 +98,7 @@ def test_pause_next_previous_stop_and_voice_change(app, qtbot, tmp_path, pulse_s
     target = combo.findData("en_male")
     combo.setCurrentIndex(target)
     combo.activated.emit(target)
-    assert controller.settings.voice == "en_male"
+    assert controller.settings.voice_en == "en_male"  # the voice of the English sentences
     count = len(started)
     qtbot.waitUntil(lambda: len(started) > count, timeout=20000)
     assert controller.state == "playing"

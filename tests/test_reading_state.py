@@ -79,7 +79,7 @@ class FakeGenerator:
         self.stats = Stats()
         self.started_at: int | None = None
         self.sought: list[int] = []
-        self.voice = request.voice
+        self.voice, self.voices = request.voice, request.voices
         self.speed = 1.0
         self.finished = False
 
@@ -98,8 +98,8 @@ class FakeGenerator:
     def seek_char(self, offset: int) -> None:
         self.sought.append(offset)
 
-    def set_voice(self, voice: Any) -> None:
-        self.voice = voice
+    def set_voices(self, voice: Any, voices: dict[str, Any]) -> None:
+        self.voice, self.voices = voice, voices
 
     def set_speed(self, speed: float) -> None:
         self.speed = speed
@@ -300,6 +300,21 @@ def test_japanese_documents_use_the_japanese_pace_and_voice(rig: Rig, tmp_path: 
     assert choose_voice("", ["en_female", "jp_female"], rig.state.language()) == "jp_female"
 
 
+def test_a_reading_gets_a_voice_per_language(rig: Rig, tmp_path: Path) -> None:
+    rig.open(tmp_path)
+    voices = {"ja": "japanese voice", "en": "english voice"}
+    rig.state.start_reading(Engine(), "main voice", 0, voices)
+    voices["en"] = "changed later"  # the request keeps what it was given
+    request = rig.sessions[0].request
+    assert (request.voice, request.voices) == ("main voice", {"ja": "japanese voice", "en": "english voice"})
+    rig.state.start_reading(Engine(), "one voice", 0)
+    assert rig.sessions[1].request.voices == {}  # one voice for every sentence
+
+
+def test_without_a_document_the_language_is_the_fallback(rig: Rig) -> None:
+    assert rig.state.language() == "en" and rig.state.language(fallback="ja") == "ja"
+
+
 def test_default_voice_choice() -> None:
     assert default_voice_for_language("ja") == "jp_female"
     assert default_voice_for_language("en") == default_voice_for_language("fr") == "en_female"
@@ -342,8 +357,9 @@ def test_the_player_is_reused_replaced_and_follows_device_and_volume(rig: Rig, t
     assert len(rig.sinks) == 1 and rig.sessions[0].finished  # one player; the old session stopped
     pipeline.set_volume(0.3)
     pipeline.set_speed(1.5)
-    pipeline.set_voice("v3")
-    assert rig.sinks[0].volume == 0.3 and rig.sessions[1].speed == 1.5 and rig.sessions[1].voice == "v3"
+    pipeline.set_voices("v3", {"ja": "v4"})
+    assert rig.sinks[0].volume == 0.3 and rig.sessions[1].speed == 1.5
+    assert (rig.sessions[1].voice, rig.sessions[1].voices) == ("v3", {"ja": "v4"})
 
     class Engine24k:
         sample_rate = 24000

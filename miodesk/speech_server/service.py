@@ -55,6 +55,7 @@ import numpy as np
 
 from miodesk.errors import GenerationError, MioDeskError, TextError, VoiceError
 from miodesk.speech_server.options import DEFAULT_QUEUE_SIZE
+from miodesk.text import text_for_model
 from miodesk.text.segment import Utterance, segment
 from miodesk.tts.generation import DEFAULT_RETRY, CodeGenerator, Priority, RetryPolicy
 from miodesk.tts.reader import MarkersWhenWritten, ReaderEvent, ReaderEventKind, ReadingSession
@@ -259,6 +260,8 @@ class SpeechService:
     engine uses the new one, and never by two threads at once (so a plain lazy loader loads once).
     `queue_size`: requests admitted at once, the one being spoken included.
     `plan` and `retry` are the reader's (miodesk bench relaxes `retry` for its random stand-ins).
+    `prepare_text` turns each sentence into what the model is given, as in the window's reading (the
+    readings dictionary, then normalisation).
     """
 
     def __init__(
@@ -269,6 +272,7 @@ class SpeechService:
         *,
         plan: ChunkPlan | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        prepare_text: Callable[[str], str] = text_for_model,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size}")
@@ -278,6 +282,7 @@ class SpeechService:
         self.queue_size = queue_size
         self._plan = plan or ChunkPlan()
         self._retry = retry
+        self._prepare_text = prepare_text
         self._cond = threading.Condition()
         self._waiting: deque[SpeechJob] = deque()
         self._speaking: SpeechJob | None = None
@@ -466,6 +471,7 @@ class SpeechService:
             seed=job.seed,
             retry=self._retry,
             priority=Priority.BACKGROUND,
+            prepare_text=self._prepare_text,
         )
         session.start()
         try:

@@ -4,6 +4,12 @@ MioTTS stops at 700 tokens (28 s) and the official server refuses more than 300 
 text is cut: at sentence ends first, then at clause boundaries (、，,;), then at spaces, and only as a
 last resort at a fixed length. Every utterance keeps `start`/`end` offsets into the original string,
 so the reader can highlight exactly what is being said.
+
+With `split_quotes` (a second voice for dialogue), sentences are also cut where a quotation starts and
+ends, so no utterance straddles a quote boundary, and `Utterance.quoted` says which are inside one:
+「…」, 『…』, “…” and straight "…" pairs. Quotes nest (『…』 inside 「…」 stays dialogue), never cross
+a paragraph break, and one left open ends at the end of its paragraph, so a stray mark cannot turn
+the rest of a book into dialogue.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class Utterance:
     start: int
     end: int
     language: str
+    quoted: bool = False  # inside 「…」, 『…』, “…” or "…" (only found with `segment(split_quotes=True)`)
 
 
 def is_speakable(text: str) -> bool:
@@ -143,22 +150,106 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def iter_utterances(text: str) -> Iterator[Utterance]:
+# Quotation marks: an opener and the closer it waits for. Straight double quotes open and close alike;
+# which one a mark is depends on the characters around it (`_straight_quote_role`).
+_QUOTE_PAIRS = {"「": "」", "『": "』", "“": "”"}
+_QUOTE_CLOSERS = frozenset(_QUOTE_PAIRS.values())
+_STRAIGHT = '"'
+_OPENS_AFTER = "([{<«“‘「『（【〈《〔［"
+
+
+def _straight_quote_role(text: str, index: int, start: int, end: int) -> str:
+    """"open", "close" or "" (neither: an inch mark such as 12", a lone mark between spaces)."""
+    before = text[index - 1] if index > start else " "
+    after = text[index + 1] if index + 1 < end else " "
+    opens = (before.isspace() or before in _OPENS_AFTER) and not after.isspace()
+    closes = not before.isspace() and (after.isspace() or not after.isalnum())
+    if opens and not closes:
+        return "open"
+    if closes and not opens and not before.isdigit():
+        return "close"
+    if opens and closes:  # between punctuation: ("…") or ,"…: decided by the pairing
+        return "either"
+    return ""
+
+
+def quote_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each top-level quotation in `text[start:end]`, its marks included; a quote left
+    open runs to `end`. Nested quotes are inside their outer span."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    waiting: list[str] = []  # the closers the open quotes wait for, innermost last
+    opened = start
+    for index in range(start, end):
+        char = text[index]
+        if char in _QUOTE_PAIRS:
+            if not waiting:
+                opened = index
+            waiting.append(_QUOTE_PAIRS[char])
+        elif char in _QUOTE_CLOSERS or char == _STRAIGHT:
+            role = "close" if char != _STRAIGHT else _straight_quote_role(text, index, start, end)
+            if role in ("close", "either") and waiting and waiting[-1] == char:
+                waiting.pop()
+                if not waiting:
+                    spans.append((opened, index + 1))
+            elif char == _STRAIGHT and role in ("open", "either"):
+                if not waiting:
+                    opened = index
+                waiting.append(_STRAIGHT)
+            elif char in _QUOTE_CLOSERS and char in waiting:
+                # A closer of an outer quote while an inner one is open: the inner one was never closed.
+                while waiting and waiting[-1] != char:
+                    waiting.pop()
+                waiting.pop()
+                if not waiting:
+                    spans.append((opened, index + 1))
+    if waiting:
+        spans.append((opened, end))
+    return spans
+
+
+def _cut_at_quotes(start: int, end: int, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int, bool]]:
+    """`[start, end)` cut where quotes begin and end: (piece start, piece end, inside a quote)."""
+    position = start
+    for quote_start, quote_end in spans:
+        if quote_end <= position or quote_start >= end:
+            continue
+        if quote_start > position:
+            yield position, quote_start, False
+        piece_end = min(quote_end, end)
+        yield max(position, quote_start), piece_end, True
+        position = piece_end
+    if position < end:
+        yield position, end, False
+
+
+def iter_utterances(text: str, split_quotes: bool = False) -> Iterator[Utterance]:
     """Yield utterances in reading order, in time linear in the length of the text."""
     paragraph_start = 0
     boundaries = [match.span() for match in _PARAGRAPH_BREAK.finditer(text)] + [(len(text), len(text))]
     for break_start, break_end in boundaries:
+        spans = quote_spans(text, paragraph_start, break_start) if split_quotes else []
+        next_span = 0
         for line_start, line_end in _split_lines(text, paragraph_start, break_start):
             for sentence_start, sentence_end in _split_sentences(text, line_start, line_end):
-                limit = _limit_for(text[sentence_start:sentence_end])
-                for piece_start, piece_end in _split_long(text, sentence_start, sentence_end, limit):
-                    start, end = _trimmed(text, piece_start, piece_end)
-                    piece = text[start:end]
-                    if is_speakable(piece):
-                        assert len(piece) <= MAX_MODEL_TEXT_CHARS
-                        yield Utterance(piece, start, end, detect_language(piece))
+                while next_span < len(spans) and spans[next_span][1] <= sentence_start:
+                    next_span += 1  # spans are in order: each sentence looks at those not yet passed
+                nearby = []
+                for span in spans[next_span:]:
+                    if span[0] >= sentence_end:
+                        break
+                    nearby.append(span)
+                for part_start, part_end, quoted in _cut_at_quotes(sentence_start, sentence_end, nearby):
+                    limit = _limit_for(text[part_start:part_end])
+                    for piece_start, piece_end in _split_long(text, part_start, part_end, limit):
+                        start, end = _trimmed(text, piece_start, piece_end)
+                        piece = text[start:end]
+                        if is_speakable(piece):
+                            assert len(piece) <= MAX_MODEL_TEXT_CHARS
+                            yield Utterance(piece, start, end, detect_language(piece), quoted)
         paragraph_start = break_end
 
 
-def segment(text: str) -> list[Utterance]:
-    return list(iter_utterances(text))
+def segment(text: str, split_quotes: bool = False) -> list[Utterance]:
+    """The utterances of `text`; with `split_quotes`, cut at quote boundaries too (see the module's note)."""
+    return list(iter_utterances(text, split_quotes))

@@ -37,7 +37,9 @@ CHATML_FALLBACK = "<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
 
 # --- llama.cpp log routing ----------------------------------------------------------------------
 
-_log_lock = threading.Lock()
+# Re-entrant: garbage collection may free a model (whose destructor logs through the callback) in the
+# middle of the callback, on the same thread; a plain lock deadlocked there.
+_log_lock = threading.RLock()
 _log_buffer: list[str] = []
 _log_state = {"level": logging.DEBUG, "error": False}
 _last_error: list[str] = []  # recent llama.cpp error lines, used to explain a failed load
@@ -69,11 +71,12 @@ def _install_log_callback() -> None:
                 if _log_state["error"] and _last_error:
                     _last_error[-1] += chunk
                 _log_buffer.append(chunk)
+                line, level = "", _log_state["level"]
                 if chunk.endswith("\n"):
                     line = "".join(_log_buffer).rstrip()
                     _log_buffer.clear()
-                    if line:
-                        _llama_log.log(_log_state["level"], "%s", line)
+            if line:  # outside the lock: a log handler may do anything, even free a model
+                _llama_log.log(level, "%s", line)
         except Exception:  # never let an exception cross back into C
             pass
 

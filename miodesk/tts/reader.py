@@ -5,10 +5,21 @@ each other except through bounded queues:
 
     LLM thread    generates codes for utterance n+1, n+2 … (at most `lookahead` ahead of playback)
     codec thread  decodes them in chunks as they arrive and writes PCM into the sink
-    sink          an AudioPlayer (PortAudio callback) or a FileSink (render to a file)
+    sink          an AudioPlayer (PortAudio callback), a FileSink (render to a file through the output
+                  writer, miodesk.audio.output) or an export's chapter files (miodesk.export)
 
 Position events come from markers in the sink, so "utterance 5 started" fires when its first sample
 is heard, not when it was generated. Controls (pause, next, seek, voice, speed) are thread-safe.
+
+A mixed document can be read with a voice per language: `voices` maps an utterance's language ("ja",
+"en") to its voice, and `voice` reads the rest. The voice only conditions the codec (the model never
+sees it), so it is picked when an utterance starts decoding, and a change applies from the next one.
+A `dialogue_voice` reads the utterances inside quotes (`Utterance.quoted`, from
+`segment(split_quotes=True)`) the same way, at no extra cost: their codes are the same in any voice.
+
+Renders that are not listened to live (exports) may set a `quality_guard` (miodesk.tts.quality): each
+sentence's whole audio is judged before it is written, and a bad one is generated again with other
+seeds by the codec thread, which keeps the best candidate.
 
 Several readings may share one engine (the window's and the local speech server's): each sentence is
 one generation, and the model serves waiting generations in the order of their `priority`
@@ -22,16 +33,16 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import soundfile
 
 from miodesk import system
+from miodesk.audio.output import AudioFileWriter, BookTags, ChapterMark
 from miodesk.errors import MioDeskError
 from miodesk.text.normalize import text_for_model
 from miodesk.text.segment import Utterance
@@ -42,9 +53,11 @@ from miodesk.tts.generation import (
     Priority,
     RetryPolicy,
     SamplingParams,
+    collect_codes,
     describe_failure,
     priority_of_thread,
 )
+from miodesk.tts.quality import REJECTED, GuardCounts, QualityGuard, Verdict
 from miodesk.tts.streaming import ChunkPlan, Decoder, StreamingDecoder
 
 log = logging.getLogger(__name__)
@@ -90,7 +103,9 @@ class ReadingStats:
     underruns: int = 0
     codes: int = 0
     runaways: int = 0
+    skipped: int = 0  # utterances left out: the model could not finish them
     utterance_codes: dict[int, int] = field(default_factory=dict)  # codes spoken per utterance index
+    guard: GuardCounts = field(default_factory=GuardCounts)  # what the quality guard did (when on)
 
     @property
     def rtf(self) -> float:
@@ -120,6 +135,7 @@ class ReadingStats:
             "max_lookahead": self.max_lookahead,
             "codes": self.codes,
             "runaways": self.runaways,
+            "skipped": self.skipped,
             "peak_rss_mb": _rounded(self.peak_rss_mb()),
         }
 
@@ -201,26 +217,29 @@ class MarkersWhenWritten:
 
 
 class FileSink(MarkersWhenWritten):
-    """Renders to a WAV/FLAC file as the audio arrives (flat memory on a whole book)."""
+    """Renders to an audio file as the audio arrives (flat memory on a whole book), in any format of
+    the output writer (miodesk.audio.output): its own temporary file, the file at `path` only once
+    `close(keep=True)` finished it, nothing left behind otherwise. A failed write (disk full) raises
+    OutputError with the cause, which ends the reading with that message."""
 
-    def __init__(self, path: Path, sample_rate: int, on_marker: Callable[[Any], None] | None = None):
+    def __init__(self, path: Path, sample_rate: int, on_marker: Callable[[Any], None] | None = None,
+                 tags: BookTags | None = None):
         self.path = Path(path)
         self.sample_rate = sample_rate
         self._on_marker = on_marker
-        self._partial = self.path.with_name(f".{self.path.name}.partial")
-        fmt = "FLAC" if self.path.suffix.lower() == ".flac" else "WAV"
-        self._file = soundfile.SoundFile(
-            self._partial, "w", samplerate=sample_rate, channels=1, format=fmt, subtype="PCM_16"
-        )
+        self._writer = AudioFileWriter(self.path, sample_rate, tags)
         self.frames_written = 0
         self.first_audio_time: float | None = None
+        self.encode_s = 0.0  # time spent encoding and writing
 
     def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool:
         if cancel is not None and cancel.is_set():
             return False
         if self.first_audio_time is None and np.any(samples):
             self.first_audio_time = time.perf_counter()
-        self._file.write(np.clip(samples, -1.0, 1.0))
+        started = time.perf_counter()
+        self._writer.write(samples)
+        self.encode_s += time.perf_counter() - started
         self.frames_written += len(samples)
         return True
 
@@ -231,19 +250,23 @@ class FileSink(MarkersWhenWritten):
     def end_of_audio(self) -> None:
         pass
 
-    def close(self, keep: bool = True) -> None:
-        self._file.close()
+    def close(self, keep: bool = True, chapters: list[ChapterMark] | None = None) -> None:
+        """Finish the file and put it at `path` (`keep`), or throw it away."""
         if keep:
-            self._partial.replace(self.path)
+            started = time.perf_counter()
+            self._writer.finish(chapters or [])
+            self.encode_s += time.perf_counter() - started
         else:
-            self._partial.unlink(missing_ok=True)
+            self._writer.discard()
 
 
-class _Marker(str, Enum):
-    """Payloads of the sink's markers are (_Marker, utterance index)."""
+class Marker(str, Enum):
+    """Payloads of the sink's markers are (Marker, utterance index). A sink that counts samples (an
+    export's) learns from them where each utterance lies in the audio."""
 
-    START = "start"
-    END = "end"
+    START = "start"  # before the utterance's audio
+    SPOKEN = "spoken"  # after its audio, before the pause that follows it
+    END = "end"  # after the pause
 
 
 class _Message(Enum):
@@ -260,6 +283,10 @@ _Item = tuple[_Message, list[int] | FinishReason | None]
 
 def _codes_in(items: list[_Item]) -> list[int]:
     return [code for kind, value in items if kind == _Message.CODES and isinstance(value, list) for code in value]
+
+
+def _voice_vectors(voices: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    return {language: np.asarray(vector, dtype=np.float32) for language, vector in (voices or {}).items()}
 
 
 class ReadingSession:
@@ -282,6 +309,12 @@ class ReadingSession:
         priority: Priority = Priority.INTERACTIVE,  # BACKGROUND: the speech server's requests
         # An utterance's text → what the model is given (the readings dictionary, then normalisation).
         prepare_text: Callable[[str], str] = text_for_model,
+        # A voice per utterance language ("ja", "en"); utterances in other languages ("auto") get `voice`.
+        voices: Mapping[str, np.ndarray] | None = None,
+        # The voice of quoted utterances (`Utterance.quoted`); None: they take their language's voice.
+        dialogue_voice: np.ndarray | None = None,
+        # Judge each sentence's whole audio and generate bad ones again (exports; see miodesk.tts.quality).
+        quality_guard: QualityGuard | None = None,
     ) -> None:
         self.engine = engine
         self.utterances = utterances
@@ -298,6 +331,9 @@ class ReadingSession:
         # The optional controls of a sound card, looked up once; a file sink has none of them.
         self._live: LiveSink | None = sink if isinstance(sink, LiveSink) else None
         self._voice = np.asarray(voice, dtype=np.float32)
+        self._voices = _voice_vectors(voices)
+        self._dialogue_voice = None if dialogue_voice is None else np.asarray(dialogue_voice, dtype=np.float32)
+        self._guard = quality_guard
         self._speed = speed
         self._lock = threading.Lock()
         self.stats = ReadingStats()
@@ -359,9 +395,33 @@ class ReadingSession:
         self._restart(self.index_at_char(offset))
 
     def set_voice(self, voice: np.ndarray) -> None:
-        """Takes effect from the next utterance that starts decoding."""
+        """One voice for every utterance, from the next one that starts decoding."""
+        self.set_voices(voice, None)
+
+    def set_voices(self, voice: np.ndarray, voices: Mapping[str, np.ndarray] | None) -> None:
+        """A voice per language (`voice` for the others), from the next utterance that starts decoding."""
+        vector, by_language = np.asarray(voice, dtype=np.float32), _voice_vectors(voices)
         with self._lock:
-            self._voice = np.asarray(voice, dtype=np.float32)
+            self._voice, self._voices = vector, by_language
+
+    def voice_for(self, language: str) -> np.ndarray:
+        """The voice an utterance in `language` gets if it starts decoding now."""
+        with self._lock:
+            return self._voices.get(language, self._voice)
+
+    def set_dialogue_voice(self, voice: np.ndarray | None) -> None:
+        """The voice of quoted utterances (None: their language's), from the next one that starts decoding."""
+        vector = None if voice is None else np.asarray(voice, dtype=np.float32)
+        with self._lock:
+            self._dialogue_voice = vector
+
+    def voice_for_utterance(self, utterance: Utterance) -> np.ndarray:
+        """The voice `utterance` gets if it starts decoding now: the dialogue voice inside quotes, else its
+        language's."""
+        with self._lock:
+            if utterance.quoted and self._dialogue_voice is not None:
+                return self._dialogue_voice
+            return self._voices.get(utterance.language, self._voice)
 
     def set_speed(self, speed: float) -> None:
         with self._lock:
@@ -419,13 +479,13 @@ class ReadingSession:
     def on_marker(self, payload: Any) -> None:
         """Called by the sink when marked audio becomes audible."""
         kind, index = payload
-        if kind == _Marker.START:
+        if kind == Marker.START:
             self.current_index = index
             utterance = self.utterances[index]
             self._emit(
                 ReaderEvent(ReaderEventKind.UTTERANCE_STARTED, index, utterance.start, utterance.end, utterance.text)
             )
-        elif kind == _Marker.END:
+        elif kind == Marker.END:
             self._emit(ReaderEvent(ReaderEventKind.UTTERANCE_FINISHED, index))
 
     # --- LLM thread -------------------------------------------------------------------------------
@@ -522,18 +582,20 @@ class ReadingSession:
             for index in range(first, len(self.utterances)):
                 with self._lock:
                     self._decoding_index = index
-                    voice, speed = self._voice, self._speed
+                    speed = self._speed
+                voice = self.voice_for_utterance(self.utterances[index])
                 codes_queue = self._wait_for_queue(index, cancel)
                 if codes_queue is None:
                     return
                 if not self._decode_utterance(index, codes_queue, voice, speed, cancel):
                     return
+                self.sink.add_marker((Marker.SPOKEN, index))
                 pause = self._pause_after(index)
                 if pause and not self.sink.write(
                     np.zeros(int(pause * self.engine.codec.sample_rate), np.float32), cancel
                 ):
                     return
-                self.sink.add_marker((_Marker.END, index))
+                self.sink.add_marker((Marker.END, index))
                 with self._lock:
                     self._queues.pop(index, None)
             self.sink.end_of_audio()
@@ -555,7 +617,8 @@ class ReadingSession:
         """Stream one utterance into the sink; False when the run was cancelled."""
         codec = self.engine.codec
         decoder = StreamingDecoder(codec, voice, speed, self.plan)
-        self.sink.add_marker((_Marker.START, index))
+        all_codes: list[int] = []  # of the current attempt, for the quality guard
+        self.sink.add_marker((Marker.START, index))
         while True:
             try:
                 items = [codes_queue.get(timeout=0.05)]
@@ -578,6 +641,8 @@ class ReadingSession:
             kind, value = control[-1] if control else (_Message.CODES, None)
             if kind == _Message.SKIP:
                 assert isinstance(value, FinishReason)
+                if self._guard is not None:
+                    return self._guarded(index, [], voice, speed, cancel, reason=value)
                 self._emit_skipped(index, value)
                 return True
             restarts = [i for i, (k, _) in enumerate(items) if k == _Message.RESTART]
@@ -586,6 +651,12 @@ class ReadingSession:
                 # retry has already ended, so END came in the same batch).
                 codes = _codes_in(items[restarts[-1] + 1 :])
                 decoder = StreamingDecoder(codec, voice, speed, self.plan)
+                all_codes = []
+            all_codes.extend(codes)
+            if self._guard is not None:
+                if kind == _Message.END:  # the whole sentence is in: judged before any of it is written
+                    return self._guarded(index, all_codes, voice, speed, cancel)
+                continue
             started = time.perf_counter()
             if kind == _Message.END:
                 decoder.extend(codes)
@@ -602,6 +673,79 @@ class ReadingSession:
             if kind == _Message.END:
                 return True
 
+    # --- quality guard (codec thread) ---------------------------------------------------------------
+
+    def _decode_whole(self, codes: list[int], voice: np.ndarray, speed: float) -> np.ndarray:
+        started = time.perf_counter()
+        decoder = StreamingDecoder(self.engine.codec, voice, speed, ChunkPlan(full=True))
+        decoder.extend(codes)
+        audio = decoder.finish()
+        elapsed = time.perf_counter() - started
+        self.stats.codec_busy_s += elapsed
+        if self.stats.first_window_ready_s is None:
+            self.stats.first_window_ready_s = started - self.stats.started_at
+            self.stats.first_decode_s = elapsed
+        return audio
+
+    def _candidate(self, index: int, attempt: int, cancel: threading.Event) -> list[int] | None:
+        """Another generation of utterance `index` with the seed of `attempt`; None if it failed too."""
+        params = self._retry.params(self._sampling, self._seed, index, attempt)
+        started = time.perf_counter()
+        with priority_of_thread(self._priority):
+            codes, reason = collect_codes(self.engine.llm, self._prepare_text(self.utterances[index].text), params,
+                                          self._retry, cancel)
+        self.stats.llm_busy_s += time.perf_counter() - started
+        return codes if reason == FinishReason.EOG and codes else None
+
+    def _guarded(self, index: int, codes: list[int], voice: np.ndarray, speed: float, cancel: threading.Event,
+                 reason: FinishReason | None = None) -> bool:
+        """Judge the sentence's first candidate (`codes`; none when the model could not finish it,
+        `reason`), try others while it has problems, and write the best; False when cancelled."""
+        assert self._guard is not None
+        guard, counts = self._guard, self.stats.guard
+        utterance = self.utterances[index]
+        text = self._prepare_text(utterance.text)
+        rate = self.engine.codec.sample_rate
+
+        def judged(candidate: list[int]) -> tuple[Verdict, list[int], np.ndarray]:
+            audio = self._decode_whole(candidate, voice, speed)
+            return guard.judge(text, utterance.language, candidate, audio, rate, speed), candidate, audio
+
+        empty = np.zeros(0, np.float32)
+        best = judged(codes) if codes else (REJECTED, codes, empty)
+        counts.checked += 1
+        if not best[0].ok:
+            counts.flagged += 1
+            log.info("utterance %d: %s; trying another seed", index, ", ".join(best[0].problems))
+            # Attempts after the retry policy's own, so no seed of this reading is used twice.
+            for extra in range(guard.extra_tries):
+                if cancel.is_set():
+                    return False
+                counts.regenerations += 1
+                candidate = self._candidate(index, self._retry.attempts + extra, cancel)
+                if cancel.is_set():
+                    return False
+                verdict = judged(candidate) if candidate else (REJECTED, [], empty)
+                if verdict[0].penalty < best[0].penalty:
+                    best = verdict
+                if best[0].ok:
+                    break
+            if best[0].ok:
+                counts.fixed += 1
+            elif best[1]:
+                counts.kept_flawed += 1
+                log.info("utterance %d: kept the best of %d candidates (%s)", index, guard.extra_tries + 1,
+                         ", ".join(best[0].problems))
+        if not best[1]:
+            self._emit_skipped(index, reason or FinishReason.EOG)
+            return True
+        if not codes:
+            counts.rescued += 1
+        self.stats.utterance_codes[index] = len(best[1])
+        if best[1] is not codes:
+            self.stats.codes += len(best[1]) - len(codes)  # the first candidate's were counted when generated
+        return self._write_pieces([best[2]], cancel)
+
     def _buffered_s(self) -> float:
         """Audio the sink holds (a live player), +inf for a file (never in a hurry)."""
         return float(self.sink.buffered_seconds)
@@ -616,6 +760,7 @@ class ReadingSession:
         return True
 
     def _emit_skipped(self, index: int, reason: FinishReason) -> None:
+        self.stats.skipped += 1
         utterance = self.utterances[index]
         message = f"Skipped a sentence the speech model could not finish ({describe_failure(reason)})."
         self._emit(

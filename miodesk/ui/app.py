@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from miodesk import __version__
 from miodesk.ui.assets import app_icon
-from miodesk.ui.single_instance import HandOff, InstanceServer, hand_off, open_request, server_name
+from miodesk.ui.single_instance import HandOff, InstanceServer, hand_off, open_request, read_request, server_name
 
 if TYPE_CHECKING:
     # Imported where used: a second launch only hands its files over and should not pay for these.
@@ -71,6 +71,7 @@ def build_app(settings: Settings | None = None, engine_factory: EngineFactory | 
     """Create the window, its controller and the tray (tests call this with their own engine)."""
     from miodesk.settings import load_settings
     from miodesk.ui.controller import ReaderController
+    from miodesk.ui.global_shortcuts import GlobalReader
     from miodesk.ui.i18n import Translations
     from miodesk.ui.main_window import MainWindow
     from miodesk.ui.tray import ReaderTray
@@ -82,6 +83,7 @@ def build_app(settings: Settings | None = None, engine_factory: EngineFactory | 
     window = MainWindow(controller, translations)
     controller.setParent(window)
     tray = ReaderTray(window)
+    GlobalReader(window)  # window.global_reader; run_app binds its global shortcuts
     if settings.recovered_from is not None:
         window.show_message(
             "warning",
@@ -176,7 +178,10 @@ def run_app(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="miodesk", add_help=True)
     parser.add_argument("files", nargs="*", help="documents to open")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--read-selection", action="store_true", help="read the selection of any app aloud")
+    parser.add_argument("--read-clipboard", action="store_true", help="read the clipboard aloud")
     args, qt_args = parser.parse_known_args(argv)
+    read = "selection" if args.read_selection else "clipboard" if args.read_clipboard else ""
 
     from miodesk.logs import setup_logging
 
@@ -186,7 +191,7 @@ def run_app(argv: list[str] | None = None) -> int:
     log.info("MioDesk %s starting", __version__)
     app = ensure_application([sys.argv[0] if sys.argv else "miodesk", *qt_args])
     # One app per user: a running MioDesk takes this launch's files (before anything costly is built).
-    request = open_request(args.files)
+    request = read_request(read) if read else open_request(args.files)
     name = server_name()
     handed = hand_off(request, name)
     if handed is HandOff.DONE:
@@ -203,14 +208,21 @@ def run_app(argv: list[str] | None = None) -> int:
     parts.window.quitRequested.connect(app.quit)
     server.openRequested.connect(lambda files: open_files(parts, files, raise_window=True))
     server.activateRequested.connect(lambda: bring_to_front(parts.window))
+    reader = parts.window.global_reader
+    assert reader is not None  # build_app made it
+    server.readRequested.connect(reader.read)
     server.start()
     FileOpenEvents(app, parts)
     probing = bool(os.environ.get(STARTUP_PROBE_ENV))
     if probing:
         StartupProbe(app, parts.window)
     parts.tray.show()
-    parts.window.show()
+    if not (read and parts.tray.available()):  # `--read-selection` with none running starts in the tray
+        parts.window.show()
     open_files(parts, request.get("open", []))
+    reader.start()  # the global shortcuts
+    if read:
+        reader.read(read)
     if not probing:
         QTimer.singleShot(300, lambda: start_first_run_if_needed(parts))
     try:

@@ -43,9 +43,17 @@ from miodesk.reading_state import (
     SessionPipeline,
     StartRequest,
     TransportState,
-    choose_voice,
+    VoicePlan,
+    plan_voices,
 )
-from miodesk.settings import PositionStore, Settings, content_hash, document_key, save_settings
+from miodesk.settings import (
+    VOICE_MODE_LANGUAGE,
+    PositionStore,
+    Settings,
+    content_hash,
+    document_key,
+    save_settings,
+)
 from miodesk.text.documents import Document, DocumentError, load_document
 from miodesk.text.segment import segment
 from miodesk.ui.background import UiDispatcher, deliver, run_in_background
@@ -147,6 +155,8 @@ class ReaderController(QObject):
     voiceChanged = Signal(str)
     # "127.0.0.1:8880" once the in-app speech server listens there; "" when it stops
     serverChanged = Signal(str)
+    # The open document was segmented anew (the dialogue voice turned on or off): its LoadedDocument
+    documentResegmented = Signal(object)
 
     def __init__(
         self,
@@ -164,6 +174,11 @@ class ReaderController(QObject):
         self.voice_store = voice_store if voice_store is not None else VoiceStore()
         self.positions = positions if positions is not None else PositionStore()
         self.seed: int | None = None  # tests fix it for repeatable speech
+        from miodesk.text.readings import LiveReadings
+
+        # The readings dictionary (Tools › Readings dictionary, `miodesk dict`): one file for the reading,
+        # previews and the speech server, reloaded when it changes.
+        self.readings = LiveReadings()
 
         self.engine: Any = None
         self.engine_state = EngineState.NONE
@@ -171,6 +186,8 @@ class ReaderController(QObject):
         self._engine_loader: threading.Thread | None = None
         self._document_generation = 0
         self._pending: Callable[[], None] | None = None  # what to do once the engine is ready
+        # Others waiting for the engine without touching the reading (an export): (ready, failed)
+        self._engine_waiters: list[tuple[Callable[[Any], None], Callable[[str], None]]] = []
         self._closed = False
         self._ui = UiDispatcher(self)
         self.pipeline = SessionPipeline(
@@ -246,6 +263,9 @@ class ReaderController(QObject):
             self.engineStateChanged.emit(EngineState.READY.value)
             self.engineInfoChanged.emit(self.model_name(), self.provider_label())
             self._engine_for_server(engine)
+            waiters, self._engine_waiters = self._engine_waiters, []
+            for ready, _ in waiters:
+                ready(engine)
             pending, self._pending = self._pending, None
             if pending is not None:
                 pending()
@@ -259,6 +279,9 @@ class ReaderController(QObject):
             self.reading.set_state(TransportState.IDLE)
             message = str(error) if isinstance(error, MioDeskError) else f"{type(error).__name__}: {error}"
             self._engine_for_server(None, message)
+            waiters, self._engine_waiters = self._engine_waiters, []
+            for _, not_loaded in waiters:
+                not_loaded(message)
             self.errorOccurred.emit(self.tr("The speech models could not be loaded: {0}").format(message))
 
         self._engine_loader = run_in_background(self._ui, "engine-load", lambda: self.engine_factory(settings),
@@ -330,6 +353,17 @@ class ReaderController(QObject):
             self.engine_state = EngineState.NONE
         self.ensure_engine()
 
+    def when_engine_ready(self, ready: Callable[[Any], None], failed: Callable[[str], None]) -> None:
+        """`ready(engine)` on the UI thread once the models are loaded (loading them now if need be), or
+        `failed(message)` when they cannot load; unlike Play, the reading's state is left alone (an export)."""
+        if self.engine is not None:
+            ready(self.engine)
+            return
+        self._engine_waiters.append((ready, failed))
+        if self.engine_state == EngineState.FAILED:
+            self.engine_state = EngineState.NONE  # asking again tries again, as Play does
+        self.ensure_engine()
+
     # --- the in-app speech server --------------------------------------------------------------------
 
     def apply_server_settings(self) -> None:
@@ -386,7 +420,7 @@ class ReaderController(QObject):
             check_options(options)
             with self._sources_lock:
                 self._engine_sources.append(source)
-            service = SpeechService(source, self.voice_store)
+            service = SpeechService(source, self.voice_store, prepare_text=self.readings.prepare_text)
             try:
                 running = start_server(service, options)
             except BaseException:
@@ -471,6 +505,9 @@ class ReaderController(QObject):
             plan=ChunkPlan(full=self.settings.full_decode),
             on_event=on_event,
             seed=self.seed,
+            prepare_text=self.readings.prepare_text,
+            voices=request.voices,
+            dialogue_voice=request.dialogue_voice,
         )
 
     @staticmethod
@@ -486,6 +523,7 @@ class ReaderController(QObject):
         self._document_generation += 1
         generation = self._document_generation
         self.documentLoading.emit(path.name)
+        split = self.split_quotes()
 
         def work() -> LoadedDocument:
             document = load_document(path)
@@ -494,7 +532,8 @@ class ReaderController(QObject):
             except OSError:
                 digest = content_hash(document.text)
             key = document_key(path, digest)
-            return LoadedDocument(document, segment(document.text), key, self.positions.get(key))
+            return LoadedDocument(document, segment(document.text, split_quotes=split), key, self.positions.get(key),
+                                  split)
 
         def done(loaded: LoadedDocument) -> None:
             if generation == self._document_generation:
@@ -514,12 +553,16 @@ class ReaderController(QObject):
         """Show an in-memory document (clipboard); `segment` is quick for clipboard-sized text."""
         self._document_generation += 1
         key = document_key(document.title, content_hash(document.text)) if remember else None
-        loaded = LoadedDocument(document, segment(document.text), key, None)
+        split = self.split_quotes()
+        loaded = LoadedDocument(document, segment(document.text, split_quotes=split), key, None, split)
         self._install_document(loaded)
         return loaded
 
     def _install_document(self, loaded: LoadedDocument) -> None:
         self._pending = None
+        if loaded.split_quotes != self.split_quotes():  # the dialogue voice changed while it loaded
+            loaded.utterances = segment(loaded.document.text, split_quotes=self.split_quotes())
+            loaded.split_quotes = self.split_quotes()
         self.reading.install(loaded)
         self.documentLoaded.emit(loaded)
         self.statsChanged.emit(dict(self.reading.last_stats))
@@ -529,7 +572,10 @@ class ReaderController(QObject):
         return self.loaded.document if self.loaded else None
 
     def language(self) -> str:
-        return self.reading.language()
+        """The open document's main language; with none, the UI's (a Japanese UI starts on a Japanese voice)."""
+        from miodesk.ui.i18n import effective_language
+
+        return self.reading.language(fallback=effective_language(self.settings.ui_language))
 
     # --- voices -----------------------------------------------------------------------------------
 
@@ -540,32 +586,84 @@ class ReaderController(QObject):
             log.warning("cannot list voices: %s", error)
             return []
 
-    def voice_name(self) -> str:
-        """The chosen voice, else the preset for the document's language, else any voice."""
-        name = choose_voice(self.settings.voice, self.voice_names(), self.language())
-        if name is None:
+    def per_language_voices(self) -> bool:
+        """Whether each sentence is read in the voice of its language (Settings › Voices)."""
+        return self.settings.voice_mode == VOICE_MODE_LANGUAGE
+
+    def voice_plan(self) -> VoicePlan:
+        """Which voice reads which sentences of the open document (VoiceError: no voice installed)."""
+        plan = plan_voices(self.settings, self.voice_names(), self.language())
+        if plan is None:
             raise VoiceError(self.tr("No voice is installed. Download the preset voices or record your own voice."))
-        return name
+        return plan
+
+    def voice_name(self) -> str:
+        """The voice the window shows: the one voice, or the voice of the document's main language."""
+        return self.voice_plan().main
+
+    def voice_vectors(self, plan: VoicePlan) -> tuple[Any, dict[str, Any]]:
+        """The plan's voice vectors: (main, {language: vector}); VoiceError when one cannot be read."""
+        vectors = {name: self.voice_store.get(name).vector for name in plan.names()}
+        return vectors[plan.main], {language: vectors[name] for language, name in plan.by_language.items()}
+
+    def split_quotes(self) -> bool:
+        """Whether documents are segmented at quotes: only for a dialogue voice (a quote of its own is a
+        sentence of its own, with the pauses around it)."""
+        return bool(self.settings.dialogue_voice)
+
+    def dialogue_vector(self) -> Any:
+        """The dialogue voice's vector (Settings › Voices), or None: none chosen, or no longer installed."""
+        name = self.settings.dialogue_voice
+        if not name or name not in self.voice_names():
+            return None
+        return self.voice_store.get(name).vector
 
     def set_voice(self, name: str) -> None:
-        """Choose a voice; a reading in progress switches from its next sentence."""
-        self.settings.voice = name
+        """Choose the voice the window shows (the one voice, or the voice of the document's main language);
+        a reading in progress switches from its next sentence."""
+        if self.per_language_voices():
+            self.settings.set_language_voice(self.language(), name)
+        else:
+            self.settings.voice = name
         self._persist_settings()
-        if self.state in (TransportState.PLAYING, TransportState.PAUSED):
+        self.apply_voice_settings()
+
+    def apply_voice_settings(self) -> None:
+        """The voice settings changed (the voice list, Settings › Voices): a reading in progress reads with
+        the new voices from its next sentence, and the window shows them. Turning the dialogue voice on or
+        off segments the document anew (quotes become sentences of their own, or stop being): a reading in
+        progress goes on from the start of the sentence being heard."""
+        loaded = self.loaded
+        if loaded is not None and loaded.split_quotes != self.split_quotes():
+            self._resegment(loaded)
+        elif self.state in (TransportState.PLAYING, TransportState.PAUSED):
             try:
-                self.pipeline.set_voice(self.voice_store.get(name).vector)
+                self.pipeline.set_voices(*self.voice_vectors(self.voice_plan()))
+                self.pipeline.set_dialogue_voice(self.dialogue_vector())
             except VoiceError as error:
                 self.errorOccurred.emit(str(error))
-        self.voiceChanged.emit(name)
+        try:
+            self.voiceChanged.emit(self.voice_name())
+        except VoiceError:
+            self.voiceChanged.emit("")
+
+    def _resegment(self, loaded: LoadedDocument) -> None:
+        was_reading, paused = self.reading.reading(), self.state == TransportState.PAUSED
+        if paused:
+            self.stop()
+        self.reading.replace_utterances(segment(loaded.document.text, split_quotes=self.split_quotes()),
+                                        self.split_quotes())
+        self.documentResegmented.emit(loaded)
+        if was_reading and not paused:
+            self.play(self.reading.sentence_target(0))
 
     def preview_voice(self, name: str) -> None:
-        """Say a short sentence in `name`; while reading, the reading itself switches voice."""
+        """Choose `name` and say a short sentence in it; while reading, the reading itself switches voice."""
+        self.set_voice(name)
         if self.state in (TransportState.PLAYING, TransportState.PAUSED, TransportState.LOADING):
-            self.set_voice(name)
             return
-        self.settings.voice = name
-        self._persist_settings()
-        japanese = name.startswith("jp") or self.language() == "ja"
+        # The sample is in the language the voice reads: per language, the document's main language.
+        japanese = self.language() == "ja" or (not self.per_language_voices() and name.startswith("jp"))
         text = "こんにちは。この声で読み上げます。" if japanese else "Hello. This is how I will read to you."
         self.speak_text(text, voice=name)
 
@@ -603,11 +701,12 @@ class ReaderController(QObject):
             if loaded is not self.loaded:
                 return
             try:
-                vector = self.voice_store.get(self.voice_name()).vector
+                voice, voices = self.voice_vectors(self.voice_plan())
+                dialogue = self.dialogue_vector()
             except VoiceError as error:
                 self._fail_reading(str(error))
                 return
-            self.reading.start_reading(self.engine, vector, start_at)
+            self.reading.start_reading(self.engine, voice, start_at, voices, dialogue)
 
         self._when_engine_ready(start)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -45,16 +46,15 @@ from miodesk.ui.assets import app_icon, icon
 from miodesk.ui.controller import LoadedDocument, ReaderController
 from miodesk.ui.reader_view import ReaderView
 from miodesk.ui.theme import follow_palette, window_style
+from miodesk.ui.voice_labels import PRESET_LABELS, voice_label
 from miodesk.ui.widgets import ActivateOnEnter, EmptyPage, MessageBanner, TransportBar
+
+if TYPE_CHECKING:
+    from miodesk.ui.export_dialog import ExportDialog
+    from miodesk.ui.global_shortcuts import GlobalReader
 
 log = logging.getLogger(__name__)
 
-PRESET_LABELS = {
-    "jp_female": ("Japanese, female", "日本語・女性"),
-    "jp_male": ("Japanese, male", "日本語・男性"),
-    "en_female": ("English, female", "英語・女性"),
-    "en_male": ("English, male", "英語・男性"),
-}
 
 class MainWindow(QMainWindow):
     quitRequested = Signal()
@@ -65,10 +65,13 @@ class MainWindow(QMainWindow):
         self.settings: Settings = controller.settings
         self.translations = translations
         self.tray = None  # set by the app (tray.ReaderTray)
+        self.global_reader: GlobalReader | None = None  # set by the app (global_shortcuts.GlobalReader)
         self._quitting = False
         self._utterance_count = 0
         self._transport_state = "idle"
         self._position: tuple[str, int] = ("", 0)  # what the position label shows (see _show_position)
+        self._voice_shown = ""  # the voice the voice list shows (see _refresh_voices)
+        self.export_dialog: ExportDialog | None = None  # File › Export audio…, made when first opened
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -121,6 +124,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         self._action("open", "open", [key.Open], self.open_file_dialog)
         self._action("paste", "paste", ["Ctrl+Shift+V"], self.paste_and_read)
+        self._action("export", None, ["Ctrl+Shift+E"], self.open_export_dialog)
         self._action("quit", None, [key.Quit], self.quit)
         # Space, Enter and the bare arrows belong to the focused control (a button, the voice list, the
         # text's caret): Space plays only from the text and from controls that have no use for it
@@ -149,6 +153,7 @@ class MainWindow(QMainWindow):
         self._action("show_logs", None, None, self.show_logs)
         self._action("system_info", None, None, self.copy_system_info)
         self._action("models", None, None, self.open_first_run)
+        self._action("readings", None, None, lambda: self.open_readings())
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -157,6 +162,8 @@ class MainWindow(QMainWindow):
         self.file_menu.addAction(a["open"])
         self.recent_menu = self.file_menu.addMenu("")
         self.file_menu.addAction(a["paste"])
+        self.file_menu.addSeparator()
+        self.file_menu.addAction(a["export"])
         self.file_menu.addSeparator()
         self.file_menu.addAction(a["quit"])
 
@@ -185,6 +192,7 @@ class MainWindow(QMainWindow):
 
         self.tools_menu = bar.addMenu("")
         self.tools_menu.addAction(a["models"])
+        self.tools_menu.addAction(a["readings"])
         self.tools_menu.addAction(a["settings"])
 
         self.help_menu = bar.addMenu("")
@@ -218,6 +226,7 @@ class MainWindow(QMainWindow):
         self.reader.readFromRequested.connect(self._read_from)
         self.reader.playPauseRequested.connect(self._play_pause_from_keyboard)
         self.reader.zoomRequested.connect(self._zoom)
+        self.reader.addReadingRequested.connect(self.open_readings)
         self.splitter.addWidget(self.outline)
         self.splitter.addWidget(self.reader)
         self.splitter.setStretchFactor(1, 1)
@@ -300,6 +309,7 @@ class MainWindow(QMainWindow):
         c.warningOccurred.connect(lambda message: self.show_message("warning", message))
         c.readingFinished.connect(self._reading_finished)
         c.voiceChanged.connect(lambda _: self._refresh_voices())
+        c.documentResegmented.connect(self._document_resegmented)
 
     # --- texts --------------------------------------------------------------------------------------
 
@@ -308,6 +318,7 @@ class MainWindow(QMainWindow):
         labels = {
             "open": (self.tr("&Open…"), self.tr("Open a document")),
             "paste": (self.tr("&Paste and Read"), self.tr("Read the text on the clipboard")),
+            "export": (self.tr("&Export Audio…"), self.tr("Save the document as an audiobook file")),
             "quit": (self.tr("&Quit"), self.tr("Quit MioDesk")),
             "play": (self.tr("&Play"), self.tr("Play (Space)")),
             "stop": (self.tr("&Stop"), self.tr("Stop (Esc)")),
@@ -328,6 +339,7 @@ class MainWindow(QMainWindow):
             "show_logs": (self.tr("Show &Logs"), self.tr("Show the log file")),
             "system_info": (self.tr("&Copy System Info"), self.tr("Copy details for a bug report")),
             "models": (self.tr("&Models…"), self.tr("Download or choose speech models")),
+            "readings": (self.tr("Readings &Dictionary…"), self.tr("Words the speech model should say differently")),
             "zoom_in": (self.tr("&Larger Text"), self.tr("Make the text larger (Ctrl++)")),
             "zoom_out": (self.tr("S&maller Text"), self.tr("Make the text smaller (Ctrl+-)")),
             "zoom_reset": (self.tr("&Normal Text Size"), self.tr("The text at its normal size (Ctrl+0)")),
@@ -411,7 +423,7 @@ class MainWindow(QMainWindow):
         self.transport.buttons["play"].setAccessibleName(a["play"].text().replace("&", ""))
         has_text = self.controller.loaded is not None and bool(self.controller.loaded.utterances)
         for name in ("play", "previous_sentence", "next_sentence", "previous_chapter", "next_chapter",
-                     "read_from_cursor"):
+                     "read_from_cursor", "export"):
             a[name].setEnabled(has_text)
         if state == "idle" and self.transport.buttons["stop"].hasFocus() and a["play"].isEnabled():
             self.transport.buttons["play"].setFocus()  # Stop is disabled next: keep the keyboard on Play
@@ -486,6 +498,11 @@ class MainWindow(QMainWindow):
                 self._restart_from_beginning,
             )
         self.reader.setFocus()
+
+    def _document_resegmented(self, loaded: LoadedDocument) -> None:
+        """The dialogue voice was turned on or off: the same text in other sentences."""
+        self._utterance_count = len(loaded.utterances)
+        self._show_position("count")
 
     def _restart_from_beginning(self) -> None:
         self.controller.position = 0
@@ -662,7 +679,7 @@ class MainWindow(QMainWindow):
 
     def _voice_chosen(self, index: int) -> None:
         name = self.transport.voice_combo.itemData(index)
-        if name and name != self.settings.voice:
+        if name and name != self._voice_shown:
             self.controller.set_voice(name)
 
     def _refresh_voices(self) -> None:
@@ -672,13 +689,24 @@ class MainWindow(QMainWindow):
             current = self.controller.voice_name() if names else ""
         except Exception:  # noqa: BLE001 - no voice: the combo says so
             current = ""
+        self._voice_shown = current
         japanese = self.translations is not None and self.translations.language == "ja"
+        # Per language, the list is the voice of the open document's language (the UI's with none open).
+        if not self.controller.per_language_voices():
+            about = self.tr("The voice that reads; a change applies from the next sentence")
+        elif self.controller.language() == "ja":
+            about = self.tr("The voice of the Japanese sentences; a change applies from the next sentence. "
+                            "Settings › Voices has the voice of each language.")
+        else:
+            about = self.tr("The voice of the English sentences; a change applies from the next sentence. "
+                            "Settings › Voices has the voice of each language.")
+        combo.setToolTip(about)
+        combo.setAccessibleDescription(about)
         combo.blockSignals(True)
         combo.clear()
         for name in names:
-            label = PRESET_LABELS.get(name)
-            if label:
-                combo.addItem(label[1] if japanese else label[0], name)
+            if name in PRESET_LABELS:
+                combo.addItem(voice_label(name, japanese), name)
                 combo.setItemData(combo.count() - 1, self.tr(
                     "Official preset voice: audio made with it may not be used commercially."),
                     Qt.ItemDataRole.ToolTipRole)
@@ -763,7 +791,8 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from miodesk.ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, voices=self.controller.voice_names(),
+                                language=self.controller.language())
         if dialog.exec():
             self.apply_settings(dialog.result_settings())
 
@@ -776,6 +805,8 @@ class MainWindow(QMainWindow):
         # first and starts it again on the new engine.
         device_changed = old.audio_device != new.audio_device
         language_changed = old.ui_language != new.ui_language
+        voice_fields = ("voice_mode", "voice", "voice_ja", "voice_en", "dialogue_voice")
+        voices_changed = any(getattr(old, f) != getattr(new, f) for f in voice_fields)
         if device_changed:
             self.controller.set_audio_device(new.audio_device)
         for name, value in new.to_json().items():
@@ -785,9 +816,24 @@ class MainWindow(QMainWindow):
         if engine_changed:
             self.controller.reload_engine()
         self.controller.apply_server_settings()
+        if self.global_reader is not None:
+            self.global_reader.apply_settings()  # Settings › Shortcuts
         if language_changed and self.translations is not None:
             self.translations.apply(old.ui_language)
+        if voices_changed or language_changed:  # with no document open, the UI's language picks the voice
+            self.controller.apply_voice_settings()
         self._apply_view_settings()
+
+    def open_readings(self, surface: str = "") -> None:
+        """Tools › Readings Dictionary; from the reader's menu with the selected word in a new entry."""
+        from miodesk.ui.readings_dialog import open_readings_dialog
+
+        self.readings_dialog = open_readings_dialog(self, self.controller.speak_text, surface)
+
+    def open_export_dialog(self) -> None:
+        from miodesk.ui.export_dialog import open_export_dialog
+
+        open_export_dialog(self)
 
     def record_voice(self) -> None:
         from miodesk.ui.record_voice import RecordVoiceDialog
@@ -856,6 +902,10 @@ class MainWindow(QMainWindow):
             self.hide()
             self.tray.notify_hidden()
             return
+        if self.export_dialog is not None and not self.export_dialog.confirm_quit():
+            self._quitting = False  # the export goes on, and so does the app
+            event.ignore()
+            return
         self._shutdown()
         event.accept()
         self.quitRequested.emit()
@@ -871,6 +921,8 @@ class MainWindow(QMainWindow):
         self.hide()
         if self.tray is not None:
             self.tray.hide()
+        if self.export_dialog is not None:
+            self.export_dialog.shutdown()  # its thread uses the engine, which must outlive it
         self.controller.shutdown()
 
     def show_window(self) -> None:

@@ -56,6 +56,7 @@ TEXT_NAVIGATION_KEYS = (
     _KEY.SelectStartOfDocument, _KEY.SelectEndOfDocument, _KEY.SelectAll, _KEY.Copy,
 )
 TEXT_SCALE_STEP = 10  # percent per Ctrl+plus / Ctrl+minus
+MENU_WORD_CHARS = 24  # a longer selection is shortened in the context menu's "Add Reading for …"
 BASE_FONT_SCALE = 1.3  # the reading text at 100 % is this much larger than the UI font
 
 
@@ -63,6 +64,7 @@ class ReaderView(QPlainTextEdit):
     readFromRequested = Signal(int)  # python character offset
     playPauseRequested = Signal()  # Space in the text (buttons and lists keep Space for themselves)
     zoomRequested = Signal(int)  # +1 larger, -1 smaller (Ctrl+wheel)
+    addReadingRequested = Signal(str)  # the selected word, for the readings dictionary
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -352,8 +354,28 @@ class ReaderView(QPlainTextEdit):
         read.triggered.connect(lambda: self.readFromRequested.emit(position))
         menu.insertAction(menu.actions()[0], read)
         menu.insertSeparator(menu.actions()[1])
+        word = self.selected_word()
+        if word:
+            shown = word if len(word) <= MENU_WORD_CHARS else word[: MENU_WORD_CHARS - 1] + "…"
+            add = menu.addAction(self.tr("Add Reading for “{0}”…").format(shown))
+            add.triggered.connect(lambda: self.addReadingRequested.emit(word))
+            menu.insertAction(menu.actions()[1], add)
         menu.exec(event.globalPos())
         menu.deleteLater()
+
+    def selected_word(self) -> str:
+        """The user's own selection when it can be a dictionary word (one line, not too long), else "".
+
+        The sentence selected while reading is for assistive technology, not the user's choice."""
+        from miodesk.text.readings import MAX_SURFACE_CHARS
+
+        cursor = self.textCursor()
+        if not cursor.hasSelection() or self._reading_selection_shown():
+            return ""
+        text = cursor.selectedText().strip()
+        if "\u2029" in text or "\n" in text or len(text) > MAX_SURFACE_CHARS:
+            return ""
+        return text
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001 - Qt signature
         # A centred reading column on wide windows: set the margins first so the text is laid out

@@ -10,6 +10,10 @@ KDE's Qt themes).
 The server's Test button probes it off the UI thread (`miodesk.tts.llm_server.probe_server`) and says
 what it found in one line beside the button, which the screen reader speaks too.
 
+The Voices page chooses how sentences get their voice: a voice per language (a Japanese and an English
+voice; mixed documents switch per sentence) or one voice for every sentence. Its choices are the ones
+the window's voice list shows: the one voice, or the voice of the open document's main language.
+
 The Server page turns on MioDesk's own speech server (the OpenAI and VOICEVOX APIs, on 127.0.0.1 only),
 which runs inside the app on the window's engine; "Copy URL" puts the OpenAI base URL on the clipboard
 and says so.
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QLocale, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -51,11 +55,22 @@ from miodesk import paths, runtime, system
 from miodesk.errors import MioDeskError
 from miodesk.models import registry
 from miodesk.models.catalog import CODEC_VARIANTS, DEFAULT_CODEC_VARIANT
+from miodesk.reading_state import choose_voice
 from miodesk.runtime import Provider
-from miodesk.settings import MAX_SERVER_PORT, MAX_TEXT_SCALE, MIN_SERVER_PORT, MIN_TEXT_SCALE, Settings
+from miodesk.settings import (
+    MAX_SERVER_PORT,
+    MAX_TEXT_SCALE,
+    MIN_SERVER_PORT,
+    MIN_TEXT_SCALE,
+    VOICE_MODE_LANGUAGE,
+    VOICE_MODE_SINGLE,
+    Settings,
+)
 from miodesk.ui import accessibility
 from miodesk.ui.background import UiDispatcher, run_in_background
+from miodesk.ui.shortcuts_page import ShortcutsPage
 from miodesk.ui.theme import error_text
+from miodesk.ui.voice_labels import PRESET_LABELS, voice_label
 
 if TYPE_CHECKING:
     from miodesk.tts.llm_server import ServerConfig, ServerProbe
@@ -94,6 +109,17 @@ def installed_models() -> list[Path]:
     return sorted(paths.models_dir().rglob("*.gguf"))
 
 
+def installed_voices() -> list[str]:
+    """The voices in the app's voice folder (empty when it cannot be read)."""
+    from miodesk.tts.voices import VoiceStore
+
+    try:
+        return VoiceStore().names()
+    except OSError as error:
+        log.warning("cannot list voices: %s", error)
+        return []
+
+
 def scrolling(page: QWidget) -> QScrollArea:
     """A tab page that scrolls when the screen is short (200 % scale on a laptop) instead of pushing
     OK and Cancel off the screen; Tab scrolls the focused control into view."""
@@ -107,10 +133,16 @@ def scrolling(page: QWidget) -> QScrollArea:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, voices: list[str] | None = None,
+                 language: str | None = None) -> None:
+        """`voices`: the installed voices (None: those in the app's voice folder); `language`: the open
+        document's main language, which picks the one voice shown while none was chosen (None: the UI's)."""
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.original = settings
+        self._voices = installed_voices() if voices is None else list(voices)
+        self._japanese_ui = QLocale().language() == QLocale.Language.Japanese
+        self._document_language = language or ("ja" if self._japanese_ui else "en")
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
         self.tabs = QTabWidget(self)
@@ -280,12 +312,68 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(scrolling(serving), "")
         self.server_page = serving
 
+        # Voices: a voice per language, or one voice for every sentence. Like the speech model's choice,
+        # a titled group (its title labels the radios) with each choice's fields indented under it.
+        voicing = QWidget()
+        voices_form = QFormLayout(voicing)
+        voices_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        voices_form.setVerticalSpacing(10)
+        self.voices_group = QGroupBox()
+        self.voices_group.setObjectName("readingVoicesGroup")
+        self.per_language_radio = QRadioButton()
+        self.per_language_radio.setObjectName("voicePerLanguage")
+        self.single_voice_radio = QRadioButton()
+        self.single_voice_radio.setObjectName("oneVoice")
+        self.japanese_voice = QComboBox()
+        self.japanese_voice.setObjectName("japaneseVoiceCombo")
+        self.japanese_voice_label = QLabel()
+        self.english_voice = QComboBox()
+        self.english_voice.setObjectName("englishVoiceCombo")
+        self.english_voice_label = QLabel()
+        self.single_voice = QComboBox()
+        self.single_voice.setObjectName("singleVoiceCombo")
+        self.single_voice_label = QLabel()
+        per_language_form = QFormLayout()
+        per_language_form.setContentsMargins(indent, 0, 0, 0)
+        per_language_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        per_language_form.addRow(self.japanese_voice_label, self.japanese_voice)
+        per_language_form.addRow(self.english_voice_label, self.english_voice)
+        single_form = QFormLayout()
+        single_form.setContentsMargins(indent, 0, 0, 0)
+        single_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        single_form.addRow(self.single_voice_label, self.single_voice)
+        voices_box = QVBoxLayout(self.voices_group)
+        voices_box.addWidget(self.per_language_radio)
+        voices_box.addLayout(per_language_form)
+        voices_box.addWidget(self.single_voice_radio)
+        voices_box.addLayout(single_form)
+        voices_form.addRow(self.voices_group)
+        self.voices_note = QLabel()
+        self.voices_note.setWordWrap(True)
+        self.voices_note.setObjectName("note")
+        voices_form.addRow(self.voices_note)
+        # Quotes in a voice of their own, whichever way the other sentences get theirs.
+        self.dialogue_voice = QComboBox()
+        self.dialogue_voice.setObjectName("dialogueVoiceCombo")
+        self.dialogue_voice_label = QLabel()
+        voices_form.addRow(self.dialogue_voice_label, self.dialogue_voice)
+        self.dialogue_note = QLabel()
+        self.dialogue_note.setWordWrap(True)
+        self.dialogue_note.setObjectName("note")
+        voices_form.addRow(self.dialogue_note)
+        self.tabs.addTab(scrolling(voicing), "")
+        self.voices_page = voicing
+
+        # Shortcuts: the global shortcuts (shortcuts_page.py), their live state from the window's reader.
+        self.shortcuts_page = ShortcutsPage(settings, getattr(parent, "global_reader", None))
+        self._shortcuts_tab = self.tabs.addTab(scrolling(self.shortcuts_page), "")
+
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self._pages = [speech, audio, interface, serving]
+        self._pages = [speech, audio, interface, serving, voicing, self.shortcuts_page]
         self._sized = False
         self.browse_model.clicked.connect(self._browse_model)
         self.local_radio.toggled.connect(self._side_changed)
@@ -293,6 +381,7 @@ class SettingsDialog(QDialog):
         for edit in (self.server_url, self.server_key, self.server_model):
             edit.textEdited.connect(self._server_edited)
         self.serve.toggled.connect(self._serving_changed)
+        self.per_language_radio.toggled.connect(self._voice_mode_changed)
         self.serve_port.valueChanged.connect(self._serve_port_changed)
         self.copy_url.clicked.connect(self.copy_server_url)
         self.serve_key.textEdited.connect(lambda _: self._show_copy_result(""))
@@ -306,7 +395,11 @@ class SettingsDialog(QDialog):
                              (self.provider_label, self.provider_combo), (self.llm_threads_label, self.llm_threads),
                              (self.codec_threads_label, self.codec_threads), (self.device_label, self.device_combo),
                              (self.language_label, self.language_combo), (self.text_scale_label, self.text_scale),
-                             (self.serve_port_label, self.serve_port), (self.serve_key_label, self.serve_key)):
+                             (self.serve_port_label, self.serve_port), (self.serve_key_label, self.serve_key),
+                             (self.japanese_voice_label, self.japanese_voice),
+                             (self.english_voice_label, self.english_voice),
+                             (self.single_voice_label, self.single_voice),
+                             (self.dialogue_voice_label, self.dialogue_voice)):
             label.setBuddy(field)
         self.retranslate()
         self._load(settings)
@@ -325,14 +418,36 @@ class SettingsDialog(QDialog):
         super().showEvent(event)
 
     def retranslate(self) -> None:
-        # Mnemonics, one letter each: P F B V Y M I E D T A S W U L Z H K R N X G Q (O and C: the OK and
-        # Cancel buttons). The server's URL field has none left: Alt+V chooses the server, Tab reaches it;
-        # nor has Copy URL, the last control of the Server page.
+        # Mnemonics, one letter each on the first four pages: P F B V Y M I E D T A S W U L Z H K R N X G Q
+        # (O and C: the OK and Cancel buttons). The server's URL field has none left: Alt+V chooses the
+        # server, Tab reaches it; nor has Copy URL, the last control of the Server page. The Voices page has
+        # letters of its own (L J E A V D): only the page shown answers its mnemonics (Qt ignores hidden ones).
         self.setWindowTitle(self.tr("Settings"))
         self.tabs.setTabText(0, self.tr("Speech"))
         self.tabs.setTabText(1, self.tr("Audio"))
         self.tabs.setTabText(2, self.tr("Interface"))
         self.tabs.setTabText(3, self.tr("Server"))
+        self.tabs.setTabText(4, self.tr("Voices"))
+        self.tabs.setTabText(self._shortcuts_tab, self.tr("Shortcuts"))
+        self.voices_group.setTitle(self.tr("Reading voices"))
+        self.per_language_radio.setText(self.tr("A voice for each &language"))
+        self.japanese_voice_label.setText(self.tr("&Japanese sentences:"))
+        self.english_voice_label.setText(self.tr("&English sentences:"))
+        self.single_voice_radio.setText(self.tr("One voice for &all sentences"))
+        self.single_voice_label.setText(self.tr("&Voice:"))
+        self.voices_note.setText(self.tr(
+            "With a voice for each language, a document that mixes Japanese and English switches voice from "
+            "sentence to sentence; sentences of only numbers or symbols keep the voice of the document's main "
+            "language. The voice list in the window shows and changes the voice of the open document's "
+            "language."))
+        self.per_language_radio.setAccessibleDescription(self.voices_note.text())
+        self.dialogue_voice_label.setText(self.tr("&Dialogue voice:"))
+        self.dialogue_note.setText(self.tr(
+            "Text inside 「…」, 『…』 and \"…\" is read in this voice, from the next sentence; the document's "
+            "sentences are then split where a quote begins and ends. File › Export Audio… offers the same."))
+        self.dialogue_voice.setAccessibleDescription(self.dialogue_note.text())
+        if self.dialogue_voice.count():
+            self.dialogue_voice.setItemText(0, self.tr("(none)"))
         self.engine_group.setTitle(self.tr("Speech model"))
         self.local_radio.setText(self.tr("On this com&puter"))
         self.server_radio.setText(self.tr("On a ser&ver"))
@@ -436,6 +551,56 @@ class SettingsDialog(QDialog):
         self.serve_key.setText(settings.server_api_key)
         self.serve.setChecked(settings.server_enabled)
         self._serving_changed()
+
+        # Each list shows the voice that reads now: the chosen one, else the default the reading would use.
+        self._shown_voices = {language: choose_voice(settings.language_voice(language), self._voices, language)
+                              for language in ("ja", "en")}
+        self._fill_voices(self.japanese_voice, self._shown_voices["ja"])
+        self._fill_voices(self.english_voice, self._shown_voices["en"])
+        self._fill_voices(self.single_voice, choose_voice(settings.voice, self._voices, self._document_language))
+        single = settings.voice_mode == VOICE_MODE_SINGLE
+        (self.single_voice_radio if single else self.per_language_radio).setChecked(True)
+        self.dialogue_voice.addItem(self.tr("(none)"), "")
+        if self._voices:
+            self._fill_voices(self.dialogue_voice, settings.dialogue_voice)
+        if settings.dialogue_voice and self.dialogue_voice.findData(settings.dialogue_voice) < 0:
+            # Deleted since: kept (it reads again once installed) and shown as such.
+            self.dialogue_voice.addItem(self.tr("{0} (not installed)").format(settings.dialogue_voice),
+                                        settings.dialogue_voice)
+            self.dialogue_voice.setCurrentIndex(self.dialogue_voice.count() - 1)
+        self._voice_mode_changed()
+
+    # --- voices ----------------------------------------------------------------------------------
+
+    def _fill_voices(self, combo: QComboBox, shown: str | None) -> None:
+        """List the installed voices in `combo`, `shown` current."""
+        for name in self._voices:
+            combo.addItem(voice_label(name, self._japanese_ui), name)
+            if name in PRESET_LABELS:
+                combo.setItemData(combo.count() - 1, self.tr(
+                    "Official preset voice: audio made with it may not be used commercially."),
+                    Qt.ItemDataRole.ToolTipRole)
+        if not self._voices:
+            combo.addItem(self.tr("No voices installed"), None)
+        combo.setCurrentIndex(max(0, combo.findData(shown)))
+
+    def _voice_mode_changed(self) -> None:
+        """Enable the chosen mode's lists; the other radio leaves the Tab chain (one stop per group)."""
+        per_language = self.per_language_radio.isChecked()
+        self.japanese_voice.setEnabled(per_language)
+        self.english_voice.setEnabled(per_language)
+        self.single_voice.setEnabled(not per_language)
+        for radio in (self.per_language_radio, self.single_voice_radio):
+            radio.setFocusPolicy(Qt.FocusPolicy.StrongFocus if radio.isChecked() else Qt.FocusPolicy.ClickFocus)
+
+    def _language_voice(self, language: str) -> str:
+        """The voice chosen for `language`: the setting as it was unless the list was changed, so a
+        default ("" = the preset) stays a default that follows the voices installed later."""
+        combo = self.japanese_voice if language == "ja" else self.english_voice
+        chosen = combo.currentData()
+        if chosen is None or chosen == self._shown_voices[language]:
+            return self.original.language_voice(language)
+        return str(chosen)
 
     # --- MioDesk's own speech server ------------------------------------------------------------
 
@@ -641,6 +806,15 @@ class SettingsDialog(QDialog):
             server_enabled=self.serve.isChecked(),
             server_port=self.serve_port.value(),
             server_api_key=self.serve_key.text().strip(),
+            voice_mode=VOICE_MODE_SINGLE if self.single_voice_radio.isChecked() else VOICE_MODE_LANGUAGE,
+            # The one voice is what its list shows: the voice heard is the voice seen.
+            voice=(self.single_voice.currentData() or self.original.voice) if self.single_voice_radio.isChecked()
+            else self.original.voice,
+            voice_ja=self._language_voice("ja"),
+            voice_en=self._language_voice("en"),
+            dialogue_voice=self.dialogue_voice.currentData() or "",
+            selection_shortcut=self.shortcuts_page.selection_shortcut(),
+            clipboard_shortcut=self.shortcuts_page.clipboard_shortcut(),
             recent_files=list(self.original.recent_files),
         )
 

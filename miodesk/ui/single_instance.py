@@ -4,6 +4,7 @@ The running app listens on a local socket (QLocalServer: a Unix socket, or a nam
 A new launch first tries to connect; when it can, it sends one request and waits for the answer:
 
     request:  {"version": 1, "open": ["/abs/book.txt", ...]}   or   {"version": 1, "activate": true}
+              or {"version": 1, "read": "selection"}  (or "clipboard": `miodesk --read-selection`)
     answer:   {"ok": true}                                     or   {"ok": false, "error": "..."}
 
 Each is one line of UTF-8 JSON. Paths are made absolute by the sender, whose working directory is
@@ -37,6 +38,7 @@ ANSWER_TIMEOUT_MS = 15_000
 # How long the server waits for a connected client to finish its request line.
 REQUEST_TIMEOUT_MS = 5000
 MAX_REQUEST_BYTES = 1 << 20
+READ_KINDS = ("selection", "clipboard")
 # sockaddr_un.sun_path holds 108 bytes on Linux, 104 on macOS/BSD (with the terminating NUL).
 _MAX_SOCKET_PATH = 100
 
@@ -110,6 +112,11 @@ def open_request(paths: Sequence[str | os.PathLike[str]], cwd: str | os.PathLike
     return {"version": PROTOCOL_VERSION, "open": absolute}
 
 
+def read_request(kind: str) -> dict:
+    """The request of `miodesk --read-selection` ("selection") or `--read-clipboard` ("clipboard")."""
+    return {"version": PROTOCOL_VERSION, "read": kind}
+
+
 def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n"
 
@@ -134,7 +141,11 @@ def parse_request(line: bytes) -> dict[str, Any]:
         return {"open": files}
     if message.get("activate") is True:
         return {"activate": True}
-    raise RequestError("expected 'open' or 'activate'")
+    if "read" in message:
+        if message["read"] not in READ_KINDS:
+            raise RequestError(f"'read' must be one of {', '.join(READ_KINDS)}")
+        return {"read": message["read"]}
+    raise RequestError("expected 'open', 'activate' or 'read'")
 
 
 # --- the sender (a second launch) ---------------------------------------------------------------------------
@@ -204,6 +215,7 @@ class InstanceServer(QObject):
 
     openRequested = Signal(list)  # absolute paths, as sent
     activateRequested = Signal()
+    readRequested = Signal(str)  # "selection" or "clipboard"
 
     def __init__(self, name: str | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -309,6 +321,9 @@ class InstanceServer(QObject):
         if "open" in request:
             log.info("single instance: another launch asks to open %s", ", ".join(request["open"]))
             self.openRequested.emit(request["open"])
+        elif "read" in request:
+            log.info("single instance: another launch asks to read the %s", request["read"])
+            self.readRequested.emit(request["read"])
         else:
             log.info("single instance: another launch asks for the window")
             self.activateRequested.emit()

@@ -7,6 +7,7 @@ from PySide6.QtGui import QAction, QColor, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
+    QDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -285,3 +286,10 @@ class TransportBar(QFrame):
         if event.type() == QEvent.Type.LanguageChange:
             self.retranslate()
         super().changeEvent(event)
+
+
+def open_window_modal(dialog: QDialog) -> None:
+    """What QDialog.open() does (window-modal, returns at once; `finished` brings the answer), under a
+    name that cannot be mistaken for opening a file."""
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.show()

@@ -100,6 +100,261 @@
     </message>
 </context>
 <context>
+    <name>ExportDialog</name>
+    <message>
+        <source>Export Audio</source>
+        <translation>音声ファイルに書き出す</translation>
+    </message>
+    <message>
+        <source>Output &amp;file:</source>
+        <translation>出力ファイル(&amp;F):</translation>
+    </message>
+    <message>
+        <source>&amp;Browse…</source>
+        <translation>参照(&amp;B)…</translation>
+    </message>
+    <message>
+        <source>Choose where the audio goes and its format</source>
+        <translation>保存先とファイル形式を選びます</translation>
+    </message>
+    <message>
+        <source>The extension picks the format: .m4b (audiobook), .m4a, .mp3, .opus, .flac or .wav</source>
+        <translation>拡張子で形式が決まります: .m4b(オーディオブック)、.m4a、.mp3、.opus、.flac、.wav</translation>
+    </message>
+    <message>
+        <source>&amp;Voice:</source>
+        <translation>声(&amp;V):</translation>
+    </message>
+    <message>
+        <source>&amp;Dialogue voice:</source>
+        <translation>会話の声(&amp;D):</translation>
+    </message>
+    <message>
+        <source>Text inside 「…」, 『…』 and &quot;…&quot; is read in this voice</source>
+        <translation>「…」『…』&quot;…&quot; の中をこの声で読みます</translation>
+    </message>
+    <message>
+        <source>S&amp;peed:</source>
+        <translation>速さ(&amp;P):</translation>
+    </message>
+    <message>
+        <source>×</source>
+        <translation>倍</translation>
+    </message>
+    <message>
+        <source>Subti&amp;tles:</source>
+        <translation>字幕(&amp;T):</translation>
+    </message>
+    <message>
+        <source>Where to start</source>
+        <translation>開始位置</translation>
+    </message>
+    <message>
+        <source>From the beginnin&amp;g</source>
+        <translation>最初から(&amp;G)</translation>
+    </message>
+    <message>
+        <source>&amp;Start</source>
+        <translation>開始(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Make the audio file</source>
+        <translation>音声ファイルを作ります</translation>
+    </message>
+    <message>
+        <source>C&amp;ancel Export</source>
+        <translation>書き出しを中止(&amp;A)</translation>
+    </message>
+    <message>
+        <source>Stop the export; the work done so far is kept for the next one</source>
+        <translation>書き出しを止めます。ここまでの作業は次回のために残ります</translation>
+    </message>
+    <message>
+        <source>&amp;Open Folder</source>
+        <translation>フォルダーを開く(&amp;O)</translation>
+    </message>
+    <message>
+        <source>Export progress</source>
+        <translation>書き出しの進み具合</translation>
+    </message>
+    <message>
+        <source>Export %p %</source>
+        <translation>書き出し %p %</translation>
+    </message>
+    <message>
+        <source>%p %</source>
+        <translation>%p %</translation>
+    </message>
+    <message>
+        <source>Export status</source>
+        <translation>書き出しの状況</translation>
+    </message>
+    <message>
+        <source>None</source>
+        <translation>なし</translation>
+    </message>
+    <message>
+        <source>SubRip (.srt)</source>
+        <translation>SubRip (.srt)</translation>
+    </message>
+    <message>
+        <source>WebVTT (.vtt)</source>
+        <translation>WebVTT (.vtt)</translation>
+    </message>
+    <message>
+        <source>Lyrics (.lrc)</source>
+        <translation>歌詞形式 (.lrc)</translation>
+    </message>
+    <message>
+        <source>(none)</source>
+        <translation>(なし)</translation>
+    </message>
+    <message>
+        <source>Reading voices (Settings › Voices)</source>
+        <translation>読み上げの声(設定 › 声)</translation>
+    </message>
+    <message>
+        <source>Reading voice: {0}</source>
+        <translation>読み上げの声: {0}</translation>
+    </message>
+    <message>
+        <source>Reading voices: {0} · {1}</source>
+        <translation>読み上げの声: {0} · {1}</translation>
+    </message>
+    <message>
+        <source>From the c&amp;ursor</source>
+        <translation>カーソル位置から(&amp;U)</translation>
+    </message>
+    <message>
+        <source>From the c&amp;ursor (sentence {0} of {1})</source>
+        <translation>カーソル位置から(&amp;U)({1} 文中 {0} 文目)</translation>
+    </message>
+    <message>
+        <source>Written next to the audio: {0}</source>
+        <translation>音声と同じ場所に保存: {0}</translation>
+    </message>
+    <message>
+        <source>Export audio to</source>
+        <translation>音声の書き出し先</translation>
+    </message>
+    <message>
+        <source>Audiobook, AAC</source>
+        <translation>オーディオブック(AAC)</translation>
+    </message>
+    <message>
+        <source>AAC audio</source>
+        <translation>AAC 音声</translation>
+    </message>
+    <message>
+        <source>MP3 audio</source>
+        <translation>MP3 音声</translation>
+    </message>
+    <message>
+        <source>Ogg Opus audio</source>
+        <translation>Ogg Opus 音声</translation>
+    </message>
+    <message>
+        <source>FLAC audio, lossless</source>
+        <translation>FLAC 音声(可逆圧縮)</translation>
+    </message>
+    <message>
+        <source>WAV audio, uncompressed</source>
+        <translation>WAV 音声(非圧縮)</translation>
+    </message>
+    <message>
+        <source>Enter the file to export to, for example book.m4b.</source>
+        <translation>書き出し先のファイル名を入力してください(例: book.m4b)。</translation>
+    </message>
+    <message>
+        <source>Open a document first.</source>
+        <translation>先に文書を開いてください。</translation>
+    </message>
+    <message>
+        <source>Exporting to {0}.</source>
+        <translation>{0} に書き出しています。</translation>
+    </message>
+    <message>
+        <source>{0} already exists. Replace it?</source>
+        <translation>{0} はすでにあります。置き換えますか?</translation>
+    </message>
+    <message>
+        <source>Loading the speech models…</source>
+        <translation>音声モデルを読み込んでいます…</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>開始しています…</translation>
+    </message>
+    <message>
+        <source>Cancelling after this sentence…</source>
+        <translation>この文のあとで中止します…</translation>
+    </message>
+    <message>
+        <source>{0} of audio</source>
+        <translation>音声 {0}</translation>
+    </message>
+    <message>
+        <source>{0:.1f}× real time</source>
+        <translation>実時間の {0:.1f} 倍</translation>
+    </message>
+    <message>
+        <source>about {0} left</source>
+        <translation>残り約 {0}</translation>
+    </message>
+    <message>
+        <source>writing the file</source>
+        <translation>ファイルを書き込み中</translation>
+    </message>
+    <message>
+        <source>chapter {0} of {1}</source>
+        <translation>{1} 章中 {0} 章目</translation>
+    </message>
+    <message>
+        <source>{0} chapters</source>
+        <translation>{0} 章</translation>
+    </message>
+    <message>
+        <source>{0} chapters from the earlier export</source>
+        <translation>前回の書き出しから {0} 章</translation>
+    </message>
+    <message>
+        <source>{0} sentences left out</source>
+        <translation>{0} 文を省略</translation>
+    </message>
+    <message>
+        <source>Exported {0}: {1}.</source>
+        <translation>{0} を書き出しました: {1}。</translation>
+    </message>
+    <message>
+        <source>Open Folder</source>
+        <translation>フォルダーを開く</translation>
+    </message>
+    <message>
+        <source>The export failed: {0}</source>
+        <translation>書き出しに失敗しました: {0}</translation>
+    </message>
+    <message>
+        <source>The export stopped because the speech models are reloading. The work done so far is kept: Export again continues it.</source>
+        <translation>音声モデルを読み込み直すため、書き出しを止めました。ここまでの作業は残っています。もう一度書き出すと続きから再開します。</translation>
+    </message>
+    <message>
+        <source>Export cancelled. The work done so far is kept: Export again continues it.</source>
+        <translation>書き出しを中止しました。ここまでの作業は残っています。もう一度書き出すと続きから再開します。</translation>
+    </message>
+    <message>
+        <source>An export is running. Stop it and quit? The work done so far is kept: Export again continues it.</source>
+        <translation>書き出し中です。中止して終了しますか? ここまでの作業は残り、もう一度書き出すと続きから再開します。</translation>
+    </message>
+    <message>
+        <source>Stop Export and &amp;Quit</source>
+        <translation>書き出しを中止して終了(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Keep Exporting</source>
+        <translation>書き出しを続ける(&amp;K)</translation>
+    </message>
+</context>
+<context>
     <name>FirstRunDialog</name>
     <message>
         <source>Welcome to MioDesk</source>
@@ -180,6 +435,57 @@
     <message>
         <source>Cancelling…</source>
         <translation>取り消しています…</translation>
+    </message>
+</context>
+<context>
+    <name>GlobalReader</name>
+    <message>
+        <source>Stopped reading.</source>
+        <translation>読み上げを止めました。</translation>
+    </message>
+    <message>
+        <source>The clipboard holds no text to read.</source>
+        <translation>クリップボードに読み上げるテキストがありません。</translation>
+    </message>
+    <message>
+        <source>Nothing is selected, and the clipboard holds no text to read.</source>
+        <translation>何も選択されておらず、クリップボードにも読み上げるテキストがありません。</translation>
+    </message>
+    <message>
+        <source>Nothing is selected.</source>
+        <translation>何も選択されていません。</translation>
+    </message>
+    <message>
+        <source>The selection holds no readable text.</source>
+        <translation>選択範囲に読み上げられるテキストがありません。</translation>
+    </message>
+    <message>
+        <source>Selection</source>
+        <translation>選択範囲</translation>
+    </message>
+    <message>
+        <source>Clipboard</source>
+        <translation>クリップボード</translation>
+    </message>
+    <message>
+        <source>Nothing is selected, so MioDesk reads the clipboard.</source>
+        <translation>何も選択されていないため、クリップボードを読み上げます。</translation>
+    </message>
+    <message>
+        <source>Binary data in it was left out.</source>
+        <translation>含まれていたバイナリデータは省きました。</translation>
+    </message>
+    <message>
+        <source>It is long: MioDesk reads its first {0} characters.</source>
+        <translation>長いため、最初の {0} 文字を読み上げます。</translation>
+    </message>
+    <message>
+        <source>Reading the selection: “{0}”</source>
+        <translation>選択範囲を読み上げています:「{0}」</translation>
+    </message>
+    <message>
+        <source>Reading the clipboard: “{0}”</source>
+        <translation>クリップボードを読み上げています:「{0}」</translation>
     </message>
 </context>
 <context>
@@ -300,6 +606,14 @@
         <translation>このコンピューターのほかのアプリは http://{0}/v1 で MioDesk の声を使えます（設定 › サーバー）</translation>
     </message>
     <message>
+        <source>&amp;Export Audio…</source>
+        <translation>音声ファイルに書き出す(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>Save the document as an audiobook file</source>
+        <translation>文書をオーディオブックのファイルとして保存します</translation>
+    </message>
+    <message>
         <source>Next sentence (Alt+→)</source>
         <translation>次の文（Alt+→）</translation>
     </message>
@@ -414,6 +728,14 @@
     <message>
         <source>Download or choose speech models</source>
         <translation>音声モデルをダウンロード・選択します</translation>
+    </message>
+    <message>
+        <source>Readings &amp;Dictionary…</source>
+        <translation>読み方辞書(&amp;D)…</translation>
+    </message>
+    <message>
+        <source>Words the speech model should say differently</source>
+        <translation>音声モデルに別の読み方で話させる単語</translation>
     </message>
     <message>
         <source>&amp;Larger Text</source>
@@ -616,6 +938,18 @@
         <translation>クリップボードに読み上げるテキストがありません。</translation>
     </message>
     <message>
+        <source>The voice that reads; a change applies from the next sentence</source>
+        <translation>読み上げる声。変更は次の文から反映されます</translation>
+    </message>
+    <message>
+        <source>The voice of the Japanese sentences; a change applies from the next sentence. Settings › Voices has the voice of each language.</source>
+        <translation>日本語の文を読む声。変更は次の文から反映されます。言語ごとの声は 設定 › 声 で選べます。</translation>
+    </message>
+    <message>
+        <source>The voice of the English sentences; a change applies from the next sentence. Settings › Voices has the voice of each language.</source>
+        <translation>英語の文を読む声。変更は次の文から反映されます。言語ごとの声は 設定 › 声 で選べます。</translation>
+    </message>
+    <message>
         <source>Official preset voice: audio made with it may not be used commercially.</source>
         <translation>公式プリセット音声：この声で作った音声は商用利用できません。</translation>
     </message>
@@ -742,6 +1076,252 @@
     <message>
         <source>Read from here</source>
         <translation>ここから読む</translation>
+    </message>
+    <message>
+        <source>Add Reading for “{0}”…</source>
+        <translation>「{0}」の読み方を登録…</translation>
+    </message>
+</context>
+<context>
+    <name>ReadingEntryDialog</name>
+    <message>
+        <source>Edit Reading</source>
+        <translation>読み方を編集</translation>
+    </message>
+    <message>
+        <source>Add Reading</source>
+        <translation>読み方を登録</translation>
+    </message>
+    <message>
+        <source>Japanese</source>
+        <translation>日本語</translation>
+    </message>
+    <message>
+        <source>English</source>
+        <translation>英語</translation>
+    </message>
+    <message>
+        <source>Any language</source>
+        <translation>すべての言語</translation>
+    </message>
+    <message>
+        <source>The word is a regular e&amp;xpression (the reading may use \1)</source>
+        <translation>単語は正規表現(&amp;X)（読みで \1 などを使えます）</translation>
+    </message>
+    <message>
+        <source>O&amp;n</source>
+        <translation>有効(&amp;N)</translation>
+    </message>
+    <message>
+        <source>&amp;Word:</source>
+        <translation>単語(&amp;W):</translation>
+    </message>
+    <message>
+        <source>&amp;Reading:</source>
+        <translation>読み(&amp;R):</translation>
+    </message>
+    <message>
+        <source>&amp;Sentences:</source>
+        <translation>対象の文(&amp;S):</translation>
+    </message>
+    <message>
+        <source>&amp;Priority:</source>
+        <translation>優先度(&amp;P):</translation>
+    </message>
+    <message>
+        <source>No&amp;te:</source>
+        <translation>メモ(&amp;T):</translation>
+    </message>
+    <message>
+        <source>The word as it is written in the text</source>
+        <translation>本文に書かれているとおりの単語</translation>
+    </message>
+    <message>
+        <source>What the speech model is given instead, e.g. in kana</source>
+        <translation>代わりに音声モデルに渡す読み（かななど）</translation>
+    </message>
+    <message>
+        <source>Decides between two matches of the same length: the higher one wins</source>
+        <translation>同じ長さで一致したときに使われます。大きいほうが優先です</translation>
+    </message>
+    <message>
+        <source>Pre&amp;view</source>
+        <translation>試聴(&amp;V)</translation>
+    </message>
+    <message>
+        <source>Type a reading to hear it.</source>
+        <translation>試聴するには読みを入力してください。</translation>
+    </message>
+</context>
+<context>
+    <name>ReadingsDialog</name>
+    <message>
+        <source>Readings Dictionary</source>
+        <translation>読み方辞書</translation>
+    </message>
+    <message>
+        <source>Words the speech model should say differently. Each change is saved at once and heard from the next sentence read.</source>
+        <translation>音声モデルに別の読み方で話させる単語です。変更はすぐに保存され、次に読む文から反映されます。</translation>
+    </message>
+    <message>
+        <source>Word, reading or note</source>
+        <translation>単語・読み・メモ</translation>
+    </message>
+    <message>
+        <source>&amp;Search:</source>
+        <translation>検索(&amp;S):</translation>
+    </message>
+    <message>
+        <source>&amp;Add…</source>
+        <translation>追加(&amp;A)…</translation>
+    </message>
+    <message>
+        <source>&amp;Edit…</source>
+        <translation>編集(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>&amp;Delete</source>
+        <translation>削除(&amp;D)</translation>
+    </message>
+    <message>
+        <source>&amp;Undo</source>
+        <translation>元に戻す(&amp;U)</translation>
+    </message>
+    <message>
+        <source>Pre&amp;view</source>
+        <translation>試聴(&amp;V)</translation>
+    </message>
+    <message>
+        <source>&amp;Import…</source>
+        <translation>読み込み(&amp;I)…</translation>
+    </message>
+    <message>
+        <source>E&amp;xport…</source>
+        <translation>書き出し(&amp;X)…</translation>
+    </message>
+    <message>
+        <source>On</source>
+        <translation>有効</translation>
+    </message>
+    <message>
+        <source>Word</source>
+        <translation>単語</translation>
+    </message>
+    <message>
+        <source>Reading</source>
+        <translation>読み</translation>
+    </message>
+    <message>
+        <source>Sentences</source>
+        <translation>対象の文</translation>
+    </message>
+    <message>
+        <source>Priority</source>
+        <translation>優先度</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>種類</translation>
+    </message>
+    <message>
+        <source>Readings</source>
+        <translation>読み方</translation>
+    </message>
+    <message>
+        <source>Enter edits the reading, Space switches it on or off, Delete deletes it</source>
+        <translation>Enter で編集、Space で有効・無効の切り替え、Delete で削除</translation>
+    </message>
+    <message>
+        <source>Shows only the readings that contain this text</source>
+        <translation>この文字を含む読み方だけを表示します</translation>
+    </message>
+    <message>
+        <source>Japanese</source>
+        <translation>日本語</translation>
+    </message>
+    <message>
+        <source>English</source>
+        <translation>英語</translation>
+    </message>
+    <message>
+        <source>Any language</source>
+        <translation>すべての言語</translation>
+    </message>
+    <message>
+        <source>Off</source>
+        <translation>無効</translation>
+    </message>
+    <message>
+        <source>Pattern</source>
+        <translation>正規表現</translation>
+    </message>
+    <message>
+        <source> (and {0} more)</source>
+        <translation>（ほか {0} 件）</translation>
+    </message>
+    <message>
+        <source>Replaced the reading of “{0}”: {1} → {2}.</source>
+        <translation>「{0}」の読みを置き換えました: {1} → {2}</translation>
+    </message>
+    <message>
+        <source>Added “{0}” → {1}.</source>
+        <translation>「{0}」→ {1} を登録しました。</translation>
+    </message>
+    <message>
+        <source>Saved “{0}” → {1}.</source>
+        <translation>「{0}」→ {1} を保存しました。</translation>
+    </message>
+    <message>
+        <source>Deleted “{0}” → {1}. Undo (Ctrl+Z) brings it back.</source>
+        <translation>「{0}」→ {1} を削除しました。元に戻す（Ctrl+Z）で復元できます。</translation>
+    </message>
+    <message>
+        <source>Restored “{0}”.</source>
+        <translation>「{0}」を復元しました。</translation>
+    </message>
+    <message>
+        <source>“{0}” is on.</source>
+        <translation>「{0}」を有効にしました。</translation>
+    </message>
+    <message>
+        <source>“{0}” is off.</source>
+        <translation>「{0}」を無効にしました。</translation>
+    </message>
+    <message>
+        <source>Import Readings</source>
+        <translation>読み方を読み込む</translation>
+    </message>
+    <message>
+        <source>Dictionaries (*.tsv *.txt *.json *.csv);;All files (*)</source>
+        <translation>辞書 (*.tsv *.txt *.json *.csv);;すべてのファイル (*)</translation>
+    </message>
+    <message>
+        <source>“{0}” holds no reading that could be imported.</source>
+        <translation>「{0}」には読み込める読み方がありません。</translation>
+    </message>
+    <message>
+        <source>Imported {0} readings from “{1}”: {2} new, {3} replaced.</source>
+        <translation>「{1}」から {0} 件の読み方を読み込みました（新規 {2} 件、置き換え {3} 件）。</translation>
+    </message>
+    <message>
+        <source>The accent data of {0} words was dropped (the speech model takes no accent marks).</source>
+        <translation>{0} 語のアクセント情報は使われません（音声モデルはアクセント指定を受け付けません）。</translation>
+    </message>
+    <message>
+        <source>{0} skipped: {1}</source>
+        <translation>{0} 件をスキップ: {1}</translation>
+    </message>
+    <message>
+        <source>Export Readings</source>
+        <translation>読み方を書き出す</translation>
+    </message>
+    <message>
+        <source>Readings (*.tsv)</source>
+        <translation>読み方 (*.tsv)</translation>
+    </message>
+    <message>
+        <source>Exported {0} readings to “{1}”.</source>
+        <translation>{0} 件の読み方を「{1}」に書き出しました。</translation>
     </message>
 </context>
 <context>
@@ -958,6 +1538,54 @@
         <translation>サーバー</translation>
     </message>
     <message>
+        <source>Voices</source>
+        <translation>声</translation>
+    </message>
+    <message>
+        <source>Shortcuts</source>
+        <translation>ショートカット</translation>
+    </message>
+    <message>
+        <source>Reading voices</source>
+        <translation>読み上げる声</translation>
+    </message>
+    <message>
+        <source>A voice for each &amp;language</source>
+        <translation>言語ごとの声(&amp;L)</translation>
+    </message>
+    <message>
+        <source>&amp;Japanese sentences:</source>
+        <translation>日本語の文(&amp;J)：</translation>
+    </message>
+    <message>
+        <source>&amp;English sentences:</source>
+        <translation>英語の文(&amp;E)：</translation>
+    </message>
+    <message>
+        <source>One voice for &amp;all sentences</source>
+        <translation>すべての文を一つの声で(&amp;A)</translation>
+    </message>
+    <message>
+        <source>&amp;Voice:</source>
+        <translation>声(&amp;V)：</translation>
+    </message>
+    <message>
+        <source>With a voice for each language, a document that mixes Japanese and English switches voice from sentence to sentence; sentences of only numbers or symbols keep the voice of the document&apos;s main language. The voice list in the window shows and changes the voice of the open document&apos;s language.</source>
+        <translation>言語ごとの声では、日本語と英語が混ざった文書は文ごとに声が切り替わります。数字や記号だけの文は文書の主な言語の声のままです。ウィンドウの声の一覧は、開いている文書の言語の声を表示・変更します。</translation>
+    </message>
+    <message>
+        <source>&amp;Dialogue voice:</source>
+        <translation>会話の声(&amp;D):</translation>
+    </message>
+    <message>
+        <source>Text inside 「…」, 『…』 and &quot;…&quot; is read in this voice, from the next sentence; the document&apos;s sentences are then split where a quote begins and ends. File › Export Audio… offers the same.</source>
+        <translation>「…」『…』&quot;…&quot; の中を次の文からこの声で読みます。このとき文書の文は引用の始めと終わりで区切られます。ファイル › 音声ファイルに書き出す でも同じものを選べます。</translation>
+    </message>
+    <message>
+        <source>(none)</source>
+        <translation>(なし)</translation>
+    </message>
+    <message>
         <source>Speech model</source>
         <translation>音声モデル</translation>
     </message>
@@ -1090,6 +1718,18 @@
         <translation>システムの言語</translation>
     </message>
     <message>
+        <source>{0} (not installed)</source>
+        <translation>{0}(インストールされていません)</translation>
+    </message>
+    <message>
+        <source>Official preset voice: audio made with it may not be used commercially.</source>
+        <translation>公式プリセット音声：この声で作った音声は商用利用できません。</translation>
+    </message>
+    <message>
+        <source>No voices installed</source>
+        <translation>声がありません</translation>
+    </message>
+    <message>
         <source>Copy {0} to the clipboard</source>
         <translation>{0} をクリップボードにコピー</translation>
     </message>
@@ -1140,6 +1780,81 @@
     <message>
         <source>MioTTS models (*.gguf)</source>
         <translation>MioTTS モデル (*.gguf)</translation>
+    </message>
+</context>
+<context>
+    <name>ShortcutsPage</name>
+    <message>
+        <source>Read the &amp;selection:</source>
+        <translation>選択範囲を読む(&amp;S):</translation>
+    </message>
+    <message>
+        <source>Read the clip&amp;board:</source>
+        <translation>クリップボードを読む(&amp;B):</translation>
+    </message>
+    <message>
+        <source>Restore &amp;defaults</source>
+        <translation>既定に戻す(&amp;D)</translation>
+    </message>
+    <message>
+        <source>On macOS, select text in any app and choose Services › Read with MioDesk in the app&apos;s menu; give it a key in System Settings › Keyboard › Keyboard Shortcuts › Services. Press the key again while MioDesk reads to stop it. Shortcuts.app can run the commands too: {0}.</source>
+        <translation>macOS では、どのアプリでも文字を選択し、アプリのメニューの「サービス › Read with MioDesk」を選びます。キーは「システム設定 › キーボード › キーボードショートカット › サービス」で割り当てられます。MioDesk が読み上げ中にもう一度押すと止まります。ショートカット.app から次のコマンドも実行できます: {0}。</translation>
+    </message>
+    <message>
+        <source>These keys work in every app, also while the MioDesk window is hidden; pressing one again while MioDesk reads stops it. Your desktop&apos;s own keyboard settings can run the commands instead: {0}.</source>
+        <translation>これらのキーはどのアプリでも、MioDesk のウィンドウが隠れているときも使えます。読み上げ中にもう一度押すと止まります。デスクトップのキーボード設定から、代わりに次のコマンドを実行することもできます: {0}。</translation>
+    </message>
+    <message>
+        <source>{0} already reads the clipboard.</source>
+        <translation>{0} はすでにクリップボードの読み上げに使われています。</translation>
+    </message>
+    <message>
+        <source>{0} already reads the selection.</source>
+        <translation>{0} はすでに選択範囲の読み上げに使われています。</translation>
+    </message>
+    <message>
+        <source>A global shortcut needs Ctrl, Alt or the Super (Windows) key, or it would take the key from every app.</source>
+        <translation>グローバルショートカットには Ctrl、Alt、Super（Windows）キーのいずれかが必要です。そうでないと、ほかのすべてのアプリからそのキーを奪ってしまいます。</translation>
+    </message>
+    <message>
+        <source>{0} cannot be a global shortcut.</source>
+        <translation>{0} はグローバルショートカットにできません。</translation>
+    </message>
+    <message>
+        <source>No shortcut.</source>
+        <translation>ショートカットなし。</translation>
+    </message>
+    <message>
+        <source>Another app already uses {0}: choose another key.</source>
+        <translation>{0} はほかのアプリが使っています。別のキーを選んでください。</translation>
+    </message>
+    <message>
+        <source>{0} takes effect when you press OK.</source>
+        <translation>{0} は OK を押すと有効になります。</translation>
+    </message>
+    <message>
+        <source>Works in every app: the desktop assigned {0}.</source>
+        <translation>どのアプリでも使えます。デスクトップが {0} を割り当てました。</translation>
+    </message>
+    <message>
+        <source>{0} works in every app.</source>
+        <translation>{0} はどのアプリでも使えます。</translation>
+    </message>
+    <message>
+        <source>Waiting for the desktop to confirm {0}…</source>
+        <translation>デスクトップが {0} を確認するのを待っています…</translation>
+    </message>
+    <message>
+        <source>The desktop did not allow the shortcut. Its own keyboard settings can run the command below instead.</source>
+        <translation>デスクトップがショートカットを許可しませんでした。代わりにデスクトップのキーボード設定から下のコマンドを実行できます。</translation>
+    </message>
+    <message>
+        <source>Use Services › Read with MioDesk (see below).</source>
+        <translation>「サービス › Read with MioDesk」を使います（下を参照）。</translation>
+    </message>
+    <message>
+        <source>This desktop lets no app set global shortcuts. Its own keyboard settings can run the command below instead.</source>
+        <translation>このデスクトップでは、アプリがグローバルショートカットを設定できません。代わりにデスクトップのキーボード設定から下のコマンドを実行できます。</translation>
     </message>
 </context>
 <context>

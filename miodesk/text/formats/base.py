@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from miodesk.errors import DocumentError
 
@@ -28,6 +30,8 @@ MAX_TEXT_FILE_BYTES = 32 * MB
 MAX_CONTAINER_FILE_BYTES = 512 * MB
 # The most plain text any document may produce (characters).
 MAX_DOCUMENT_CHARS = 40_000_000
+# A cover image larger than this is left out (a FLAC picture block holds at most 16 MB).
+MAX_COVER_BYTES = 16_000_000
 
 BLOCK_SEPARATOR = "\n\n"
 
@@ -60,6 +64,12 @@ class Document:
     format: str  # "text" | "markdown" | "html" | "epub" | "pdf" | "docx"
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # What an exported audiobook is tagged with, where the format says: the author (EPUB dc:creator,
+    # DOCX core properties, PDF /Author, HTML <meta name="author">, an Aozora title block) and the
+    # cover image's bytes (EPUB) with its media type.
+    author: str = ""
+    cover: bytes | None = field(default=None, repr=False)
+    cover_mime: str = ""
 
 
 # Characters that must not reach the reader: C0 controls (but newline), DEL, C1 controls, BOM,
@@ -143,7 +153,8 @@ class DocumentBuilder:
         self._chapter_marks.append((index, title))
 
     def build(
-        self, title: str, source: Path | None, fmt: str, encoding: str | None = None
+        self, title: str, source: Path | None, fmt: str, encoding: str | None = None, author: str = "",
+        cover: bytes | None = None, cover_mime: str = "",
     ) -> Document:
         if not self._blocks:
             raise DocumentError(f"{self.name} has no readable text")
@@ -166,7 +177,11 @@ class DocumentBuilder:
             stop = len(self._blocks) if number + 1 == len(marks) else marks[number + 1][0]
             for block in self._blocks[index:stop]:
                 block.chapter = number
-        return Document(title, text, self._blocks, chapters, source, fmt, encoding, list(self.warnings))
+        author = clean_block(author, keep_lines=False)
+        if cover is not None and not 0 < len(cover) <= MAX_COVER_BYTES:
+            cover, cover_mime = None, ""
+        return Document(title, text, self._blocks, chapters, source, fmt, encoding, list(self.warnings),
+                        author=author, cover=cover, cover_mime=cover_mime if cover else "")
 
 
 def chapters_from_headings(builder_blocks: list[tuple[str, str, int]]) -> int:
@@ -203,26 +218,55 @@ def add_with_heading_chapters(
     return title
 
 
-def read_file_bytes(path: Path, limit: int, what: str = "file") -> bytes:
-    """Read a whole regular file, refusing directories, devices, empty files and files over `limit`."""
-    name = path.name or str(path)
+def check_regular_file(path: Path) -> int:
+    """Refuse what is not a regular file before anything opens it (opening a FIFO waits for a
+    writer forever; a device or a socket never ends). Returns the file's size."""
     try:
-        if not path.exists():
-            raise DocumentError(f"{path} does not exist")
-        if not path.is_file():
-            raise DocumentError(f"{path} is not a regular file")
-        size = path.stat().st_size
-        if size > limit:
-            raise DocumentError(
-                f"{name} is {size_text(size)}; MioDesk opens a {what} of up to {size_text(limit)}: "
-                "split it into smaller files"
-            )
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)  # the size may change while we read
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise DocumentError(f"{path} does not exist") from None
     except OSError as error:
-        raise DocumentError(f"cannot read {name}: {error.strerror or error}") from None
+        raise DocumentError(f"cannot read {path.name or path}: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DocumentError(f"{path} is a folder, not a document")
+    if not stat.S_ISREG(info.st_mode):
+        raise DocumentError(
+            f"{path} is not a regular file (a pipe, device or socket); MioDesk opens documents saved as files"
+        )
+    return info.st_size
+
+
+def _check_size(data: bytes, name: str, limit: int) -> bytes:
     if len(data) > limit:
         raise DocumentError(f"{name} is larger than {size_text(limit)}; split it into smaller files")
     if not data.strip():
         raise DocumentError(f"{name} is empty")
     return data
+
+
+def read_file_bytes(path: Path, limit: int, what: str = "file") -> bytes:
+    """Read a whole regular file, refusing directories, devices, empty files and files over `limit`."""
+    name = path.name or str(path)
+    size = check_regular_file(path)
+    if size > limit:
+        raise DocumentError(
+            f"{name} is {size_text(size)}; MioDesk opens a {what} of up to {size_text(limit)}: "
+            "split it into smaller files"
+        )
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)  # the size may change while we read
+    except OSError as error:
+        raise DocumentError(f"cannot read {name}: {error.strerror or error}") from None
+    return _check_size(data, name, limit)
+
+
+def read_stream_bytes(stream: BinaryIO | None, limit: int, name: str) -> bytes:
+    """Read a whole byte stream (standard input) with the limit and checks of a file."""
+    if stream is None:
+        raise DocumentError(f"there is no {name} to read")
+    try:
+        data = stream.read(limit + 1)
+    except OSError as error:
+        raise DocumentError(f"cannot read {name}: {error.strerror or error}") from None
+    return _check_size(data, name, limit)

@@ -122,11 +122,12 @@ def load_docx(path: Path) -> Document:
         styles_path = join_href(document_path, "styles.xml")[0]
         styles = _styles(docx, styles_path)
         root = docx.read_xml(document_path)
-        core_title = ""
+        core_title = core_creator = ""
         if docx.resolve("docProps/core.xml"):
             try:
                 core = docx.read_xml("docProps/core.xml")
                 core_title = next(("".join(e.itertext()) for e in core.iter() if local(e.tag) == "title"), "")
+                core_creator = next(("".join(e.itertext()) for e in core.iter() if local(e.tag) == "creator"), "")
             except DocumentError:
                 pass  # metadata only: the text is still readable
     items: list[tuple[str, str, int]] = []
@@ -154,4 +155,4 @@ def load_docx(path: Path) -> Document:
     builder = DocumentBuilder(path.name)
     heading_title = add_with_heading_chapters(builder, items)
     title = " ".join(core_title.split()) or style_title or heading_title or path.stem
-    return builder.build(title, path, "docx")
+    return builder.build(title, path, "docx", author=core_creator)

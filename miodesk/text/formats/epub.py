@@ -16,7 +16,7 @@ import logging
 from html.parser import HTMLParser
 from pathlib import Path
 
-from miodesk.text.formats.base import Document, DocumentBuilder, DocumentError, clean_block
+from miodesk.text.formats.base import MAX_COVER_BYTES, Document, DocumentBuilder, DocumentError, clean_block
 from miodesk.text.formats.html import decode_html_bytes, extract_html, fill_code
 from miodesk.text.formats.safezip import SafeZip, attribute, join_href, local
 
@@ -116,10 +116,19 @@ class _Epub:
         manifest: dict[str, tuple[str, str, str]] = {}  # id → (member, media type, properties)
         spine: list[str] = []
         toc_id = ""
+        creators: list[tuple[str, str, str]] = []  # (id, name, EPUB 2 opf:role)
+        roles: dict[str, str] = {}  # EPUB 3: creator id → role (<meta refines="#id" property="role">)
+        cover_id = ""  # EPUB 2: <meta name="cover" content="item id">
         for element in opf.iter():
             name = local(element.tag)
             if name == "title" and not title:
                 title = "".join(element.itertext())
+            elif name == "creator":
+                creators.append((attribute(element, "id"), "".join(element.itertext()), attribute(element, "role")))
+            elif name == "meta" and attribute(element, "property") == "role":
+                roles[attribute(element, "refines").lstrip("#")] = "".join(element.itertext()).strip()
+            elif name == "meta" and attribute(element, "name") == "cover":
+                cover_id = attribute(element, "content")
             elif name == "item":
                 member, _ = join_href(opf_path, attribute(element, "href"))
                 manifest[attribute(element, "id")] = (
@@ -167,7 +176,23 @@ class _Epub:
             elif builder.block_count > first_block:
                 heading = next((text for kind, text, _l in items if kind == "heading"), "")
                 builder.chapter(heading or extracted.title or f"Section {number}", at_block=first_block)
-        return builder.build(title or self.path.stem, self.path, "epub")
+        cover, cover_mime = self.cover(manifest, cover_id)
+        return builder.build(title or self.path.stem, self.path, "epub", author=_authors(creators, roles),
+                             cover=cover, cover_mime=cover_mime)
+
+    def cover(self, manifest: dict[str, tuple[str, str, str]], cover_id: str) -> tuple[bytes | None, str]:
+        """The cover image (EPUB 3's cover-image item, else EPUB 2's <meta name="cover">): (bytes, media
+        type), or (None, "") when there is none or it cannot be read (it is only metadata)."""
+        item = next((entry for entry in manifest.values() if "cover-image" in entry[2].split()), None)
+        if item is None and cover_id in manifest:
+            item = manifest[cover_id]
+        if item is None or not item[1].startswith("image/") or not self.zip.resolve(item[0]):
+            return None, ""
+        try:
+            return self.zip.read(item[0], limit=MAX_COVER_BYTES), item[1]
+        except DocumentError as error:
+            log.info("EPUB cover left out: %s", error)
+            return None, ""
 
     def table_of_contents(
         self, manifest: dict[str, tuple[str, str, str]], toc_id: str
@@ -202,6 +227,14 @@ class _Epub:
                 member, fragment = join_href(ncx, source)
                 entries.append((self.zip.resolve(member) or member, fragment, label))
         return entries
+
+
+def _authors(creators: list[tuple[str, str, str]], roles: dict[str, str]) -> str:
+    """The book's authors: the creators without a role or with the role "aut" (not illustrators,
+    translators, editors…), joined by commas."""
+    names = [" ".join(name.split()) for creator_id, name, role in creators
+             if (roles.get(creator_id) or role or "aut").lower() == "aut" and name.strip()]
+    return ", ".join(dict.fromkeys(names))
 
 
 def load_epub(path: Path) -> Document:

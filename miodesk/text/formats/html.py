@@ -6,7 +6,14 @@ items, block quotes and table rows become blocks of their own kind.
 
 Ruby (furigana): only the reading (`<rt>`) is kept, not the base text, so 「漢字(かんじ)」 is read
 once, correctly, as かんじ; the reader view shows the reading too. `<rp>` parentheses are dropped.
-A ruby with an empty reading keeps its base.
+A ruby whose reading is empty or holds no letter (emphasis dots ﹅﹅ set as ruby) keeps its base
+(`aozora.ruby_reading`, the rule of every loader).
+
+Aozora Bunko's XHTML edition (a `div.main_text`, see `is_aozora_xhtml`) is read as its plain-text
+edition is (see `formats.aozora`): the title block (`h1.title`, `h2.author`…) once, as the title;
+`h3`/`h4`/`h5` headings (大/中/小見出し) as chapters; a paragraph per `<br>`; not read: the colophon
+(`div.bibliographical_information`), the notation notes (`div.notation_notes`), input notes
+(`span.notes`), kaeriten and okurigana; gaiji images (`img.gaiji`) become their character.
 
 Code: a `<pre>` that holds `<code>` is not read; a short announcement block takes its place (see
 `code_announcement`). Other `<pre>` text is read with its line breaks.
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from miodesk.text.formats.aozora import add_title_and_body, fix_kunoji, gaiji_char, ruby_reading
 from miodesk.text.formats.base import (
     MAX_TEXT_FILE_BYTES,
     Document,
@@ -69,6 +77,9 @@ class _Frame:
     ruby: bool = False
     title: bool = False
     list_: bool = False
+    note: bool = False  # Aozora's span.notes: ［＃…］, read only for the gaiji it may name
+    front: bool = False  # Aozora's div.metadata: the title block
+    author: int | None = None  # Aozora's h2.author: the item count when it began
 
 
 @dataclass
@@ -78,11 +89,51 @@ class HtmlText:
     items: list[tuple[str, str, int]] = field(default_factory=list)
     anchors: dict[str, int] = field(default_factory=dict)
     title: str = ""
+    front: int = 0  # Aozora XHTML: how many leading items are the title block
+    author: str = ""  # <meta name="author" content="…">, or Aozora's h2.author
+
+
+# Aozora Bunko's XHTML: parts that are not the work, and its marks for gaiji, notes and titles.
+_AOZORA_SKIP_CLASSES = frozenset({"bibliographical_information", "notation_notes", "kaeriten", "okurigana"})
+_AOZORA_MAIN = re.compile(r"""<div[^>]*\sclass\s*=\s*["']main_text["']""", re.IGNORECASE)
+_AOZORA_MARKS = re.compile(
+    r"""class\s*=\s*["'](?:bibliographical_information|metadata|notation_notes)["']|青空文庫""",
+    re.IGNORECASE,
+)
+# A piece of an Aozora page copied from a browser: its input notes or gaiji images.
+_AOZORA_FRAGMENT = re.compile(
+    r"""<span[^>]*\sclass\s*=\s*["']notes["'][^>]*>\s*［＃|<img[^>]*\sclass\s*=\s*["']gaiji["']""", re.IGNORECASE
+)
+_GAIJI_IMAGE = re.compile(r"(?<![0-9])([12])-([0-9]{2})-([0-9]{2})\.png$")
+
+
+def is_aozora_xhtml(markup: str) -> bool:
+    """Aozora Bunko's XHTML edition (its main-text division, and its colophon, title block or name),
+    or a piece of it copied from a browser (its input notes or gaiji images)."""
+    head = markup[:400_000]
+    if _AOZORA_MAIN.search(head):
+        return bool(_AOZORA_MARKS.search(markup))
+    return bool(_AOZORA_FRAGMENT.search(head))
+
+
+def _gaiji_image_char(attributes: dict[str, str]) -> str:
+    """The character an Aozora gaiji image stands for: from its alt text ("※(「木＋内」、第3水準1-85-54)"),
+    else from its file name (…/1-09/1-09-63.png)."""
+    alt = attributes.get("alt", "").strip()
+    if alt.startswith("※"):
+        alt = alt[1:].strip("()（）")
+    char = gaiji_char(alt) if alt else ""
+    if not char:
+        match = _GAIJI_IMAGE.search(attributes.get("src", ""))
+        if match:
+            char = gaiji_char("-".join(match.groups()))
+    return char
 
 
 class _Extractor(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, aozora: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.aozora = aozora
         self.out = HtmlText()
         self._stack: list[_Frame] = []
         self._skip = 0
@@ -95,6 +146,8 @@ class _Extractor(HTMLParser):
         self._ruby: list[tuple[list[str], list[str]]] = []
         self._title_parts: list[str] = []
         self._pre_has_code = False
+        self._note = 0
+        self._note_parts: list[str] = []
 
     # -- state -------------------------------------------------------------------------------
     def _current(self) -> tuple[str, int]:
@@ -124,6 +177,9 @@ class _Extractor(HTMLParser):
             self._title_parts.append(text)
         if self._skip:
             return
+        if self._note:
+            self._note_parts.append(text)
+            return
         if self._header and self._current()[0] != "heading":
             return
         if self._ruby:
@@ -140,8 +196,17 @@ class _Extractor(HTMLParser):
         for key in ("id", "name") if tag == "a" else ("id",):
             if attributes.get(key):
                 self.out.anchors.setdefault(attributes[key], len(self.out.items))
+        classes = attributes.get("class", "").split() if self.aozora else []
         if tag in _VOID:
-            if tag == "br":
+            if tag == "meta" and attributes.get("name", "").lower() == "author" and not self.out.author:
+                self.out.author = collapse_inline(attributes.get("content", "")).strip()
+            elif tag == "img" and "gaiji" in classes:
+                self._emit(_gaiji_image_char(attributes))
+            elif tag == "br" and self.aozora and not self._ruby and self._current()[0] == "paragraph":
+                self._flush()  # Aozora XHTML: a line is a paragraph
+            elif tag == "br" and self.aozora and self._current()[0] == "heading":
+                self._emit("\u3000")  # a heading of several lines, as the plain-text edition reads it
+            elif tag == "br":
                 self._emit(_LINE_BREAK if not self._pre else "\n")
             elif tag == "hr":
                 self._flush()
@@ -157,8 +222,16 @@ class _Extractor(HTMLParser):
             or bool(_SKIP_EPUB_TYPES.intersection(attributes.get("epub:type", "").lower().split()))
             or "display:none" in attributes.get("style", "").replace(" ", "").lower()
         )
-        if tag in _SKIP or hidden:
+        if tag in _SKIP or hidden or (
+            self.aozora and (_AOZORA_SKIP_CLASSES.intersection(classes) or attributes.get("id") == "card")
+        ):
             frame.skip = True
+        elif "notes" in classes:
+            frame.note = True
+        elif "metadata" in classes:
+            frame.front = True
+        elif "author" in classes:
+            frame.author = len(self.out.items)
         elif tag == "header" or attributes.get("role", "").lower() == "banner":
             frame.header = True
         if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
@@ -193,14 +266,24 @@ class _Extractor(HTMLParser):
         self._rt += frame.rt
         self._title += frame.title
         self._lists += frame.list_
+        self._note += frame.note
 
     def _pop(self) -> None:
         frame = self._stack[-1]
         if frame.tag in _BLOCK:
             self._flush()
+        if frame.front:
+            self.out.front = len(self.out.items)
+        if frame.author is not None and len(self.out.items) > frame.author and not self.out.author:
+            self.out.author = " ".join(text for _kind, text, _level in self.out.items[frame.author:]).strip()
+        if frame.note:
+            self._stack.pop()
+            self._undo(frame)
+            self._end_note()
+            return
         if frame.ruby and self._ruby:
             base, reading = self._ruby.pop()
-            text = "".join(reading).strip() or "".join(base)
+            text = ruby_reading("".join(base), "".join(reading))
             self._stack.pop()  # the ruby's output belongs to its parent's context
             self._undo(frame)
             self._emit(text)
@@ -215,6 +298,24 @@ class _Extractor(HTMLParser):
         self._rt -= frame.rt
         self._title -= frame.title
         self._lists -= frame.list_
+        self._note -= frame.note
+
+    def _end_note(self) -> None:
+        """An Aozora input note is not read; after a ※ it names a gaiji (one with no image, such as
+        ※［＃「虫＋占」、U+86C5、18-5］), which takes the ※'s place, or drops it when unknown."""
+        note = "".join(self._note_parts).strip()
+        self._note_parts.clear()
+        if self._note or not note.startswith("［＃") or not note.endswith("］"):
+            return
+        if self._ruby:
+            base, reading = self._ruby[-1]
+            target = reading if self._rt else base
+        else:
+            target = self._buffer
+        while target and not target[-1].strip():
+            target.pop()
+        if target and target[-1].endswith("※"):
+            target[-1] = target[-1][:-1] + gaiji_char(note[2:-1])
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _VOID or not any(frame.tag == tag for frame in reversed(self._stack[-64:])):
@@ -229,7 +330,8 @@ class _Extractor(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if data:
-            self._emit(data.replace(_LINE_BREAK, " "))
+            data = data.replace(_LINE_BREAK, " ")
+            self._emit(fix_kunoji(data) if self.aozora else data)
 
     def finish(self) -> HtmlText:
         self.close()
@@ -240,10 +342,10 @@ class _Extractor(HTMLParser):
         return self.out
 
 
-def extract_html(markup: str) -> HtmlText:
+def extract_html(markup: str, aozora: bool = False) -> HtmlText:
     # Drop the DOCTYPE with any internal subset: its entity declarations are never honoured.
     head = _DOCTYPE.sub("", markup[:65536], count=1)
-    parser = _Extractor()
+    parser = _Extractor(aozora)
     parser.feed(head + markup[65536:])
     return parser.finish()
 
@@ -258,6 +360,8 @@ def fill_code(items: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
 
 
 def add_html(builder: DocumentBuilder, markup: str) -> HtmlText:
+    if is_aozora_xhtml(markup):
+        return _add_aozora_xhtml(builder, markup)
     extracted = extract_html(markup)
     heading_title = add_with_heading_chapters(builder, fill_code(extracted.items))
     if not extracted.title and heading_title:
@@ -265,10 +369,22 @@ def add_html(builder: DocumentBuilder, markup: str) -> HtmlText:
     return extracted
 
 
+def _add_aozora_xhtml(builder: DocumentBuilder, markup: str) -> HtmlText:
+    """Aozora Bunko's XHTML: the title block read once as the book's title, then the work."""
+    extracted = extract_html(markup, aozora=True)
+    front = [text.strip() for _kind, text, _level in extracted.items[: extracted.front] if text.strip()]
+    if front:
+        extracted.title = "\u3000".join(front)
+    heading_title = add_title_and_body(builder, "\n".join(front), extracted.items[extracted.front :])
+    if not front and heading_title:
+        extracted.title = heading_title
+    return extracted
+
+
 def document_from_html(markup: str, title: str = "Clipboard") -> Document:
     builder = DocumentBuilder(title)
     extracted = add_html(builder, markup)
-    return builder.build(extracted.title or title, None, "html")
+    return builder.build(extracted.title or title, None, "html", author=extracted.author)
 
 
 def load_html(path: Path) -> Document:
@@ -277,7 +393,7 @@ def load_html(path: Path) -> Document:
     builder = DocumentBuilder(path.name)
     builder.warnings += warnings
     extracted = add_html(builder, text)
-    return builder.build(extracted.title or path.stem, path, "html", encoding)
+    return builder.build(extracted.title or path.stem, path, "html", encoding, author=extracted.author)
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)

@@ -169,9 +169,11 @@ def load_pdf(path: Path) -> Document:
             builder.chapter(bookmarks[next_mark][1])
             next_mark += 1
         builder.add("paragraph", text)
-    title = ""
+    title = author = ""
     try:
-        title = clean_block(str((reader.metadata or {}).get("/Title") or ""), keep_lines=False)
+        metadata = reader.metadata or {}
+        title = clean_block(str(metadata.get("/Title") or ""), keep_lines=False)
+        author = str(metadata.get("/Author") or "")
     except Exception:  # metadata only
         log.debug("PDF metadata unreadable", exc_info=True)
-    return builder.build(title or path.stem, path, "pdf")
+    return builder.build(title or path.stem, path, "pdf", author=author)

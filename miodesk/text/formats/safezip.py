@@ -1,10 +1,13 @@
-"""Read members of untrusted zip containers (EPUB, DOCX) and parse their XML safely.
+"""Read members of untrusted zip containers (EPUB, DOCX, zipped texts) and parse their XML safely.
 
 Zip bombs: a member is refused when its declared size is over the member cap, when it claims more
 than `MAX_RATIO` times its compressed size (text compresses 3-10x, bombs 1000x), or when the
 members read so far would pass the total cap; the actual decompressed bytes are counted too, so a
 member that lies about its size cannot inflate past the cap. XML goes through defusedxml with DTD
 entities and external references forbidden (billion laughs, XXE).
+
+A zip that is neither EPUB nor DOCX is opened as a zipped text (`load_text_zip`): Aozora Bunko
+distributes its works as a zip holding one Shift_JIS .txt, sometimes with illustrations beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,17 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from miodesk.text.formats.base import MAX_CONTAINER_FILE_BYTES, MB, DocumentError, size_text
+from miodesk.text.formats.base import (
+    MAX_CONTAINER_FILE_BYTES,
+    MAX_TEXT_FILE_BYTES,
+    MB,
+    Document,
+    DocumentError,
+    size_text,
+)
+from miodesk.text.formats.encoding import decode_bytes
+from miodesk.text.formats.html import decode_html_bytes, document_from_html
+from miodesk.text.formats.plaintext import document_from_text
 
 MAX_MEMBER_BYTES = 32 * MB
 MAX_TOTAL_BYTES = 512 * MB
@@ -65,6 +78,11 @@ class SafeZip:
     @property
     def names(self) -> list[str]:
         return list(self._by_name)
+
+    def size(self, name: str) -> int:
+        """The unpacked size the archive declares for a member (0 for an unknown name)."""
+        info = self._by_name.get(name)
+        return 0 if info is None else info.file_size
 
     def resolve(self, name: str) -> str | None:
         """The member's real name: exact, else case-insensitive (hand-made e-books get case wrong)."""
@@ -147,3 +165,46 @@ def join_href(base_member: str, href: str) -> tuple[str, str]:
         return base_member, unquote(fragment)
     path = posixpath.normpath(posixpath.join(posixpath.dirname(base_member), unquote(href)))
     return path.lstrip("/"), unquote(fragment)
+
+
+_TEXT_MEMBERS = (".txt",)
+_PAGE_MEMBERS = (".html", ".htm", ".xhtml")
+
+
+def text_member(archive: SafeZip) -> str | None:
+    """The member a zipped text is read from: the largest .txt (a readme is small), else the largest
+    web page; never a folder or macOS's resource-fork copies (__MACOSX/, ._name)."""
+    def readable(name: str, suffixes: tuple[str, ...]) -> bool:
+        base = posixpath.basename(name)
+        return (not name.endswith("/") and not name.startswith("__MACOSX/") and not base.startswith("._")
+                and base.lower().endswith(suffixes))
+
+    for suffixes in (_TEXT_MEMBERS, _PAGE_MEMBERS):
+        members = [name for name in archive.names if readable(name, suffixes)]
+        if members:
+            return max(members, key=archive.size)
+    return None
+
+
+def load_text_zip(path: Path) -> Document:
+    """A zip holding a text (Aozora Bunko's downloads): its text member, in Aozora notation or not."""
+    with SafeZip(path, "zip archive") as archive:
+        member = text_member(archive)
+        if member is None:
+            raise DocumentError(
+                f"{path.name} is a zip archive with no text (.txt) file in it, not an e-book or "
+                "document MioDesk can read"
+            )
+        data = archive.read(member, MAX_TEXT_FILE_BYTES)
+    if not data.strip():
+        raise DocumentError(f"{path.name}: {member} is empty")
+    if member.lower().endswith(_PAGE_MEMBERS):
+        markup, encoding, warnings = decode_html_bytes(data, path.name)
+        document = document_from_html(markup, path.stem)
+    else:
+        text, encoding, warnings = decode_bytes(data, path.name)
+        document = document_from_text(text, path.stem)  # Aozora notation is detected there
+    document.source = path
+    document.encoding = encoding
+    document.warnings = warnings + document.warnings
+    return document

@@ -143,19 +143,26 @@ def session_bus(children: Processes, folder: Path) -> str:
     return found
 
 
-def test_sentences_being_heard_reach_the_bus_as_the_document_selection(gui_model, voices, pulse_sink, tmp_path):
+def accessibility_session(stack: ExitStack, folder: Path, **extra_env: str) -> tuple[Processes, dict[str, str]]:
+    """A private X display, session bus and AT-SPI bus for one test, closed with `stack`: the processes
+    started (start the app and readers with it) and the environment that sees them (plus `extra_env`)."""
     launcher = accessibility_stack()
+    display = stack.enter_context(private_xvfb())
+    children = stack.enter_context(processes(folder))
+    bus = session_bus(children, folder)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("AT_SPI_BUS_ADDRESS", "WAYLAND_DISPLAY", "QT_ACCESSIBILITY", "GTK_MODULES")}
+    env.update(DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus, **extra_env)
+    children.start("at-spi-bus-launcher", [launcher, "--launch-immediately"], env=env)
+    return children, env
+
+
+def test_sentences_being_heard_reach_the_bus_as_the_document_selection(gui_model, voices, pulse_sink, tmp_path):
     document = write_sample(tmp_path / "walk.md", SAMPLE_EN)
     events_path, app_path, stop_path = tmp_path / "events.jsonl", tmp_path / "app.jsonl", tmp_path / "stop"
     started = time.monotonic()
     with ExitStack() as stack:
-        display = stack.enter_context(private_xvfb())
-        children = stack.enter_context(processes(tmp_path))
-        bus = session_bus(children, tmp_path)
-        env = {key: value for key, value in os.environ.items()
-               if key not in ("AT_SPI_BUS_ADDRESS", "WAYLAND_DISPLAY", "QT_ACCESSIBILITY", "GTK_MODULES")}
-        env.update(DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus)
-        children.start("at-spi-bus-launcher", [launcher, "--launch-immediately"], env=env)
+        children, env = accessibility_session(stack, tmp_path)
         listener = children.start("listener", [SYSTEM_PYTHON, str(HERE / "atspi_listener.py"), "--log", str(events_path),
                                                "--stop-file", str(stop_path), "--seconds", str(APP_SECONDS + 120)],
                                   env=env)

@@ -22,6 +22,7 @@ from conftest import GOLDEN
 from gguf_fixtures import make_model
 from test_audio_output import speech_like
 
+from miodesk.bench import BENCH_TEXT_EN
 from miodesk.text.normalize import text_for_model
 from miodesk.text.segment import segment
 from miodesk.tts.engine import SpeechEngine
@@ -30,7 +31,6 @@ from miodesk.tts.reader import SENTENCE_PAUSE_S, FileSink, ReadingSession
 from miodesk.tts.streaming import ChunkPlan, StreamingDecoder
 
 RATE = 44100
-BENCH_EN = Path(__file__).parents[1].parent / "shared" / "bench-texts" / "en.txt"
 # Hiragana, so espeak-ng reads every character (it spells kanji out as Chinese characters).
 KANA = ["きのうの ごご、えきまえの ちいさな ほんやに たちよりました。",
         "みせの おくには ふるい ちずや たびの ほんが ならんでいて、おもわず じかんを わすれて ながめて しまいました。",
@@ -116,7 +116,7 @@ def test_no_false_alarm_on_real_speech(tmp_path, words_per_minute):
     model had made `duration × 25` codes for it (MioCodec's rate), with its real audio for the silences."""
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed; tests/run.sh installs it")
-    english = [u.text for u in segment(BENCH_EN.read_text(encoding="utf-8"))][:12]
+    english = [u.text for u in segment(BENCH_TEXT_EN)][:12]
     guard = QualityGuard()
     flagged = []
     for text, voice, language in [*((t, "en-us", "en") for t in english), *((t, "ja", "ja") for t in KANA)]:

@@ -997,18 +997,11 @@ def test_macos_services_menu_hands_its_text_to_the_reader(app, qtbot, pulse_sink
 def test_shortcuts_page_on_the_accessibility_bus(tmp_path, miodesk_home, language):
     """What Orca reads of the page: each key field named by its label, its state (a key another app holds
     included) as its description, focusable; the real bridge, a private bus, read back with pyatspi."""
-    from test_atspi import accessibility_stack, processes, read_jsonl, session_bus, wait_for
+    from test_atspi import accessibility_session, read_jsonl, wait_for
 
-    launcher = accessibility_stack()
     app_log, tree, stop = tmp_path / "app.json", tmp_path / "tree.jsonl", tmp_path / "stop"
     with ExitStack() as stack:
-        display = stack.enter_context(private_xvfb())
-        children = stack.enter_context(processes(tmp_path))
-        bus = session_bus(children, tmp_path)
-        env = {key: value for key, value in os.environ.items()
-               if key not in ("AT_SPI_BUS_ADDRESS", "WAYLAND_DISPLAY", "QT_ACCESSIBILITY", "GTK_MODULES")}
-        env.update(DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus, MIODESK_HOME=str(miodesk_home))
-        children.start("at-spi-bus-launcher", [launcher, "--launch-immediately"], env=env)
+        children, env = accessibility_session(stack, tmp_path, MIODESK_HOME=str(miodesk_home))
         children.start("app", [sys.executable, str(HERE / "atspi_shortcuts_app.py"), "--language", language,
                                "--log", str(app_log), "--stop-file", str(stop)],
                        env=dict(env, QT_QPA_PLATFORM="xcb", QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1"))

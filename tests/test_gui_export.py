@@ -544,15 +544,13 @@ def test_the_export_on_the_accessibility_bus(tmp_path, gui_model, voices):
     """What Orca gets of an export: the real app (tests/atspi_export_app.py) on a private accessibility bus,
     its tree read back while the export runs (tests/atspi_tree.py) and its announcements heard by a listener
     (tests/atspi_listener.py), both in the system Python with pyatspi, as tests/test_atspi.py does."""
-    import os
     import subprocess
     import sys
     from contextlib import ExitStack
 
-    from gui_fixtures import CODEC, private_xvfb
-    from test_atspi import HERE, SYSTEM_PYTHON, accessibility_stack, processes, read_jsonl, session_bus, wait_for
+    from gui_fixtures import CODEC
+    from test_atspi import HERE, SYSTEM_PYTHON, accessibility_session, read_jsonl, wait_for
 
-    launcher = accessibility_stack()
     long_document = write_sample(tmp_path / "long.md", book(40, 9))
     short_document = write_sample(tmp_path / "short.md", TWO_CHAPTERS)
     exported = tmp_path / "exported"
@@ -560,13 +558,7 @@ def test_the_export_on_the_accessibility_bus(tmp_path, gui_model, voices):
     app_log, events, tree, dumped, stop = (tmp_path / name for name in ("app.jsonl", "events.jsonl", "tree.jsonl",
                                                                         "dumped", "stop"))
     with ExitStack() as stack:
-        display = stack.enter_context(private_xvfb())
-        children = stack.enter_context(processes(tmp_path))
-        bus = session_bus(children, tmp_path)
-        env = {key: value for key, value in os.environ.items()
-               if key not in ("AT_SPI_BUS_ADDRESS", "WAYLAND_DISPLAY", "QT_ACCESSIBILITY", "GTK_MODULES")}
-        env.update(DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus)
-        children.start("at-spi-bus-launcher", [launcher, "--launch-immediately"], env=env)
+        children, env = accessibility_session(stack, tmp_path)
         listener = children.start("listener", [SYSTEM_PYTHON, str(HERE / "atspi_listener.py"), "--log", str(events),
                                                "--stop-file", str(stop), "--seconds", "400"], env=env)
         wait_for(lambda: any(r["kind"] == "ready" for r in read_jsonl(events)) or listener.poll() is not None, 60,

@@ -309,26 +309,17 @@ def test_tools_menu_opens_the_dictionary(app, qtbot):
 def bus_tree(tmp_path, env_home, form: bool) -> list[dict]:
     """What the AT-SPI bus carries for the dialog (tests/atspi_readings_app.py), read back by a pyatspi client
     in the system Python (tests/atspi_tree.py), on a private session bus and Xvfb (as tests/test_atspi.py)."""
-    import os
     import subprocess
     import sys
     from contextlib import ExitStack
     from pathlib import Path
 
-    from gui_fixtures import private_xvfb
-    from test_atspi import SYSTEM_PYTHON, accessibility_stack, processes, read_jsonl, session_bus, wait_for
+    from test_atspi import SYSTEM_PYTHON, accessibility_session, read_jsonl, wait_for
 
     here = Path(__file__).parent
-    launcher = accessibility_stack()
     ready, stop, out = tmp_path / "ready", tmp_path / "stop", tmp_path / "tree.jsonl"
     with ExitStack() as stack:
-        display = stack.enter_context(private_xvfb())
-        children = stack.enter_context(processes(tmp_path))
-        bus = session_bus(children, tmp_path)
-        env = {key: value for key, value in os.environ.items()
-               if key not in ("AT_SPI_BUS_ADDRESS", "WAYLAND_DISPLAY", "QT_ACCESSIBILITY", "GTK_MODULES")}
-        env.update(DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus, MIODESK_HOME=str(env_home))
-        children.start("at-spi-bus-launcher", [launcher, "--launch-immediately"], env=env)
+        children, env = accessibility_session(stack, tmp_path, MIODESK_HOME=str(env_home))
         app = children.start("app", [sys.executable, str(here / "atspi_readings_app.py"), "--ready", str(ready),
                                      "--stop-file", str(stop), *(["--form"] if form else [])],
                              env=dict(env, QT_QPA_PLATFORM="xcb", QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1"))

@@ -308,7 +308,8 @@ def test_stopping_mid_stream_is_bounded_and_no_client_takes_a_part_for_the_whole
         finally:
             connection.close()
         assert took < 4.0 and not server.running
-        assert wait_until(lambda: not service.speaking, 1.0) is not None
+        # the cancelled sentence ends its last model step and decode first (1 s was too tight on a busy CI)
+        assert wait_until(lambda: not service.speaking, 3.0) is not None
         # the service shutting down under a stream (the window quitting) breaks the transfer too
         with running_server(service) as again:
             connection, response = start_streaming(again.options.port, {**SPEECH, "input": LONG, "response_format": "pcm"})

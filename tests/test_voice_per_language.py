@@ -477,23 +477,14 @@ def test_one_voice_or_voices_per_language_not_both(run_cli, tmp_path):
 @pytest.mark.parametrize("language", ["en", "ja"])
 def test_the_voices_page_on_the_accessibility_bus(tmp_path, language):
     """What Orca reads of the page: the real bridge, a private bus, the tree read back with pyatspi."""
-    import os
     import sys
     from contextlib import ExitStack
 
-    from gui_fixtures import private_xvfb
-    from test_atspi import HERE, SYSTEM_PYTHON, accessibility_stack, processes, read_jsonl, session_bus, wait_for
+    from test_atspi import HERE, SYSTEM_PYTHON, accessibility_session, read_jsonl, wait_for
 
-    launcher = accessibility_stack()
     app_log, tree, stop = tmp_path / "app.json", tmp_path / "tree.jsonl", tmp_path / "stop"
     with ExitStack() as stack:
-        display = stack.enter_context(private_xvfb())
-        children = stack.enter_context(processes(tmp_path))
-        bus = session_bus(children, tmp_path)
-        env = {key: value for key, value in os.environ.items()
-               if key not in ("AT_SPI_BUS_ADDRESS", "WAYLAND_DISPLAY", "QT_ACCESSIBILITY", "GTK_MODULES")}
-        env.update(DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus)
-        children.start("at-spi-bus-launcher", [launcher, "--launch-immediately"], env=env)
+        children, env = accessibility_session(stack, tmp_path)
         children.start("app", [sys.executable, str(HERE / "atspi_settings_app.py"), "--language", language,
                                "--log", str(app_log), "--stop-file", str(stop)],
                        env=dict(env, QT_QPA_PLATFORM="xcb", QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1"))

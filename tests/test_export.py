@@ -669,3 +669,17 @@ def test_bench_reports_the_export_encoding_cost(tmp_path):
     for each in figure["formats"].values():
         assert each["wall_s"] > 0 and each["encode_s"] > 0 and each["mb"] > 0
         assert each["ratio"] == pytest.approx(each["wall_s"] / base["wall_s"] - 1, abs=0.02)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_the_book_gets_the_users_permissions_and_a_replaced_file_keeps_its_mode(books, models, tmp_path):
+    old = os.umask(0o022)
+    os.umask(old)
+    out = tmp_path / "cat.mp3"
+    result = export(tmp_path / "home", models, books["epub"]["path"], out)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o666 & ~old  # as any program makes a new file
+    out.chmod(0o640)
+    again = export(tmp_path / "home", models, books["epub"]["path"], out, "--speed", "1.25")
+    assert again.returncode == 0, again.stderr
+    assert out.stat().st_mode & 0o777 == 0o640

@@ -110,6 +110,32 @@ def test_flush_drops_queued_audio_and_its_markers(pulse_sink):
     assert fired == [1, 3]
 
 
+def test_stop_leaves_nothing_queued_by_a_writer_caught_between_check_and_write(pulse_sink):
+    """Stop sets the writer's cancel event, then flushes: a write that had already passed its cancel check
+    must not land after the flush (it would play for seconds after Stop)."""
+    player = AudioPlayer(RATE)
+    cancel = threading.Event()
+    in_window = threading.Event()
+    real_check = player.check_device
+
+    def slow_check() -> None:  # widens the gap between the cancel check and the buffer write
+        real_check()
+        in_window.set()
+        time.sleep(0.2)
+
+    player.check_device = slow_check  # type: ignore[method-assign]
+    try:
+        writer = threading.Thread(target=player.write, args=(tone(440.0, 1.0), cancel))
+        writer.start()
+        assert in_window.wait(5)
+        cancel.set()
+        player.flush()
+        writer.join(5)
+        assert player.buffered_seconds == 0.0
+    finally:
+        player.close()
+
+
 def test_volume_scales_the_output(pulse_sink):
     levels = []
     for volume in (1.0, 0.25):

@@ -179,6 +179,7 @@ class AudioPlayer:
         self._markers: deque[Marker] = deque()
         self._markers_lock = threading.Lock()
         self._dispatch_lock = threading.Lock()
+        self._queue_lock = threading.Lock()  # a write's cancel check + write against flush()
         self._frames_written = 0  # device-rate frames handed to the ring buffer
         self.frames_played = 0  # device-rate frames of real audio the callback consumed
         self.underruns = 0
@@ -345,16 +346,19 @@ class AudioPlayer:
         """Hand device-rate samples to the ring buffer, waiting for room; False if cancelled or closed."""
         offset = 0
         while offset < len(samples):
-            if self._closed.is_set() or (cancel is not None and cancel.is_set()):
-                return False
-            self.check_device()
-            taken = self._buffer.write(samples[offset:])
-            offset += taken
-            self._frames_written += taken
-            if more_coming:
-                self._expecting_audio = True
-            if taken and self._first_audio_time is None and np.any(samples[offset - taken : offset]):
-                self._first_audio_time = time.perf_counter()
+            # The cancel check and the write are one step for flush(): a stop sets the event and then
+            # flushes, so a write that passed its check before the stop lands before the flush.
+            with self._queue_lock:
+                if self._closed.is_set() or (cancel is not None and cancel.is_set()):
+                    return False
+                self.check_device()
+                taken = self._buffer.write(samples[offset:])
+                offset += taken
+                self._frames_written += taken
+                if more_coming:
+                    self._expecting_audio = True
+                if taken and self._first_audio_time is None and np.any(samples[offset - taken : offset]):
+                    self._first_audio_time = time.perf_counter()
             if offset < len(samples):
                 with self._space:
                     self._space.wait(0.05)
@@ -412,13 +416,14 @@ class AudioPlayer:
 
     def flush(self) -> None:
         """Drop everything queued (stop, skip): markers for dropped audio are dropped too."""
-        self._buffer.clear()
-        with self._markers_lock:
-            self._markers.clear()
-        self._frames_written = self.frames_played
-        self._expecting_audio = False
-        if self._resampler is not None:
-            self._resampler = StreamResampler(self.source_rate, self.device_rate)
+        with self._queue_lock:
+            self._buffer.clear()
+            with self._markers_lock:
+                self._markers.clear()
+            self._frames_written = self.frames_played
+            self._expecting_audio = False
+            if self._resampler is not None:
+                self._resampler = StreamResampler(self.source_rate, self.device_rate)
         with self._space:
             self._space.notify_all()
 

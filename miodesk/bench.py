@@ -39,6 +39,7 @@ computer is load-tested unless ``--load-remote`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -50,7 +51,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -452,7 +453,7 @@ class _DiscardingSink:
 
 
 def bench_export(size: str, quant: str, variant: Variant, tiny: bool, seconds: float, provider: str,
-                 voice: str = "", repeats: int = 3) -> dict[str, Any]:
+                 voice: str = "", repeats: int = 3, formats: Sequence[str] = EXPORT_FORMATS) -> dict[str, Any]:
     """The audiobook export of `seconds` of the bench texts (a chapter per ~1/8 of it) on the stand-ins.
 
     Baseline: the same reading (whole-sentence decodes, quality guard on) into a sink that keeps
@@ -461,9 +462,12 @@ def bench_export(size: str, quant: str, variant: Variant, tiny: bool, seconds: f
     alongside the synthesis, muxing, tags and the move to the output), against the baseline's time.
     Each round runs them all once, in turn, so a change in the machine's load falls on all of them;
     the medians of `repeats` rounds are compared. Also reported: the time spent inside the encoders,
-    as a share of the audio's length (a figure that does not depend on the model's speed)."""
+    as a share of the audio's length (a figure that does not depend on the model's speed).
+    A format named with "/libsndfile" (".mp3/libsndfile") is written without PyAV's encoders, as an
+    installation without PyAV writes it."""
     import tempfile
 
+    from miodesk.audio.encoding import libsndfile_only
     from miodesk.export import ExportRequest, run_export
     from miodesk.text.formats.markdown import document_from_markdown
     from miodesk.text.segment import segment
@@ -495,16 +499,18 @@ def bench_export(size: str, quant: str, variant: Variant, tiny: bool, seconds: f
         return {"wall_s": wall, "audio_s": round(audio, 1), "rtf": round(wall / audio, 3),
                 "guard": session.stats.guard.as_dict() if guard else None}
 
-    rounds: dict[str, list[dict[str, Any]]] = {"no_guard": [], "guard": [], **{s: [] for s in EXPORT_FORMATS}}
+    rounds: dict[str, list[dict[str, Any]]] = {"no_guard": [], "guard": [], **{s: [] for s in formats}}
     with tempfile.TemporaryDirectory(prefix="miodesk-bench-export-") as folder:
         for _ in range(max(1, repeats)):
             rounds["no_guard"].append(baseline(False))
             rounds["guard"].append(baseline(True))
-            for suffix in EXPORT_FORMATS:
+            for name in formats:
+                suffix, _, library = name.partition("/")
                 out = Path(folder) / f"book{suffix}"
                 request = ExportRequest(document, out, vector, seed=1, restart=True)
-                result = run_export(bench_engine, request)  # type: ignore[arg-type]
-                rounds[suffix].append({"wall_s": result.wall_s, "encode_s": result.encode_s,
+                with libsndfile_only() if library == "libsndfile" else contextlib.nullcontext():
+                    result = run_export(bench_engine, request)  # type: ignore[arg-type]
+                rounds[name].append({"wall_s": result.wall_s, "encode_s": result.encode_s,
                                        "alongside_s": result.staging_s, "audio_s": result.audio_s,
                                        "chapters": result.chapters, "mb": round(out.stat().st_size / 1e6, 1)})
 
@@ -514,21 +520,32 @@ def bench_export(size: str, quant: str, variant: Variant, tiny: bool, seconds: f
     base = {name: {**rounds[name][-1], "wall_s": round(median(name, "wall_s"), 2),
                    "walls_s": [each["wall_s"] for each in rounds[name]]} for name in ("no_guard", "guard")}
     reference = median("guard", "wall_s")
-    formats: dict[str, Any] = {}
-    for suffix in EXPORT_FORMATS:
-        wall, encode = median(suffix, "wall_s"), median(suffix, "encode_s")
-        audio = rounds[suffix][-1]["audio_s"]
-        formats[suffix] = {
-            "wall_s": round(wall, 2), "walls_s": [round(each["wall_s"], 2) for each in rounds[suffix]],
+    figures: dict[str, Any] = {}
+    for name in formats:
+        wall, encode = median(name, "wall_s"), median(name, "encode_s")
+        audio = rounds[name][-1]["audio_s"]
+        figures[name] = {
+            "wall_s": round(wall, 2), "walls_s": [round(each["wall_s"], 2) for each in rounds[name]],
             "ratio": round(wall / reference - 1, 4), "encode_s": round(encode, 2),
-            "alongside_s": round(median(suffix, "alongside_s"), 2), "of_audio": round(encode / audio, 4),
-            "of_synthesis": round(encode / reference, 4), "chapters": rounds[suffix][-1]["chapters"],
-            "mb": rounds[suffix][-1]["mb"],
+            "alongside_s": round(median(name, "alongside_s"), 2), "of_audio": round(encode / audio, 4),
+            "of_synthesis": round(encode / reference, 4), "chapters": rounds[name][-1]["chapters"],
+            "mb": rounds[name][-1]["mb"],
         }
     return {"seconds": seconds, "model": model.name, "codec": codec.name, "rounds": max(1, repeats),
-            "baseline": base, "formats": formats,
+            "baseline": base, "formats": figures,
             "guard_time_cost": round(reference / median("no_guard", "wall_s") - 1, 4),
-            "target_ratio": EXPORT_TARGET, "worst_ratio": max(each["ratio"] for each in formats.values())}
+            "target_ratio": EXPORT_TARGET, "worst_ratio": max(each["ratio"] for each in figures.values())}
+
+
+def parse_export_formats(text: str) -> tuple[str, ...]:
+    """--export-formats ".mp3,.opus/libsndfile" → its names; empty → EXPORT_FORMATS."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip()) or EXPORT_FORMATS
+    for name in names:
+        suffix, _, library = name.partition("/")
+        if suffix not in EXPORT_FORMATS or library not in ("", "libsndfile"):
+            raise MioDeskError(f"Unknown export format '{name}': use {', '.join(EXPORT_FORMATS)}, "
+                             f"optionally with /libsndfile (.mp3/libsndfile, .opus/libsndfile).")
+    return names
 
 
 def format_export(figure: dict[str, Any]) -> str:
@@ -537,7 +554,7 @@ def format_export(figure: dict[str, Any]) -> str:
              f"alone takes {base['wall_s']:.1f} s; the quality guard adds {figure['guard_time_cost'] * 100:+.1f} % "
              f"({base['guard']})"]
     for suffix, each in figure["formats"].items():
-        lines.append(f"  {suffix:6} export {each['wall_s']:.1f} s: {each['ratio'] * 100:+.2f} % over the reading "
+        lines.append(f"  {suffix:16} export {each['wall_s']:.1f} s: {each['ratio'] * 100:+.2f} % over the reading "
                      f"(target ≤ 5 %); time in the encoders {each['encode_s']:.2f} s = "
                      f"{each['of_synthesis'] * 100:.1f} % of the reading, {each['of_audio'] * 100:.2f} % of the "
                      f"audio's length ({each['alongside_s']:.2f} s of it alongside the synthesis), {each['mb']} MB")
@@ -2067,7 +2084,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if getattr(args, "export", False):  # the audiobook export alone: stand-ins, then each format's encode
         figure = bench_export(args.model_size, args.quant, args.codec, tiny,
                               args.seconds or (30.0 if quick else 300.0), args.provider, args.voice,
-                              repeats=1 if quick else 3)
+                              repeats=1 if quick else 3, formats=parse_export_formats(args.export_formats))
         print(json.dumps({"machine": machine_info(), "export": figure}, ensure_ascii=False) if args.json
               else format_export(figure))
         return 0

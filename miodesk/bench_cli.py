@@ -47,6 +47,9 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--export", action="store_true",
                        help="only the audiobook export's cost: the bench texts (5 minutes, --seconds) exported with "
                             "the stand-ins, and what encoding them into each format costs against synthesis")
+    bench.add_argument("--export-formats", default="", metavar="LIST",
+                       help="with --export: the formats to write, comma-separated (default: all); a format with "
+                            "/libsndfile (.mp3/libsndfile, .opus/libsndfile) is written as without PyAV")
     bench.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # toy shapes for the tests
     bench.add_argument("--pace", type=float, default=None, help=argparse.SUPPRESS)  # null-sink speed factor
     bench.add_argument("--plan", default="", help=argparse.SUPPRESS)  # ChunkPlan fields as JSON, for tuning

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from miodesk.export import ExportRequest
     from miodesk.text.formats.base import Document
     from miodesk.text.segment import Utterance
-    from miodesk.tts.engine import SpeechEngine, SpeechResult
+    from miodesk.tts.pauses import Pauses
     from miodesk.tts.voices import Voice
 
 log = logging.getLogger("miodesk.cli")
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compute_options(speak)
     add_server_options(speak)
     add_readings_option(speak)
+    _add_pause_options(speak)
 
     read = commands.add_parser("read", help="read a document aloud, live (or render it with -o)")
     read.add_argument("file", help='the document (text, Markdown, HTML, EPUB, PDF, DOCX; "-" reads stdin)')
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compute_options(read)
     add_server_options(read)
     add_readings_option(read)
+    _add_pause_options(read)
 
     export = commands.add_parser(
         "export", help="make an audiobook: a document to an audio file with chapters (and subtitles)",
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compute_options(export)
     add_server_options(export)
     add_readings_option(export)
+    _add_pause_options(export)
 
     text = commands.add_parser("text", help="print the text MioDesk would read from a document")
     text.add_argument("file", help='the document ("-" reads stdin)')
@@ -262,39 +265,14 @@ def run_speak(args: argparse.Namespace) -> int:
                           thread_plan=ThreadPlan.for_single_utterance(),  # the LLM, then the codec
                           llm_server=server)
     prepare_text = readings_for(args).prepare_text
-    if len({sentence.language for sentence in sentences} & set(voices)) > 1:
-        # Japanese and English sentences: each is spoken on its own, in the voice of its language.
-        result = _speak_per_sentence(engine, sentences, voice, voices, args, prepare_text)
-    else:
-        result = engine.synthesize_long(text, voice, speed=args.speed, seed=args.seed, prepare_text=prepare_text)
+    result = engine.synthesize_long(text, voice, speed=args.speed, seed=args.seed, pauses=pauses_for(args),
+                                    prepare_text=prepare_text, voices=voices)
     write_audio(output, result.samples, result.sample_rate)
     print(
         f"{output}: {result.seconds:.2f} s at {result.sample_rate} Hz, {len(result.codes)} codes "
         f"(LLM {result.timings['tokens_per_s']:.0f} tokens/s, codec {result.timings['codec_s']:.2f} s)"
     )
     return 0
-
-
-def _speak_per_sentence(engine: SpeechEngine, sentences: list[Utterance], voice: Voice, voices: dict[str, Voice],
-                        args: argparse.Namespace, prepare_text: Callable[[str], str]) -> SpeechResult:
-    """What `synthesize_long` does for a long text (sentences in turn, a short pause between them),
-    each sentence in the voice of its language."""
-    from miodesk.tts.engine import SpeechResult
-    from miodesk.tts.reader import SENTENCE_PAUSE_S
-
-    results = [engine.synthesize(sentence.text, voices.get(sentence.language, voice), speed=args.speed,
-                                 seed=args.seed, index=index, prepare_text=prepare_text)
-               for index, sentence in enumerate(sentences)]
-    pause = np.zeros(int(SENTENCE_PAUSE_S * engine.sample_rate), dtype=np.float32)
-    timings = {key: sum(result.timings[key] for result in results) for key in ("llm_s", "codec_s")}
-    timings["tokens_per_s"] = sum(len(r.codes) for r in results) / max(timings["llm_s"], 1e-9)
-    return SpeechResult(
-        samples=np.concatenate([part for result in results for part in (result.samples, pause)][:-1]),
-        sample_rate=engine.sample_rate,
-        codes=[code for result in results for code in result.codes],
-        model_text="\n".join(result.model_text for result in results),
-        timings=timings,
-    )
 
 
 def _load_reading_text(argument: str):
@@ -304,6 +282,34 @@ def _load_reading_text(argument: str):
         # Bytes, checked and decoded like a file's: a binary stream is refused, any encoding is read.
         return load_stream(getattr(sys.stdin, "buffer", None))
     return load_document(Path(argument))
+
+
+def _add_pause_options(parser: argparse.ArgumentParser) -> None:
+    from miodesk.tts.pauses import MAX_PARAGRAPH_PAUSE_S, MAX_SENTENCE_PAUSE_S
+
+    parser.add_argument("--sentence-pause", type=float, metavar="S",
+                        help=f"seconds of silence between sentences, 0 to {MAX_SENTENCE_PAUSE_S:g} (default: as set in "
+                        "the window's Settings, else 0.25)")
+    parser.add_argument("--paragraph-pause", type=float, metavar="S",
+                        help=f"seconds between paragraphs, 0 to {MAX_PARAGRAPH_PAUSE_S:g} (default: as in Settings, "
+                        "else 0.6); after a heading the pause is half again as long")
+
+
+def pauses_for(args: argparse.Namespace) -> Pauses:
+    """The pauses of `speak`/`read`/`export`: the options, else the window's Settings."""
+    from miodesk.settings import load_settings
+    from miodesk.tts.pauses import MAX_PARAGRAPH_PAUSE_S, MAX_SENTENCE_PAUSE_S, Pauses
+
+    settings = load_settings(set_aside_damaged=False)
+    chosen = {"sentence": settings.sentence_pause_s, "paragraph": settings.paragraph_pause_s}
+    for name, longest in (("sentence", MAX_SENTENCE_PAUSE_S), ("paragraph", MAX_PARAGRAPH_PAUSE_S)):
+        value = getattr(args, f"{name}_pause", None)
+        if value is None:
+            continue
+        if not 0.0 <= value <= longest:  # also refuses nan
+            raise MioDeskError(f"--{name}-pause must be from 0 to {longest:g} seconds, not {value:g}.")
+        chosen[name] = value
+    return Pauses.clamped(chosen["sentence"], chosen["paragraph"])
 
 
 def _check_speed(speed: float) -> None:
@@ -356,7 +362,8 @@ def _export_request(args: argparse.Namespace, document: Document, utterances: li
     return ExportRequest(
         document, args.output, voice.vector, voices={language: each.vector for language, each in voices.items()},
         dialogue_voice=None if dialogue_voice is None else dialogue_voice.vector, voice_key=" ".join(names),
-        speed=args.speed, subtitles=getattr(args, "subtitles", None), from_char=args.from_char, seed=args.seed,
+        speed=args.speed, pauses=pauses_for(args), subtitles=getattr(args, "subtitles", None),
+        from_char=args.from_char, seed=args.seed,
         prepare_text=readings_for(args).prepare_text, restart=args.restart,
     )
 
@@ -416,6 +423,8 @@ def run_read(args: argparse.Namespace) -> int:
         seed=args.seed,
         prepare_text=readings_for(args).prepare_text,
         voices={language: each.vector for language, each in voices.items()},
+        pauses=pauses_for(args),
+        headings=document.heading_spans(),
     )
     try:
         session.start_at_char(args.from_char)

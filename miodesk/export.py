@@ -67,6 +67,7 @@ from miodesk.text.formats.base import Document
 from miodesk.text.normalize import text_for_model
 from miodesk.text.segment import Utterance, segment
 from miodesk.tts.generation import Priority
+from miodesk.tts.pauses import Pauses
 from miodesk.tts.quality import GuardCounts, QualityGuard
 from miodesk.tts.reader import (
     Marker,
@@ -106,6 +107,7 @@ class ExportRequest:
     dialogue_voice: np.ndarray | None = None  # text inside 「…」『…』"…" in this voice
     voice_key: str = ""  # the voice names (in the staging key, so a resume never mixes voices)
     speed: float = 1.0
+    pauses: Pauses = field(default_factory=Pauses)  # after sentences, paragraphs and headings
     subtitles: Path | None = None  # .srt / .vtt / .lrc
     from_char: int = 0
     seed: int | None = None
@@ -204,6 +206,7 @@ def staging_key(request: ExportRequest, engine: ReadingEngine) -> str:
         "dialogue": _vector_digest(request.dialogue_voice),
         "voice_key": request.voice_key,
         "speed": round(float(request.speed), 6),
+        "pauses": [request.pauses.sentence_s, request.pauses.paragraph_s, request.pauses.heading_s],
         "from_char": request.from_char,
         "seed": request.seed,
         "engine": engine_identity(engine),
@@ -675,7 +678,7 @@ def _render(engine: ReadingEngine, request: ExportRequest, utterances: list[Utte
         engine, utterances, request.voice, sink, source_text=request.document.text, speed=request.speed,
         plan=request.plan or ChunkPlan(full=True), on_event=events, seed=request.seed, priority=request.priority,
         prepare_text=request.prepare_text, voices=request.voices, dialogue_voice=request.dialogue_voice,
-        quality_guard=_guard_of(request),
+        quality_guard=_guard_of(request), pauses=request.pauses, headings=request.document.heading_spans(),
     )
     holder.append(session)
     chars_before = [0]

@@ -25,6 +25,7 @@ from miodesk.models import registry
 from miodesk.models.catalog import DEFAULT_CODEC_VARIANT, codec_name, codec_variant
 from miodesk.runtime import Provider
 from miodesk.speech_server.options import DEFAULT_PORT
+from miodesk.tts.pauses import DEFAULT_PARAGRAPH_PAUSE_S, DEFAULT_SENTENCE_PAUSE_S, Pauses
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class Settings:
     dialogue_voice: str = ""
     speed: float = 1.0
     volume: float = 1.0
+    # Silence between sentences and between paragraphs (after a heading: half again the paragraph's);
+    # live reading and exports (miodesk.tts.pauses).
+    sentence_pause_s: float = DEFAULT_SENTENCE_PAUSE_S
+    paragraph_pause_s: float = DEFAULT_PARAGRAPH_PAUSE_S
     audio_device: str = ""  # "" = system default; else a device name
     # Window
     ui_language: str = ""
@@ -109,6 +114,9 @@ class Settings:
     def add_recent(self, path: str) -> None:
         self.recent_files = [path] + [p for p in self.recent_files if p != path]
         del self.recent_files[MAX_RECENT_FILES:]
+
+    def pauses(self) -> Pauses:
+        return Pauses.clamped(self.sentence_pause_s, self.paragraph_pause_s)
 
     def language_voice(self, language: str) -> str:
         """The voice chosen for sentences in `language` ("ja"; anything else counts as English)."""
@@ -157,6 +165,8 @@ def _coerce(data: dict[str, Any]) -> Settings:
     # Out-of-range values are clamped, not fatal: a hand edit should not cost the whole file.
     settings.speed = min(2.0, max(0.5, settings.speed))
     settings.volume = min(1.0, max(0.0, settings.volume))
+    pauses = Pauses.clamped(settings.sentence_pause_s, settings.paragraph_pause_s)
+    settings.sentence_pause_s, settings.paragraph_pause_s = pauses.sentence_s, pauses.paragraph_s
     settings.llm_threads = max(0, settings.llm_threads)
     settings.codec_threads = max(0, settings.codec_threads)
     settings.text_scale = min(MAX_TEXT_SCALE, max(MIN_TEXT_SCALE, settings.text_scale))

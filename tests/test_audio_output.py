@@ -70,10 +70,12 @@ THREE = [ChapterMark("一 はじめに", 0.0), ChapterMark("Chapter 2 🎉 emoji
 
 
 def render(path: Path, seconds: float = 12.0, chapters=THREE, tags: BookTags | None = TAGS, rate: int = RATE,
-           pitch: float = 140.0) -> Path:
+           pitch: float = 140.0, library: str | None = None) -> Path:
     """Written the way a render writes: half-second pieces as they come, then the chapters."""
     audio = speech_like(seconds, rate, pitch)
     with AudioFileWriter(path, rate, tags) as writer:
+        if library is not None:
+            assert writer.encoder_name == library
         for start in range(0, len(audio), rate // 2):
             writer.write(audio[start:start + rate // 2])
         assert writer.seconds_written == pytest.approx(seconds, abs=1 / rate)
@@ -292,9 +294,22 @@ def leftovers(folder: Path, keep: tuple[str, ...] = ()) -> list[str]:
 
 # --- every format, read back --------------------------------------------------------------------
 
-@pytest.mark.parametrize("suffix", CHAPTER_FORMATS)
-def test_every_format_reads_back_with_chapters_tags_and_cover(tmp_path, suffix):
-    path = render(tmp_path / f"book{suffix}")
+# MP3 and Opus go through FFmpeg where PyAV is installed, else through libsndfile: both are tested.
+WITH_LIBRARY = [*((suffix, None) for suffix in CHAPTER_FORMATS),
+                *((suffix, library) for suffix in (".mp3", ".opus") for library in ("ffmpeg", "libsndfile"))]
+
+
+@pytest.fixture
+def library(request, monkeypatch) -> str | None:
+    """The encoder library a test asks for (None: whichever the format uses); libsndfile as without PyAV."""
+    if request.param == "libsndfile":
+        monkeypatch.setattr("miodesk.audio.encoding.aac_available", lambda: False)
+    return request.param
+
+
+@pytest.mark.parametrize(("suffix", "library"), WITH_LIBRARY, indirect=["library"])
+def test_every_format_reads_back_with_chapters_tags_and_cover(tmp_path, suffix, library):
+    path = render(tmp_path / f"book{suffix}", library=library)
     assert leftovers(tmp_path) == [path.name]
 
     assert_chapters(chapters_by_mutagen(path), THREE, "mutagen")
@@ -311,13 +326,15 @@ def test_every_format_reads_back_with_chapters_tags_and_cover(tmp_path, suffix):
         assert abs(float(probe["format"]["duration"]) - 12.0) <= TOLERANCE_S
 
 
-@pytest.mark.parametrize("suffix", ALL_FORMATS[:-1])
-def test_a_sound_is_heard_at_the_time_it_was_written(tmp_path, suffix):
+@pytest.mark.parametrize(("suffix", "library"), [*((s, None) for s in ALL_FORMATS[:-1]), *WITH_LIBRARY[-4:]],
+                         indirect=["library"])
+def test_a_sound_is_heard_at_the_time_it_was_written(tmp_path, suffix, library):
     """Chapter marks and subtitles are times in the written audio: the encoders' priming samples (AAC's
     1024, LAME's delay, Opus' pre-skip) must be marked so decoders skip them."""
     audio = np.zeros(3 * RATE, dtype=np.float32)
     audio[RATE:RATE + 200] = 0.8  # a click at 1.000 s
     with AudioFileWriter(tmp_path / f"click{suffix}", RATE) as writer:
+        assert library is None or writer.encoder_name == library
         for start in range(0, len(audio), 4410):
             writer.write(audio[start:start + 4410])
         writer.finish()
@@ -512,15 +529,16 @@ class _FullDisk:
         self.file.close()
 
 
-@pytest.mark.parametrize("suffix", ALL_FORMATS)
-def test_disk_full_at_the_write_call(tmp_path, monkeypatch, suffix):
+@pytest.mark.parametrize(("suffix", "library"), [*((s, None) for s in ALL_FORMATS), *WITH_LIBRARY[-4:]],
+                         indirect=["library"])
+def test_disk_full_at_the_write_call(tmp_path, monkeypatch, suffix, library):
     """The seam: the temporary file's writes fail with ENOSPC past 20 kB (runs everywhere; the tmpfs
     test below fills a real file system where one can be mounted)."""
     real_fdopen = os.fdopen
     monkeypatch.setattr(output.os, "fdopen", lambda fd, mode: _FullDisk(real_fdopen(fd, mode), 20_000))
     path = tmp_path / f"full{suffix}"
     with pytest.raises(OutputError) as caught:
-        render(path, seconds=20.0)
+        render(path, seconds=20.0, library=library)
     assert str(caught.value) == f"Cannot write '{path}': No space left on device."
     assert leftovers(tmp_path) == []
 

@@ -659,6 +659,41 @@ def test_the_progress_line_is_rewritten_on_a_terminal_and_printed_now_and_then_i
     assert log.getvalue() == "miodesk: 0:12:34 of audio · 2.5× real time · 0:05:10 left · chapter 3/12\n"
 
 
+PAUSED_BOOK = "# A heading\n\nThe first sentence is here. The second one follows.\n\nA new paragraph starts.\n"
+
+
+def test_pauses_after_sentences_paragraphs_and_headings_are_the_chosen_ones(models, tmp_path):
+    """`--sentence-pause`/`--paragraph-pause` as the subtitles and the samples show them: silence of
+    exactly that length between the cues, half again the paragraph pause after the heading."""
+    document = tmp_path / "paused.md"
+    document.write_text(PAUSED_BOOK, encoding="utf-8")
+    gaps_by_run = []
+    for sentence, paragraph in ((0.1, 1.2), (None, None)):
+        options = [] if sentence is None else ["--sentence-pause", str(sentence), "--paragraph-pause", str(paragraph)]
+        out = tmp_path / f"paused-{sentence}.wav"
+        result = export(tmp_path / "home", models, document, out, "--subtitles", out.with_suffix(".srt"), *options)
+        assert result.returncode == 0, result.stderr
+        cues = read_cues(out.with_suffix(".srt"))
+        assert [text for _, _, text in cues] == ["A heading", "The first sentence is here.", "The second one follows.",
+                                                 "A new paragraph starts."]
+        gaps = [round(cues[i + 1][0] - cues[i][1], 2) for i in range(len(cues) - 1)]
+        gaps_by_run.append(gaps)
+        audio, rate = soundfile.read(str(out), dtype="float32")
+        for (_, end, _), (start, _, _) in zip(cues, cues[1:], strict=False):
+            between = audio[round(end * rate) + 5:round(start * rate) - 5]
+            assert len(between) and not np.any(between), "the pause is silence"
+    # Heading, sentence, paragraph: as chosen, and the defaults (0.25 s, 0.6 s) without the options.
+    assert gaps_by_run == [[1.8, 0.1, 1.2], [0.9, 0.25, 0.6]]
+
+
+def test_a_pause_out_of_range_is_one_line(models, tmp_path):
+    document = tmp_path / "a.md"
+    document.write_text(PAUSED_BOOK, encoding="utf-8")
+    result = export(tmp_path / "home", models, document, tmp_path / "a.wav", "--paragraph-pause", "9")
+    assert_one_error_line(result, "--paragraph-pause must be from 0 to 5 seconds, not 9.")
+    assert not (tmp_path / "a.wav").exists()
+
+
 def test_bench_reports_the_export_encoding_cost(tmp_path):
     result = miodesk(tmp_path / "home", "bench", "--export", "--tiny", "--seconds", "20", "--json", timeout=600)
     assert result.returncode == 0, result.stderr
@@ -669,6 +704,18 @@ def test_bench_reports_the_export_encoding_cost(tmp_path):
     for each in figure["formats"].values():
         assert each["wall_s"] > 0 and each["encode_s"] > 0 and each["mb"] > 0
         assert each["ratio"] == pytest.approx(each["wall_s"] / base["wall_s"] - 1, abs=0.02)
+
+
+def test_bench_compares_ffmpeg_and_libsndfile_encoders_side_by_side(tmp_path):
+    result = miodesk(tmp_path / "home", "bench", "--export", "--tiny", "--seconds", "10", "--json",
+                     "--export-formats", ".mp3,.mp3/libsndfile", timeout=600)
+    assert result.returncode == 0, result.stderr
+    figure = json.loads(result.stdout)["export"]
+    assert list(figure["formats"]) == [".mp3", ".mp3/libsndfile"]
+    assert all(each["encode_s"] > 0 and each["mb"] > 0 for each in figure["formats"].values())
+    wrong = miodesk(tmp_path / "home", "bench", "--export", "--tiny", "--export-formats", ".aiff")
+    assert wrong.returncode != 0 and "Unknown export format '.aiff'" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

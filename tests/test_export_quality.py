@@ -26,8 +26,9 @@ from miodesk.bench import BENCH_TEXT_EN
 from miodesk.text.normalize import text_for_model
 from miodesk.text.segment import segment
 from miodesk.tts.engine import SpeechEngine
+from miodesk.tts.pauses import DEFAULT_SENTENCE_PAUSE_S
 from miodesk.tts.quality import QualityGuard, longest_inner_silence_s, longest_repeat_s
-from miodesk.tts.reader import SENTENCE_PAUSE_S, FileSink, ReadingSession
+from miodesk.tts.reader import FileSink, ReadingSession
 from miodesk.tts.streaming import ChunkPlan, StreamingDecoder
 
 RATE = 44100
@@ -210,7 +211,7 @@ def test_a_flagged_sentence_is_tried_again_boundedly_and_the_best_candidate_is_k
     for model_text, seed, codes in recording.llm.generations:
         by_text.setdefault(model_text, []).append((seed, codes))
     position = 0
-    pause = int(SENTENCE_PAUSE_S * terse_engine.sample_rate)
+    pause = int(DEFAULT_SENTENCE_PAUSE_S * terse_engine.sample_rate)
     for index, utterance in enumerate(segment(text)):
         candidates = by_text[text_for_model(utterance.text)]
         # Bounded: the retry policy's tries (a second one only when the first said nothing), then three more.

@@ -18,7 +18,8 @@ from miodesk.text.segment import segment
 from miodesk.tts.engine import SpeechEngine
 from miodesk.tts.generation import is_runaway
 from miodesk.tts.llm import SamplingParams
-from miodesk.tts.reader import SENTENCE_PAUSE_S, FileSink, ReaderEvent, ReadingSession
+from miodesk.tts.pauses import DEFAULT_SENTENCE_PAUSE_S
+from miodesk.tts.reader import FileSink, ReaderEvent, ReadingSession
 from miodesk.tts.streaming import ChunkPlan
 
 VOICE = np.load(GOLDEN / "presets" / "jp_female.npy")
@@ -81,12 +82,12 @@ def test_reads_live_in_order_with_only_the_designed_pauses(engine, pulse_sink):
     # Where each utterance should start in the audio: its predecessors' lengths plus the pauses.
     durations = [session.stats.utterance_codes[i] * engine.codec.samples_per_token / engine.sample_rate
                  for i in range(len(utterances))]
-    offsets = np.concatenate([[0.0], np.cumsum(np.array(durations[:-1]) + SENTENCE_PAUSE_S)])
+    offsets = np.concatenate([[0.0], np.cumsum(np.array(durations[:-1]) + DEFAULT_SENTENCE_PAUSE_S)])
     runs = merged_runs(recording, engine.sample_rate)
     first_sound, last_sound = runs[0][0], runs[-1][1]
     assert abs((last_sound - first_sound) - (offsets[-1] + durations[-1])) < 0.1  # nothing lost, no extra gap
     gaps = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)]
-    assert all(gap < 2 * SENTENCE_PAUSE_S + 0.1 for gap in gaps), gaps
+    assert all(gap < 2 * DEFAULT_SENTENCE_PAUSE_S + 0.1 for gap in gaps), gaps
 
     # The event for utterance k fires when its audio is being recorded.
     recorded_at = np.concatenate([np.full(len(block), t) for t, block in blocks])
@@ -106,7 +107,7 @@ def test_render_to_file_matches_the_audio_of_every_utterance(engine, tmp_path):
     assert session.wait(120)
     sink.close()
     info = soundfile.info(str(out))
-    pauses = (len(utterances) - 1) * SENTENCE_PAUSE_S
+    pauses = (len(utterances) - 1) * DEFAULT_SENTENCE_PAUSE_S
     expected = session.stats.codes * engine.codec.samples_per_token + round(pauses * engine.sample_rate)
     assert abs(info.frames - expected) <= len(utterances) * 98 * 9
     assert log.started() == list(range(len(utterances)))
@@ -285,7 +286,7 @@ def test_a_voice_change_applies_from_the_next_utterance(engine, tmp_path):
     second, _ = soundfile.read(str(tmp_path / "second.wav"), dtype="float32")
 
     first_length = session.stats.utterance_codes[0] * engine.codec.samples_per_token
-    tail = switched[first_length + int(SENTENCE_PAUSE_S * engine.sample_rate) :]
+    tail = switched[first_length + int(DEFAULT_SENTENCE_PAUSE_S * engine.sample_rate) :]
     np.testing.assert_allclose(tail, second, atol=1e-4)
 
 

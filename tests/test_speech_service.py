@@ -25,7 +25,8 @@ from miodesk.text.segment import segment
 from miodesk.tts.codec import MAX_SPEED, MIN_SPEED
 from miodesk.tts.engine import SpeechEngine
 from miodesk.tts.generation import GenerationGate, Priority, SamplingParams, priority_of_thread
-from miodesk.tts.reader import SENTENCE_PAUSE_S, ReaderEvent, ReadingSession
+from miodesk.tts.pauses import DEFAULT_SENTENCE_PAUSE_S
+from miodesk.tts.reader import ReaderEvent, ReadingSession
 from miodesk.tts.streaming import ChunkPlan
 from miodesk.tts.voices import VoiceStore
 
@@ -90,7 +91,7 @@ def test_a_text_comes_sentence_by_sentence_in_order_with_the_readers_pauses(engi
     with the reader's pause between them; streamed windows give the same length in more pieces."""
     voice = store.get("en_female")
     utterances = segment(TEXT)
-    pause = np.zeros(int(SENTENCE_PAUSE_S * engine.sample_rate), np.float32)
+    pause = np.zeros(int(DEFAULT_SENTENCE_PAUSE_S * engine.sample_rate), np.float32)
     sentences = [engine.synthesize(u.text, voice, seed=11, index=i).samples for i, u in enumerate(utterances)]
     expected = np.concatenate([part for s in sentences for part in (s, pause)][:-1])
 
@@ -419,7 +420,7 @@ def test_the_windows_reading_keeps_its_cadence_while_requests_are_served(engine,
     for index in range(1, len(utterances)):
         heard = session.stats.utterance_codes[index - 1] * engine.codec.samples_per_token / engine.sample_rate
         gap = started_at[index] - started_at[index - 1]
-        assert abs(gap - (heard + SENTENCE_PAUSE_S)) < 0.15, (index, gap, heard)
+        assert abs(gap - (heard + DEFAULT_SENTENCE_PAUSE_S)) < 0.15, (index, gap, heard)
     # the reading waited at most for a sentence of a request, never for a whole request
     assert served and job_seconds
     assert max(timed.waits) < min(0.5, min(job_seconds) / 2), (timed.waits, job_seconds)

@@ -36,7 +36,8 @@ from miodesk.reading_state import VoicePlan, main_language, plan_voices
 from miodesk.settings import VOICE_MODE_LANGUAGE, VOICE_MODE_SINGLE, Settings, load_settings, settings_path
 from miodesk.text.segment import segment
 from miodesk.tts.engine import SpeechEngine
-from miodesk.tts.reader import SENTENCE_PAUSE_S, FileSink, ReaderEvent, ReadingSession
+from miodesk.tts.pauses import DEFAULT_SENTENCE_PAUSE_S
+from miodesk.tts.reader import FileSink, ReaderEvent, ReadingSession
 from miodesk.tts.streaming import ChunkPlan
 from miodesk.ui.settings_dialog import SettingsDialog
 
@@ -90,7 +91,7 @@ class Alone:
         self.codes = dict(session.stats.utterance_codes)
         # Each sentence's codes' samples, then a sentence pause (MIXED is one paragraph).
         self.spans, position = [], 0
-        pause = int(SENTENCE_PAUSE_S * engine.codec.sample_rate)
+        pause = int(DEFAULT_SENTENCE_PAUSE_S * engine.codec.sample_rate)
         for index in range(len(LANGUAGES)):
             length = self.codes[index] * engine.codec.samples_per_token
             self.spans.append((position, position + length))
@@ -339,14 +340,16 @@ def test_the_voices_page_from_the_keyboard(qtbot):
     buttons = set(dialog.buttons.buttons())
     ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
     assert tab_walk(qtbot, dialog.per_language_radio, stop_at=buttons) == [
-        dialog.per_language_radio, dialog.japanese_voice, dialog.english_voice, dialog.dialogue_voice]
+        dialog.per_language_radio, dialog.japanese_voice, dialog.english_voice, dialog.dialogue_voice,
+        dialog.sentence_pause, dialog.paragraph_pause]
     assert dialog.focusWidget() is ok
     # Alt+A: one voice; its list comes into the Tab chain, the language lists leave it.
     qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(dialog.single_voice_radio.isChecked, timeout=2000)  # a mnemonic "animates" its click
     assert dialog.single_voice.isEnabled() and not dialog.japanese_voice.isEnabled()
-    assert tab_walk(qtbot, dialog.single_voice_radio, stop_at=buttons) == [dialog.single_voice_radio,
-                                                                          dialog.single_voice, dialog.dialogue_voice]
+    assert tab_walk(qtbot, dialog.single_voice_radio, stop_at=buttons) == [
+        dialog.single_voice_radio, dialog.single_voice, dialog.dialogue_voice, dialog.sentence_pause,
+        dialog.paragraph_pause]
     assert dialog.single_voice.currentData() == "jp_female"  # none chosen: the document's language (ja)
     qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_V, Qt.KeyboardModifier.AltModifier)
     assert dialog.focusWidget() is dialog.single_voice
@@ -365,7 +368,7 @@ def test_the_voices_page_from_the_keyboard(qtbot):
     # The untouched English list keeps "the preset" (""), which follows the voices installed later.
     assert (result.voice_mode, result.voice, result.voice_ja, result.voice_en) == (
         VOICE_MODE_LANGUAGE, "", "jp_male", "")
-    assert sorted(page_mnemonics(dialog)[4]) == ["a", "d", "e", "j", "l", "v"]
+    assert sorted(page_mnemonics(dialog)[4]) == ["a", "d", "e", "j", "l", "p", "s", "v"]
 
 
 def test_the_voices_page_as_assistive_technology_sees_it(qtbot):

@@ -60,8 +60,8 @@ class OutputFormat:
     label: str  # what the user calls it, for messages
     codec: str  # miodesk.audio.encoding's
     chapters: bool  # chapter marks are written
-    compression_level: float | None = None  # libsndfile's, MP3 and Opus
-    bit_rate: int | None = None  # AAC, bit/s
+    compression_level: float | None = None  # libsndfile's, MP3 and Opus (when PyAV is not installed)
+    bit_rate: int | None = None  # FFmpeg's, bit/s: AAC, and MP3/Opus where PyAV is installed
 
     @property
     def needs_pyav(self) -> bool:
@@ -69,17 +69,22 @@ class OutputFormat:
 
 
 # Speech is mono: 64 kbit/s is what audiobook shops sell in MP3 and AAC (about 29 MB an hour). MP3 at
-# a constant rate seeks exactly in a long book. Opus varies its rate: at libsndfile's level 0.8 speech
-# takes about 57 kbit/s; from 0.83 on (below ~47 kbit/s) libopus switches to its speech mode, which
-# costs twice the time to encode (measured: 3.7 % of the audio's duration against 1.6 %).
+# a constant rate seeks exactly in a long book. Opus varies its rate around its target: at libsndfile's
+# level 0.8 speech takes about 57 kbit/s; from 0.83 on (below ~47 kbit/s) libopus switches to its
+# speech mode, which costs twice the time to encode (measured: 3.7 % of the audio's duration against
+# 1.6 %). MP3 and Opus go through FFmpeg where PyAV is installed (faster; see miodesk.audio.encoding).
+_SPEECH_BIT_RATE = 64000
 _MP3_64K = 0.86  # libsndfile's compression level → 64 kbit/s constant, mono 44.1 kHz
 _OPUS_LEVEL = 0.8
 FORMATS: dict[str, OutputFormat] = {
-    ".m4b": OutputFormat(".m4b", "M4B (AAC audiobook)", "aac", chapters=True, bit_rate=64000),
-    ".m4a": OutputFormat(".m4a", "M4A (AAC)", "aac", chapters=True, bit_rate=64000),
-    ".mp3": OutputFormat(".mp3", "MP3", "mp3", chapters=True, compression_level=_MP3_64K),
-    ".opus": OutputFormat(".opus", "Ogg Opus", "opus", chapters=True, compression_level=_OPUS_LEVEL),
-    ".ogg": OutputFormat(".ogg", "Ogg Opus", "opus", chapters=True, compression_level=_OPUS_LEVEL),
+    ".m4b": OutputFormat(".m4b", "M4B (AAC audiobook)", "aac", chapters=True, bit_rate=_SPEECH_BIT_RATE),
+    ".m4a": OutputFormat(".m4a", "M4A (AAC)", "aac", chapters=True, bit_rate=_SPEECH_BIT_RATE),
+    ".mp3": OutputFormat(".mp3", "MP3", "mp3", chapters=True, compression_level=_MP3_64K,
+                         bit_rate=_SPEECH_BIT_RATE),
+    ".opus": OutputFormat(".opus", "Ogg Opus", "opus", chapters=True, compression_level=_OPUS_LEVEL,
+                          bit_rate=_SPEECH_BIT_RATE),
+    ".ogg": OutputFormat(".ogg", "Ogg Opus", "opus", chapters=True, compression_level=_OPUS_LEVEL,
+                         bit_rate=_SPEECH_BIT_RATE),
     ".flac": OutputFormat(".flac", "FLAC", "flac", chapters=True),
     ".wav": OutputFormat(".wav", "WAV", "wav", chapters=False),
     ".npy": OutputFormat(".npy", "NumPy array", "npy", chapters=False),
@@ -202,7 +207,7 @@ class AudioFileWriter:
             self._file = OutputFile(self._handle)
             self._encoder = Encoder(self.format.codec, sample_rate, self._file,
                                     compression_level=self.format.compression_level, bit_rate=self.format.bit_rate,
-                                    aac_container="mp4")
+                                    aac_container="mp4", prefer_ffmpeg=True)
         except BaseException as error:
             self.discard()
             if isinstance(error, Exception):
@@ -220,6 +225,12 @@ class AudioFileWriter:
         except BaseException:
             os.close(fd)
             raise
+
+    @property
+    def encoder_name(self) -> str:
+        """The library that encodes this file ("ffmpeg", "libsndfile" or "miodesk")."""
+        assert self._encoder is not None
+        return self._encoder.encoder_name
 
     @property
     def seconds_written(self) -> float:

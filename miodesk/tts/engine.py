@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from miodesk.models import registry
 from miodesk.runtime import Provider, ThreadPlan
 from miodesk.text import MAX_MODEL_TEXT_CHARS, text_for_model
 from miodesk.tts.generation import DEFAULT_RETRY, FinishReason, RetryPolicy, generate_with_retries
+from miodesk.tts.pauses import Pauses
 from miodesk.tts.voices import Voice
 
 if TYPE_CHECKING:
@@ -156,31 +157,42 @@ class SpeechEngine:
         voice: Voice,
         speed: float = 1.0,
         seed: int | None = None,
-        pause_s: float = 0.25,
+        pauses: Pauses | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         prepare_text: Callable[[str], str] = text_for_model,
+        voices: Mapping[str, Voice] | None = None,
     ) -> SpeechResult:
         """Text of any length: one utterance when the model can take it whole (as the official server
-        does), else split into sentences that are spoken in turn with a short pause between them."""
+        does), else split into sentences that are spoken in turn with a pause between them (a sentence's,
+        or a paragraph's after a blank line). `voices`: a voice per sentence language ("ja", "en"; the
+        others get `voice`); a text with sentences of two of them is spoken sentence by sentence."""
         from miodesk.text.segment import segment
 
-        if len(text) <= MAX_MODEL_TEXT_CHARS:
-            return self.synthesize(text, voice, speed=speed, seed=seed, retry=retry, prepare_text=prepare_text)
+        voices = voices or {}
         pieces = segment(text)
+        mixed = len({piece.language for piece in pieces} & set(voices)) > 1
+        if len(text) <= MAX_MODEL_TEXT_CHARS and not mixed:
+            language_voice = voices.get(pieces[0].language, voice) if pieces else voice
+            return self.synthesize(text, language_voice, speed=speed, seed=seed, retry=retry,
+                                   prepare_text=prepare_text)
         if not pieces:
             raise TextError("The text holds nothing that can be spoken.")
-        pause = np.zeros(int(pause_s * self.sample_rate), dtype=np.float32)
+        pauses = pauses or Pauses()
         results = [
-            self.synthesize(
-                piece.text, voice, speed=speed, seed=seed, index=index, retry=retry, prepare_text=prepare_text
-            )
+            self.synthesize(piece.text, voices.get(piece.language, voice), speed=speed, seed=seed, index=index,
+                            retry=retry, prepare_text=prepare_text)
             for index, piece in enumerate(pieces)
         ]
-        samples = np.concatenate([part for result in results for part in (result.samples, pause)][:-1])
+        parts: list[np.ndarray] = []
+        for index, result in enumerate(results):
+            parts.append(result.samples)
+            if index + 1 < len(pieces):
+                gap = text[pieces[index].end:pieces[index + 1].start]
+                parts.append(np.zeros(int(pauses.between(gap, False) * self.sample_rate), dtype=np.float32))
         timings = {key: sum(result.timings[key] for result in results) for key in ("llm_s", "codec_s")}
         timings["tokens_per_s"] = sum(len(r.codes) for r in results) / max(timings["llm_s"], 1e-9)
         return SpeechResult(
-            samples=samples,
+            samples=np.concatenate(parts),
             sample_rate=self.sample_rate,
             codes=[code for result in results for code in result.codes],
             model_text="\n".join(result.model_text for result in results),

@@ -33,7 +33,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -57,13 +57,12 @@ from miodesk.tts.generation import (
     describe_failure,
     priority_of_thread,
 )
+from miodesk.tts.pauses import Pauses, heading_ends
 from miodesk.tts.quality import REJECTED, GuardCounts, QualityGuard, Verdict
 from miodesk.tts.streaming import ChunkPlan, Decoder, StreamingDecoder
 
 log = logging.getLogger(__name__)
 
-SENTENCE_PAUSE_S = 0.25  # silence between utterances of one paragraph
-PARAGRAPH_PAUSE_S = 0.6  # between paragraphs (a blank line between the utterances in the source)
 
 
 class ReaderEventKind(str, Enum):
@@ -315,6 +314,10 @@ class ReadingSession:
         dialogue_voice: np.ndarray | None = None,
         # Judge each sentence's whole audio and generate bad ones again (exports; see miodesk.tts.quality).
         quality_guard: QualityGuard | None = None,
+        # The silence after a sentence, a paragraph and a heading (`headings`: their character spans
+        # in `source_text`, from the document's heading blocks).
+        pauses: Pauses | None = None,
+        headings: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.engine = engine
         self.utterances = utterances
@@ -334,6 +337,8 @@ class ReadingSession:
         self._voices = _voice_vectors(voices)
         self._dialogue_voice = None if dialogue_voice is None else np.asarray(dialogue_voice, dtype=np.float32)
         self._guard = quality_guard
+        self._pauses = pauses or Pauses()
+        self._heading_ends = heading_ends([(u.start, u.end) for u in utterances], headings)
         self._speed = speed
         self._lock = threading.Lock()
         self.stats = ReadingStats()
@@ -776,8 +781,15 @@ class ReadingSession:
     def _pause_after(self, index: int) -> float:
         if index + 1 >= len(self.utterances):
             return 0.0
-        between = self.source_text[self.utterances[index].end : self.utterances[index + 1].start]
-        return PARAGRAPH_PAUSE_S if between.count("\n") >= 2 else SENTENCE_PAUSE_S
+        gap = self.source_text[self.utterances[index].end : self.utterances[index + 1].start]
+        with self._lock:
+            pauses = self._pauses
+        return pauses.between(gap, index in self._heading_ends)
+
+    def set_pauses(self, pauses: Pauses) -> None:
+        """The pauses from the next utterance on (Settings changed while reading)."""
+        with self._lock:
+            self._pauses = pauses
 
     def _fail(self, message: str, cancel: threading.Event) -> None:
         if cancel.is_set():

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -66,6 +67,7 @@ from miodesk.settings import (
     VOICE_MODE_SINGLE,
     Settings,
 )
+from miodesk.tts.pauses import MAX_PARAGRAPH_PAUSE_S, MAX_SENTENCE_PAUSE_S
 from miodesk.ui import accessibility
 from miodesk.ui.background import UiDispatcher, run_in_background
 from miodesk.ui.shortcuts_page import ShortcutsPage
@@ -361,6 +363,25 @@ class SettingsDialog(QDialog):
         self.dialogue_note.setWordWrap(True)
         self.dialogue_note.setObjectName("note")
         voices_form.addRow(self.dialogue_note)
+        # Pauses: the silence after a sentence and after a paragraph (a heading: half again a paragraph's).
+        self.sentence_pause = QDoubleSpinBox()
+        self.sentence_pause.setObjectName("sentencePauseSpin")
+        self.sentence_pause.setRange(0.0, MAX_SENTENCE_PAUSE_S)
+        self.sentence_pause.setSingleStep(0.05)
+        self.sentence_pause_label = QLabel()
+        voices_form.addRow(self.sentence_pause_label, self.sentence_pause)
+        self.paragraph_pause = QDoubleSpinBox()
+        self.paragraph_pause.setObjectName("paragraphPauseSpin")
+        self.paragraph_pause.setRange(0.0, MAX_PARAGRAPH_PAUSE_S)
+        self.paragraph_pause.setSingleStep(0.1)
+        self.paragraph_pause_label = QLabel()
+        voices_form.addRow(self.paragraph_pause_label, self.paragraph_pause)
+        for pause_box in (self.sentence_pause, self.paragraph_pause):
+            pause_box.setDecimals(2)
+        self.pauses_note = QLabel()
+        self.pauses_note.setWordWrap(True)
+        self.pauses_note.setObjectName("note")
+        voices_form.addRow(self.pauses_note)
         self.tabs.addTab(scrolling(voicing), "")
         self.voices_page = voicing
 
@@ -399,7 +420,9 @@ class SettingsDialog(QDialog):
                              (self.japanese_voice_label, self.japanese_voice),
                              (self.english_voice_label, self.english_voice),
                              (self.single_voice_label, self.single_voice),
-                             (self.dialogue_voice_label, self.dialogue_voice)):
+                             (self.dialogue_voice_label, self.dialogue_voice),
+                             (self.sentence_pause_label, self.sentence_pause),
+                             (self.paragraph_pause_label, self.paragraph_pause)):
             label.setBuddy(field)
         self.retranslate()
         self._load(settings)
@@ -448,6 +471,14 @@ class SettingsDialog(QDialog):
         self.dialogue_voice.setAccessibleDescription(self.dialogue_note.text())
         if self.dialogue_voice.count():
             self.dialogue_voice.setItemText(0, self.tr("(none)"))
+        self.sentence_pause_label.setText(self.tr("Pause between &sentences:"))
+        self.paragraph_pause_label.setText(self.tr("Pause between &paragraphs:"))
+        for pause_box in (self.sentence_pause, self.paragraph_pause):
+            pause_box.setSuffix(self.tr(" s"))
+        self.pauses_note.setText(self.tr(
+            "After a heading the pause is half again the paragraph pause. Reading takes new pauses from the "
+            "next sentence; exports use them too."))
+        self.paragraph_pause.setAccessibleDescription(self.pauses_note.text())
         self.engine_group.setTitle(self.tr("Speech model"))
         self.local_radio.setText(self.tr("On this com&puter"))
         self.server_radio.setText(self.tr("On a ser&ver"))
@@ -527,6 +558,8 @@ class SettingsDialog(QDialog):
             text = label if key == "auto" or key in available else self.tr("{0} — not available").format(label)
             self.provider_combo.addItem(text, key)
         self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(settings.provider)))
+        self.sentence_pause.setValue(settings.sentence_pause_s)
+        self.paragraph_pause.setValue(settings.paragraph_pause_s)
         self.llm_threads.setValue(settings.llm_threads)
         self.codec_threads.setValue(settings.codec_threads)
         (self.full_decode if settings.full_decode else self.streaming).setChecked(True)
@@ -813,6 +846,8 @@ class SettingsDialog(QDialog):
             voice_ja=self._language_voice("ja"),
             voice_en=self._language_voice("en"),
             dialogue_voice=self.dialogue_voice.currentData() or "",
+            sentence_pause_s=round(self.sentence_pause.value(), 3),
+            paragraph_pause_s=round(self.paragraph_pause.value(), 3),
             selection_shortcut=self.shortcuts_page.selection_shortcut(),
             clipboard_shortcut=self.shortcuts_page.clipboard_shortcut(),
             recent_files=list(self.original.recent_files),

@@ -71,6 +71,10 @@ class Document:
     cover: bytes | None = field(default=None, repr=False)
     cover_mime: str = ""
 
+    def heading_spans(self) -> list[tuple[int, int]]:
+        """(start, end) in `text` of every heading block, in order (a reading pauses longer after them)."""
+        return [(block.start, block.end) for block in self.blocks if block.kind == "heading"]
+
 
 # Characters that must not reach the reader: C0 controls (but newline), DEL, C1 controls, BOM,
 # soft hyphens and lone surrogates (invalid UTF-16 in some files).

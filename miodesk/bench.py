@@ -2352,6 +2352,22 @@ def _summarise(report: dict[str, Any]) -> None:
     pick = pick or rows[:1]
     report["codec_ms_per_audio_s"] = pick[0]["full_ms_per_audio_s"] if pick else None
     report["codec_chunked_ms_per_audio_s"] = pick[0]["chunked_ms_per_audio_s"] if pick else None
+    report.update(headline_ratios(report))
+
+
+def headline_ratios(report: dict[str, Any]) -> dict[str, float | None]:
+    """The speed targets as ratios from one run (< 1: MioDesk better, or the pipeline adds nothing):
+    warm time to first audio against Piper (English) and Kokoro (Japanese), cold start against Piper,
+    and the end-to-end RTF against the LLM's own RTF alone at its best thread count."""
+    peers = {row["engine"]: row for row in report.get("peers", []) if row["engine"] != "miodesk"}
+    piper, kokoro = peers.get("piper", {}), peers.get("kokoro", {})
+    llm_rtfs = [run["llm_rtf"] for run in report.get("llm", {}).get("runs", []) if run.get("llm_rtf")]
+    return {
+        "ttfa_ratio_piper": piper.get("ttfa_ratio"),
+        "ttfa_ratio_kokoro": kokoro.get("ttfa_ratio"),
+        "cold_ratio_piper": piper.get("cold_start_ratio"),
+        "rtf_over_llm_alone": _ratio(report.get("rtf"), min(llm_rtfs)) if llm_rtfs else None,
+    }
 
 
 def format_tables(report: dict[str, Any]) -> str:

@@ -78,6 +78,11 @@ def test_bench_peers_json_on_tiny_models(peers_python: str, run_cli) -> None:
         assert row["rtf_ratio"] == round(ours["rtf"] / row["rtf"], 3)
         assert row["miodesk_ttfa_beats"] == (ours["ttfa_s"] < row["ttfa_s"])
     assert rows[("kokoro", "en")]["ttfa_s"] is None and "Japanese only" in rows[("kokoro", "en")]["notes"]
+    # The targets' ratios at the top level (issue 23).
+    assert report["ttfa_ratio_piper"] == rows[("piper", "en")]["ttfa_ratio"]
+    assert report["ttfa_ratio_kokoro"] == rows[("kokoro", "ja")]["ttfa_ratio"]
+    assert report["cold_ratio_piper"] == rows[("piper", "en")]["cold_start_ratio"] > 0
+    assert report["rtf_over_llm_alone"] is None  # --skip llm: no LLM alone to hold the pipeline to
     assert len(report["peers_verdicts"]) == 2
     assert all(line.startswith("MioDesk ") and "TTFA" in line for line in report["peers_verdicts"])
     assert "median of 3" in rows[("miodesk", "en")]["notes"]
@@ -88,6 +93,16 @@ def test_bench_peers_json_on_tiny_models(peers_python: str, run_cli) -> None:
     table = format_tables(report)
     assert "Peers (same texts, same machine)" in table
     assert "the peers run their real models" in table and "stand-ins" in table
+
+
+def test_headline_ratios_hold_the_pipeline_to_the_llms_best_rtf() -> None:
+    from miodesk.bench import headline_ratios
+
+    report = {"rtf": 0.42, "llm": {"runs": [{"llm_rtf": 0.5}, {"llm_rtf": 0.4}, {"llm_rtf": None}]},
+              "peers": [{"engine": "miodesk", "language": "en", "ttfa_ratio": None},
+                        {"engine": "piper", "language": "en", "ttfa_ratio": 0.45, "cold_start_ratio": 0.9}]}
+    assert headline_ratios(report) == {"ttfa_ratio_piper": 0.45, "ttfa_ratio_kokoro": None,
+                                       "cold_ratio_piper": 0.9, "rtf_over_llm_alone": 1.05}
 
 
 def test_peers_python_without_the_packages(run_cli) -> None:

@@ -1586,6 +1586,22 @@
         <translation>(なし)</translation>
     </message>
     <message>
+        <source>Pause between &amp;sentences:</source>
+        <translation>文と文の間(&amp;S):</translation>
+    </message>
+    <message>
+        <source>Pause between &amp;paragraphs:</source>
+        <translation>段落の間(&amp;P):</translation>
+    </message>
+    <message>
+        <source> s</source>
+        <translation> 秒</translation>
+    </message>
+    <message>
+        <source>After a heading the pause is half again the paragraph pause. Reading takes new pauses from the next sentence; exports use them too.</source>
+        <translation>見出しの後の間は段落の間の 1.5 倍です。読み上げ中の変更は次の文から反映され、書き出しにも使われます。</translation>
+    </message>
+    <message>
         <source>Speech model</source>
         <translation>音声モデル</translation>
     </message>

@@ -121,6 +121,7 @@ class StartRequest:
     voice: Any  # the voice vector (of every sentence whose language is not in `voices`)
     voices: dict[str, Any] = field(default_factory=dict)  # a voice vector per sentence language ("ja", "en")
     dialogue_voice: Any = None  # the vector of quoted utterances (None: they take their language's voice)
+    headings: list[tuple[int, int]] = field(default_factory=list)  # heading spans in `text` (longer pause after)
 
 
 # (request, sink, on_event) -> a started-not-yet session (ReadingSession or a test fake)
@@ -188,6 +189,15 @@ class SessionPipeline:
 
         self._submit_to_session(apply)
 
+    def set_pauses(self, pauses: Any) -> None:
+        """The pauses between sentences and paragraphs (Pauses), from the session's next sentence."""
+
+        def apply(session: Any) -> None:
+            if not session.finished:
+                session.set_pauses(pauses)
+
+        self._submit_to_session(apply)
+
     def set_dialogue_voice(self, voice: Any) -> None:
         """The voice of quoted utterances (None: their language's), from the session's next sentence."""
 
@@ -216,6 +226,31 @@ class SessionPipeline:
 
     def set_volume(self, volume: float) -> None:
         self._submit(lambda: self._set_volume_on_control(volume))
+
+    def fade_out(self, seconds: float, at_marker: Any = None) -> None:
+        """Fade the reading out over `seconds`, now or at the player marker `at_marker` (AudioPlayer.fade_out);
+        silent until it is stopped, resumed or sought."""
+
+        def apply() -> None:
+            if self._player is not None:
+                self._player.fade_out(seconds, at_marker)
+
+        self._submit(apply)
+
+    def cancel_fade(self) -> None:
+        """Full gain again (and no fade waiting for its marker)."""
+
+        def apply() -> None:
+            if self._player is not None:
+                self._player.cancel_fade()
+
+        self._submit(apply)
+
+    def fade_state(self) -> str:
+        """The player's fade (an audio.player.Fade: "none", "armed", "fading", "silent"); a snapshot, read on
+        the owner's thread."""
+        player = self._player
+        return str(player.fade_state.value) if player is not None else "none"
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the session and close the player, waiting up to `timeout` seconds for it."""
@@ -335,6 +370,7 @@ class ReadingListener(Protocol):
 
     def state_changed(self, state: str) -> None: ...
     def utterance_started(self, index: int, start: int, end: int) -> None: ...
+    def utterance_finished(self, index: int) -> None: ...  # its audio and the pause after it were heard
     def cursor_requested(self, offset: int) -> None: ...
     def stats_changed(self, stats: dict[str, Any]) -> None: ...
     def reading_finished(self) -> None: ...
@@ -454,7 +490,7 @@ class ReadingState:
         self.set_state(TransportState.PLAYING)
         self.pipeline.start(StartRequest(self.session_id, engine, self.loaded.utterances,
                                          self.loaded.document.text, offset, voice, dict(voices or {}),
-                                         dialogue_voice))
+                                         dialogue_voice, self.loaded.document.heading_spans()))
 
     def start_preview(self, engine: Any, voice: Any, utterances: list[Utterance], text: str) -> None:
         """Say `text` without touching the document or its position."""
@@ -545,6 +581,9 @@ class ReadingState:
             # After an error the audio already made still plays out: each sentence heard then is the
             # place to keep, as nothing later will save it.
             self.save_position(force=self.state == TransportState.IDLE)
+        elif kind == "utterance_finished":
+            if not preview and event.index is not None:
+                self.listener.utterance_finished(event.index)
         elif kind == "finished":
             self.set_state(TransportState.IDLE)
             if not preview:

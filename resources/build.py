@@ -25,7 +25,7 @@ LANGUAGES = ("ja",)
 # The UI modules whose strings this catalogue covers.
 UI_SOURCES = ["app.py", "controller.py", "export_dialog.py", "first_run.py", "global_shortcuts.py", "help.py",
               "main_window.py", "reader_view.py", "readings_dialog.py", "record_voice.py", "settings_dialog.py",
-              "shortcuts_page.py", "tray.py", "voice_labels.py", "widgets.py"]
+              "shortcuts_page.py", "sleep_timer.py", "tray.py", "voice_labels.py", "widgets.py"]
 
 
 def tool(name: str) -> str:

@@ -249,7 +249,7 @@ def test_tab_order_and_one_mnemonic_per_letter(app, qtbot, tmp_path):
     open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))
     window.banner.hide()
     transport = window.transport
-    expected = [window.outline, window.reader, *transport.buttons.values(), transport.voice_combo,
+    expected = [window.outline, window.reader, *transport.buttons.values(), window.sleep_button, transport.voice_combo,
                 transport.preview_button, transport.speed_slider, transport.volume_slider]
     enabled = [w for w in expected if w.isEnabled()]
     order = [enabled[0]]

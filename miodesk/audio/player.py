@@ -18,6 +18,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,9 @@ TAIL_GRACE_S = 0.2
 MAX_PLAUSIBLE_LATENCY_S = 2.0  # Bluetooth outputs reach ~0.5 s; a report beyond this is a driver bug
 # Rates tried, in order, after the source rate and the device's default (the usual mixer rates first).
 COMMON_RATES = (48000, 44100, 96000, 88200, 32000, 24000, 22050, 16000, 192000)
+# A fade-out falls evenly in decibels, as the ear hears loudness, down to this gain (-48 dB, well below a
+# quiet room), then cuts to silence. Over 8 s the level halves every second.
+FADE_FLOOR = 1 / 256
 
 _ALSA_ERROR_HANDLER = None  # kept referenced: ALSA calls it for as long as the process lives
 
@@ -57,6 +61,15 @@ def silence_alsa_messages() -> None:
     )
     _ALSA_ERROR_HANDLER = handler_type(lambda *_args: None)
     asound.snd_lib_error_set_handler(_ALSA_ERROR_HANDLER)
+
+
+class Fade(str, Enum):
+    """Where the player's fade-out is (`AudioPlayer.fade_state`)."""
+
+    NONE = "none"  # full gain
+    ARMED = "armed"  # waiting for the marker it starts at
+    FADING = "fading"  # ramping down (or not yet heard to its end)
+    SILENT = "silent"  # the ramp's end has been heard: silence until a new reading, resume() or flush()
 
 
 class AudioDeviceError(MioDeskError):
@@ -193,6 +206,11 @@ class AudioPlayer:
         self._runs = 0
         self._in_run = False
         self._paused = False
+        # The fade-out (fade_out): (first frame of the ramp in the written stream, its gains), replaced whole
+        # so the callback never pairs one fade's start with another's gains; None at full gain.
+        self._fade: tuple[int, np.ndarray] | None = None
+        self._fade_for: Any = None  # the marker payload the running fade started at (None: at a moment)
+        self._fade_armed: tuple[Any, np.ndarray] | None = None  # (payload, gains): starts when that marker comes
         self._expecting_audio = False  # an underrun only counts while more audio is promised
         self._space = threading.Condition()
         self._closed = threading.Event()
@@ -283,6 +301,9 @@ class AudioPlayer:
         if got:
             if self.volume != 1.0:
                 channel[:got] *= self.volume
+            fade = self._fade
+            if fade is not None:
+                self._apply_fade(channel, got, fade[0], fade[1])
             if not self._in_run:
                 slot = self._runs % _RUN_SLOTS
                 self._run_output_start[slot] = self._frames_output
@@ -296,6 +317,19 @@ class AudioPlayer:
             self.underruns += 1
         with self._space:
             self._space.notify_all()
+
+    def _apply_fade(self, channel: np.ndarray, got: int, start: int, gains: np.ndarray) -> None:
+        """Scale the `got` samples just read (written-stream frames from `frames_played` on) by the ramp that
+        starts at frame `start`; silence past its end. In place, on slices: no allocation."""
+        first = start - self.frames_played  # where in `channel` the ramp begins (negative: it began earlier)
+        begin = max(first, 0)
+        if begin >= got:
+            return
+        into_ramp = begin - first
+        count = min(got - begin, max(len(gains) - into_ramp, 0))
+        if count:
+            channel[begin : begin + count] *= gains[into_ramp : into_ramp + count]
+        channel[begin + count : got] = 0.0
 
     # --- writer side --------------------------------------------------------------------------------
 
@@ -334,6 +368,48 @@ class AudioPlayer:
         """Fire `on_marker(payload)` when what is written from now on becomes audible."""
         with self._markers_lock:
             self._markers.append(Marker(self._frames_written, payload))
+            armed = self._fade_armed
+            if armed is not None and armed[0] == payload:
+                self._fade, self._fade_for, self._fade_armed = (self._frames_written, armed[1]), payload, None
+
+    def fade_out(self, seconds: float, at_marker: Any = None) -> None:
+        """Ramp the output down to silence over `seconds` of audio, then play silence until a new reading
+        (resume()) or flush(); the volume still applies.
+
+        The ramp starts with the next sample the device takes or, with `at_marker`, at the marker with that
+        payload, queued already or added later (where a sentence ends, say). It follows the audio: paused time
+        and an underrun do not shorten it. Asking again for the fade already under way changes nothing.
+        """
+        frames = max(1, int(seconds * self.device_rate))
+        gains = (FADE_FLOOR ** (np.arange(frames) / frames)).astype(np.float32)
+        with self._markers_lock:
+            if at_marker is None:
+                self._fade, self._fade_for, self._fade_armed = (self.frames_played, gains), None, None
+                return
+            if self._fade_for == at_marker or (self._fade_armed is not None and self._fade_armed[0] == at_marker):
+                return
+            queued = next((marker for marker in self._markers if marker.payload == at_marker), None)
+            if queued is None:
+                self._fade_armed = (at_marker, gains)
+            else:
+                self._fade, self._fade_for, self._fade_armed = (queued.frame, gains), at_marker, None
+
+    def cancel_fade(self) -> None:
+        """Back to full gain; a fade waiting for its marker is dropped too."""
+        with self._markers_lock:
+            self._fade, self._fade_for, self._fade_armed = None, None, None
+
+    @property
+    def fade_state(self) -> Fade:
+        """SILENT once the ramp's last sample has reached the speakers (audible_frame), not when it was handed
+        to PortAudio: a reading stopped then cuts nothing audible."""
+        if self._fade_armed is not None:
+            return Fade.ARMED
+        fade = self._fade
+        if fade is None:
+            return Fade.NONE
+        start, gains = fade
+        return Fade.SILENT if self.audible_frame >= start + len(gains) else Fade.FADING
 
     def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> bool:
         """Queue source-rate samples, waiting for room; False if cancelled or closed first."""
@@ -408,6 +484,8 @@ class AudioPlayer:
         self._paused = True
 
     def resume(self) -> None:
+        """Play on (also at the start of every reading), at full gain: a fade-out ends here."""
+        self.cancel_fade()
         self._paused = False
 
     @property
@@ -415,11 +493,13 @@ class AudioPlayer:
         return self._paused
 
     def flush(self) -> None:
-        """Drop everything queued (stop, skip): markers for dropped audio are dropped too."""
+        """Drop everything queued (stop, skip): markers for dropped audio are dropped too, and a fade-out
+        with them (what plays next is at full gain)."""
         with self._queue_lock:
             self._buffer.clear()
             with self._markers_lock:
                 self._markers.clear()
+                self._fade, self._fade_for, self._fade_armed = None, None, None
             self._frames_written = self.frames_played
             self._expecting_audio = False
             if self._resampler is not None:

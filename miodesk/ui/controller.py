@@ -147,6 +147,7 @@ class ReaderController(QObject):
     documentLoaded = Signal(object)  # LoadedDocument
     documentFailed = Signal(str)
     utteranceStarted = Signal(int, int, int)  # index, start, end: the sentence now audible
+    utteranceFinished = Signal(int)  # index: the sentence and the pause after it have been heard
     cursorRequested = Signal(int)  # move the caret here (navigation while not reading)
     statsChanged = Signal(object)  # dict: ttfa_s, rtf, remaining_s
     errorOccurred = Signal(str)
@@ -508,6 +509,8 @@ class ReaderController(QObject):
             prepare_text=self.readings.prepare_text,
             voices=request.voices,
             dialogue_voice=request.dialogue_voice,
+            pauses=self.settings.pauses(),
+            headings=request.headings,
         )
 
     @staticmethod
@@ -934,6 +937,9 @@ class _SignalListener:
 
     def utterance_started(self, index: int, start: int, end: int) -> None:
         self.controller.utteranceStarted.emit(index, start, end)
+
+    def utterance_finished(self, index: int) -> None:
+        self.controller.utteranceFinished.emit(index)
 
     def cursor_requested(self, offset: int) -> None:
         self.controller.cursorRequested.emit(offset)

@@ -25,6 +25,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
+    QBoxLayout,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -45,6 +46,7 @@ from miodesk.ui import accessibility
 from miodesk.ui.assets import app_icon, icon
 from miodesk.ui.controller import LoadedDocument, ReaderController
 from miodesk.ui.reader_view import ReaderView
+from miodesk.ui.sleep_timer import SleepTimer, SleepTimerButton, SleepTimerMenu
 from miodesk.ui.theme import follow_palette, window_style
 from miodesk.ui.voice_labels import PRESET_LABELS, voice_label
 from miodesk.ui.widgets import ActivateOnEnter, EmptyPage, MessageBanner, TransportBar
@@ -178,6 +180,11 @@ class MainWindow(QMainWindow):
         self.play_menu.addAction(a["slower"])
         self.device_menu = self.play_menu.addMenu("")
         self.device_menu.aboutToShow.connect(self._fill_device_menu)
+        self.play_menu.addSeparator()
+        # Remembered for this run of the app only (never in the settings): see sleep_timer.
+        self.sleep_timer = SleepTimer(self.controller, self)
+        self.sleep_menu = SleepTimerMenu(self.sleep_timer, self.play_menu)
+        self.play_menu.addMenu(self.sleep_menu)
 
         self.voice_menu = bar.addMenu("")
         self.voice_menu.addAction(a["preview"])
@@ -236,6 +243,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
 
         self.transport = TransportBar(self.actions_by_name, central)
+        self.sleep_button = SleepTimerButton(self.sleep_timer, self.sleep_menu, self.transport.play_group)
+        play_row = self.transport.play_group.layout()
+        assert isinstance(play_row, QBoxLayout)  # the play buttons' row: the sleep timer goes after Stop
+        play_row.insertWidget(len(self.transport.buttons), self.sleep_button)
         self.transport.voice_combo.activated.connect(self._voice_chosen)
         self.transport.speed_slider.setValue(round(self.settings.speed * 100))
         self.transport.volume_slider.setValue(round(self.settings.volume * 100))
@@ -249,7 +260,8 @@ class MainWindow(QMainWindow):
         # Tab goes the way the eye does: message, contents, text, playback, voice, speed, volume.
         chain = [self.banner.action, self.banner.close_button, self.empty_page.open_button,
                  self.empty_page.paste_button, self.outline, self.reader,
-                 *self.transport.buttons.values(), self.transport.voice_combo, self.transport.preview_button,
+                 *self.transport.buttons.values(), self.sleep_button, self.transport.voice_combo,
+                 self.transport.preview_button,
                  self.transport.speed_slider, self.transport.volume_slider]
         for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
@@ -310,6 +322,7 @@ class MainWindow(QMainWindow):
         c.readingFinished.connect(self._reading_finished)
         c.voiceChanged.connect(lambda _: self._refresh_voices())
         c.documentResegmented.connect(self._document_resegmented)
+        self.sleep_timer.notice.connect(self.show_status)
 
     # --- texts --------------------------------------------------------------------------------------
 
@@ -807,6 +820,7 @@ class MainWindow(QMainWindow):
         language_changed = old.ui_language != new.ui_language
         voice_fields = ("voice_mode", "voice", "voice_ja", "voice_en", "dialogue_voice")
         voices_changed = any(getattr(old, f) != getattr(new, f) for f in voice_fields)
+        pauses_changed = old.pauses() != new.pauses()
         if device_changed:
             self.controller.set_audio_device(new.audio_device)
         for name, value in new.to_json().items():
@@ -822,6 +836,8 @@ class MainWindow(QMainWindow):
             self.translations.apply(old.ui_language)
         if voices_changed or language_changed:  # with no document open, the UI's language picks the voice
             self.controller.apply_voice_settings()
+        if pauses_changed:  # a reading in progress takes them from its next sentence
+            self.controller.pipeline.set_pauses(new.pauses())
         self._apply_view_settings()
 
     def open_readings(self, surface: str = "") -> None:

@@ -1874,6 +1874,119 @@
     </message>
 </context>
 <context>
+    <name>SleepTimer</name>
+    <message>
+        <source>Sleep timer off.</source>
+        <translation>スリープタイマーをオフにしました。</translation>
+    </message>
+    <message>
+        <source>Sleep timer: reading stops after {0} of listening.</source>
+        <translation>スリープタイマー: {0}聞いたら読み上げを止めます。</translation>
+    </message>
+    <message>
+        <source>Sleep timer: reading stops at the end of this chapter.</source>
+        <translation>スリープタイマー: この章の終わりで読み上げを止めます。</translation>
+    </message>
+    <message>
+        <source>Sleep: end of chapter</source>
+        <translation>スリープ: 章の終わり</translation>
+    </message>
+    <message>
+        <source>Sleep: fading out</source>
+        <translation>スリープ: フェードアウト中</translation>
+    </message>
+    <message>
+        <source>Sleep {0}</source>
+        <translation>スリープ {0}</translation>
+    </message>
+    <message>
+        <source>Sleep timer</source>
+        <translation>スリープタイマー</translation>
+    </message>
+    <message>
+        <source>Sleep timer: end of chapter</source>
+        <translation>スリープタイマー: 章の終わり</translation>
+    </message>
+    <message>
+        <source>Sleep timer: fading out</source>
+        <translation>スリープタイマー: フェードアウト中</translation>
+    </message>
+    <message>
+        <source>Sleep timer: {0} minutes left</source>
+        <translation>スリープタイマー: 残り {0} 分</translation>
+    </message>
+    <message>
+        <source>Sleep timer: 1 minute left</source>
+        <translation>スリープタイマー: 残り 1 分</translation>
+    </message>
+    <message>
+        <source>Sleep timer: off</source>
+        <translation>スリープタイマー: オフ</translation>
+    </message>
+    <message>
+        <source>{0} seconds</source>
+        <translation>{0} 秒</translation>
+    </message>
+    <message>
+        <source>1 minute</source>
+        <translation>1 分</translation>
+    </message>
+    <message>
+        <source>{0} minutes</source>
+        <translation>{0} 分</translation>
+    </message>
+    <message>
+        <source>Sleep timer: 1 minute left.</source>
+        <translation>スリープタイマー: 残り 1 分です。</translation>
+    </message>
+    <message>
+        <source>Sleep timer: reading stopped. Play goes on from the sentence that faded out.</source>
+        <translation>スリープタイマー: 読み上げを止めました。再生すると、フェードアウトした文から続けます。</translation>
+    </message>
+    <message>
+        <source>Sleep timer: reading stopped at the end of the chapter.</source>
+        <translation>スリープタイマー: 章の終わりで読み上げを止めました。</translation>
+    </message>
+</context>
+<context>
+    <name>SleepTimerButton</name>
+    <message>
+        <source>Stop reading after a while, fading out, or at the end of the chapter</source>
+        <translation>しばらくしたら、またはこの章の終わりで、音を小さくしながら読み上げを止めます</translation>
+    </message>
+</context>
+<context>
+    <name>SleepTimerMenu</name>
+    <message>
+        <source>Sleep &amp;Timer</source>
+        <translation>スリープタイマー(&amp;T)</translation>
+    </message>
+    <message>
+        <source>&amp;Off</source>
+        <translation>オフ(&amp;O)</translation>
+    </message>
+    <message>
+        <source>Read on until you stop</source>
+        <translation>止めるまで読み続けます</translation>
+    </message>
+    <message>
+        <source>&amp;End of Chapter</source>
+        <translation>章の終わり(&amp;E)</translation>
+    </message>
+    <message>
+        <source>Stop when the chapter being read ends (a document without chapters: at its end)</source>
+        <translation>読んでいる章が終わったら止めます(章のない文書では、文書の終わりで)</translation>
+    </message>
+    <message>
+        <source>{0} minutes</source>
+        <translation>{0} 分</translation>
+    </message>
+    <message>
+        <source>Stop after {0} minutes of listening, fading out (paused time does not count)</source>
+        <translation>{0} 分聞いたら、音を小さくしながら止めます(一時停止中の時間は数えません)</translation>
+    </message>
+</context>
+<context>
     <name>TransportBar</name>
     <message>
         <source>Voi&amp;ce</source>

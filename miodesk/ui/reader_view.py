@@ -105,6 +105,10 @@ class ReaderView(QPlainTextEdit):
         self._astral = np.asarray(astral, dtype=np.int64) if astral else None
         self._programmatic = True
         try:
+            # setPlainText gives the whole new text the caret's character format (Qt keeps it for
+            # typing), and the caret usually sits on the last document's heading: every paragraph
+            # would be large and bold. An empty document gives the caret the plain format first.
+            self.document().clear()
             self.setPlainText(text)
             if document is not None:
                 self._format_headings(document)

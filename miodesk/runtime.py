@@ -12,6 +12,7 @@ No Qt and no model runtime at module level: onnxruntime is imported when a sessi
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -203,14 +204,75 @@ def _session_options(ort: Any, threads: int) -> Any:
     return so
 
 
+def optimized_graph_path(graph: Path) -> Path:
+    """Where the CPU session of `graph` keeps its optimised graph: in the cache's graph folder, named for
+    the graph file (its place, size and time), this onnxruntime and this processor (an optimised graph
+    may use the CPU's own kernels and layouts, so it is only valid where it was made)."""
+    import hashlib
+
+    import onnxruntime as ort
+
+    from miodesk import paths
+
+    stat = graph.stat()
+    key = f"{graph.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ort.__version__}|{system.cpu_model()}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return paths.onnx_cache_dir() / f"{graph.stem}.cpu-{digest}.ort.onnx"
+
+
+def _forget_older_optimized(kept: Path) -> None:
+    """Remove the optimised graphs of the same graph made for another key (an older onnxruntime, the
+    graph rebuilt): each is as big as the graph itself."""
+    stem = kept.name.split(".cpu-", 1)[0]
+    for older in kept.parent.glob(f"{stem}.cpu-*.ort.onnx"):
+        if older != kept:
+            older.unlink(missing_ok=True)
+
+
+def _cpu_session(ort: Any, model_source: str | bytes, so: Any, threads: int, optimized: Path | None) -> Any:
+    """The CPU session, from the optimised graph kept at `optimized` when there is one (its loading skips
+    the graph optimisations: a third of the codec's load time), else optimising `model_source` and
+    keeping the result there for next time. Without `optimized`, as onnxruntime does it."""
+    cpu = ["CPUExecutionProvider"]
+    if optimized is None:
+        return ort.InferenceSession(model_source, so, providers=cpu)
+    if optimized.is_file():
+        ready = _session_options(ort, threads)
+        ready.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(optimized), ready, providers=cpu)
+        except Exception as error:  # damaged or from another build: made again below
+            log.warning("the optimised graph %s cannot be used (%s); making it again", optimized.name,
+                        str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+    partial = optimized.with_name(f"{optimized.name}.{os.getpid()}.partial")
+    so.optimized_model_filepath = str(partial)
+    try:
+        session = ort.InferenceSession(model_source, so, providers=cpu)
+    except Exception as error:  # writing the optimised graph failed (a full disk), or the graph is bad
+        log.info("cannot keep the optimised graph %s: %s", optimized.name, str(error).strip()[:200])
+        partial.unlink(missing_ok=True)
+        so.optimized_model_filepath = ""
+        return ort.InferenceSession(model_source, so, providers=cpu)
+    finally:
+        so.optimized_model_filepath = ""
+    try:
+        os.replace(partial, optimized)  # whole or not at all: another process may be reading it
+        _forget_older_optimized(optimized)
+    except OSError as error:  # a read-only cache or a full disk: next time optimises again
+        log.info("cannot keep the optimised graph %s: %s", optimized.name, error)
+        partial.unlink(missing_ok=True)
+    return session
+
+
 def open_session(model: Path | str | bytes, provider: Provider | str, threads: int,
-                 label: str) -> tuple[Any, Provider, list[str]]:
+                 label: str, optimized: Path | None = None) -> tuple[Any, Provider, list[str]]:
     """(session, the provider it runs on, why each faster provider was not used): the first candidate
     of `provider` that really initialises, the CPU as the last resort.
 
     `model` is a graph file or the graph's bytes; `threads` the intra-op threads (from a ThreadPlan);
-    `label` names the graph in errors ("decoder graph decoder.onnx"). ModelError when not even the CPU
-    can load it, MioDeskError for an unknown provider name.
+    `label` names the graph in errors ("decoder graph decoder.onnx"); `optimized` where a CPU session
+    keeps its optimised graph (`optimized_graph_path`), None to optimise at every load. ModelError when
+    not even the CPU can load it, MioDeskError for an unknown provider name.
     """
     import onnxruntime as ort
 
@@ -238,7 +300,10 @@ def open_session(model: Path | str | bytes, provider: Provider | str, threads: i
                 # missing; the caller's one log line says the same, so keep the terminal clean.
                 ort.set_default_logger_severity(4)
             try:
-                session = ort.InferenceSession(model_source, so, providers=providers)
+                if name is Provider.CPU:
+                    session = _cpu_session(ort, model_source, so, int(threads), optimized)
+                else:
+                    session = ort.InferenceSession(model_source, so, providers=providers)
             finally:
                 if name is not Provider.CPU:
                     ort.set_default_logger_severity(2)  # onnxruntime's default (warnings)

@@ -256,13 +256,15 @@ def test_config_missing_field() -> None:
 def test_ensure_decoder_caches_and_rebuilds(codec_copy: Path, monkeypatch: pytest.MonkeyPatch,
                                             caplog: pytest.LogCaptureFixture) -> None:
     calls: list[Path] = []
-    real_export = codec_mod.export_decoder
+    import miodesk.tts.export.decoder as exporter
+
+    real_export = exporter.export_decoder
 
     def counting_export(src: Path, dst: Path) -> Path:
         calls.append(dst)
         return real_export(src, dst)
 
-    monkeypatch.setattr(codec_mod, "export_decoder", counting_export)
+    monkeypatch.setattr(exporter, "export_decoder", counting_export)  # ensure_decoder imports it when building
     with caplog.at_level(logging.INFO, logger="miodesk.tts.codec"):
         first = ensure_decoder(codec_copy)
     assert any("Building" in r.message for r in caplog.records)
@@ -415,3 +417,63 @@ def test_blocked_attention_matches_dense_and_reference(window_size: int, tmp_pat
         if n in (17, 90):
             ref = reference_decoder.decode(cfg, w, tokens, voice, 2 * n)["waveform"]
             assert np.abs(wb - ref).max() <= 1e-4 * max(1.0, float(np.abs(ref).max())), n
+
+
+# --- the optimised graph kept for the next start -------------------------------------------------
+def test_the_optimised_graph_is_kept_reused_and_remade_when_damaged(random_codecs, caplog):
+    """The first CPU session keeps its optimised graph in the cache; the next load uses it (no optimising),
+    decodes bit for bit the same; a damaged one is made again; one for an older key is removed."""
+    from miodesk import paths
+    from miodesk.runtime import optimized_graph_path
+
+    _, first = random_codecs["v2_44k"]
+    source = first.onnx_path
+    kept = optimized_graph_path(source)
+    stale = kept.with_name(f"{source.stem}.cpu-000000000000.ort.onnx")  # as an older onnxruntime left it
+    stale.write_bytes(b"old")
+    kept.unlink(missing_ok=True)
+    tokens, voice = np.arange(24, dtype=np.int64) * 97 % 12800, _voice(3)
+
+    made = CodecRuntime(source, provider="cpu", intra_op_threads=1)
+    assert kept.is_file() and kept.parent == paths.onnx_cache_dir() and not stale.exists()
+    assert not list(kept.parent.glob("*.partial"))
+    stamp = kept.stat().st_mtime_ns
+    reused = CodecRuntime(source, provider="cpu", intra_op_threads=1)
+    assert kept.stat().st_mtime_ns == stamp  # read, not written again
+    assert reused.session.get_session_options().graph_optimization_level.name == "ORT_DISABLE_ALL"
+    expected = made.decode(tokens, voice)
+    np.testing.assert_array_equal(reused.decode(tokens, voice), expected)
+
+    kept.write_bytes(b"not a graph")
+    with caplog.at_level(logging.WARNING, logger="miodesk.runtime"):
+        remade = CodecRuntime(source, provider="cpu", intra_op_threads=1)
+    assert "cannot be used" in caplog.text and kept.stat().st_size > 1000
+    np.testing.assert_array_equal(remade.decode(tokens, voice), expected)
+
+
+def test_a_cache_that_cannot_be_written_still_loads(random_codecs, monkeypatch):
+    from miodesk.runtime import optimized_graph_path
+
+    _, first = random_codecs["24k"]
+    kept = optimized_graph_path(first.onnx_path)
+    kept.unlink(missing_ok=True)
+    monkeypatch.setattr("miodesk.runtime.os.replace", lambda *_: (_ for _ in ()).throw(OSError(28, "No space")))
+    runtime = CodecRuntime(first.onnx_path, provider="cpu", intra_op_threads=1)
+    assert not kept.exists() and not list(kept.parent.glob("*.partial"))
+    tokens, voice = np.arange(8, dtype=np.int64), _voice(1)
+    np.testing.assert_array_equal(runtime.decode(tokens, voice), first.decode(tokens, voice))
+
+
+def test_loading_a_decoder_graph_does_not_import_onnx(random_codecs):
+    """`onnx` (with ml_dtypes, 0.6 s) is for building graphs only: starting to read never pays for it."""
+    import subprocess
+    import sys
+
+    _, runtime = random_codecs["v2_44k"]
+    probe = ("import sys; from pathlib import Path; from miodesk.tts.engine import SpeechEngine; "
+             "from miodesk.tts.codec import CodecRuntime; "
+             f"CodecRuntime(Path({str(runtime.onnx_path)!r}), 'cpu', intra_op_threads=1).warm_up(); "
+             "print(sorted(m for m in sys.modules if m == 'onnx' or m.startswith(('onnx.', 'ml_dtypes'))))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

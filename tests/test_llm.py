@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -306,3 +307,16 @@ def test_llama_cpp_logs_stay_out_of_the_terminal(
         MioLLM(bad, n_threads=1)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_llama_cpp_debug_lines_reach_the_log_only_when_asked(qwen3_model: GeneratedModel, caplog) -> None:  # noqa: F811
+    """Loading sends tens of thousands of debug lines; they are logged with -v (DEBUG) and dropped early
+    otherwise, while warnings and errors still get through (a damaged model's reason, tested elsewhere)."""
+    with caplog.at_level(logging.DEBUG, logger="miodesk.llama_cpp"):
+        MioLLM(qwen3_model.path, n_threads=1).close()
+    verbose = [r for r in caplog.records if r.name == "miodesk.llama_cpp"]
+    assert len(verbose) > 100 and any("llama_model_loader" in r.getMessage() for r in verbose)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="miodesk.llama_cpp"):
+        MioLLM(qwen3_model.path, n_threads=1).close()
+    assert not [r for r in caplog.records if r.name == "miodesk.llama_cpp" and r.levelno < logging.INFO]

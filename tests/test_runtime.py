@@ -279,9 +279,9 @@ def test_codec_decode_command_uses_the_plan(monkeypatch: pytest.MonkeyPatch, mio
     opened: list = []
     real_open_session = codec_module.open_session
 
-    def recording_open_session(model, provider, threads, label):
+    def recording_open_session(model, provider, threads, label, **options):
         opened.append(threads)
-        return real_open_session(model, provider, threads, label)
+        return real_open_session(model, provider, threads, label, **options)
 
     monkeypatch.setattr(codec_module, "open_session", recording_open_session)
     tokens = tmp_path / "tokens.npy"

@@ -14,9 +14,9 @@ import numpy as np
 
 from miodesk import paths
 from miodesk.errors import MioDeskError, ModelError, VoiceError
-from miodesk.runtime import Provider, open_session
+from miodesk.runtime import Provider, open_session, optimized_graph_path
 from miodesk.tts.codec_config import stft_length_from
-from miodesk.tts.export.decoder import EXPORTER_VERSION, GRAPH_KIND, export_decoder
+from miodesk.tts.export import EXPORTER_VERSION, GRAPH_KIND
 from miodesk.tts.istft import istft
 from miodesk.tts.safetensors_io import file_identity
 
@@ -139,7 +139,8 @@ class CodecRuntime:
         choice = Provider.parse(provider)
         self.threads = intra_op_threads
         self.session, self.provider, reasons = open_session(self.onnx_path, choice, intra_op_threads,
-                                                            f"decoder graph {self.onnx_path.name}")
+                                                            f"decoder graph {self.onnx_path.name}",
+                                                            optimized=optimized_graph_path(self.onnx_path))
         self._run_lock: AbstractContextManager[object] = (
             threading.Lock() if self.provider is Provider.DIRECTML else nullcontext()
         )
@@ -229,4 +230,6 @@ def ensure_decoder(codec: Path) -> Path:
     if target.is_file():
         return target
     log.info("Building the codec decoder graph from %s (one time, takes a little while)", codec)
+    from miodesk.tts.export.decoder import export_decoder  # onnx: only to build a graph
+
     return export_decoder(codec, target)

@@ -109,26 +109,30 @@ class SpeechEngine:
             model_detail = f"{remote.model_name} ({remote.server_kind})"
         llm_ready = time.perf_counter()
 
-        decoder_path = ensure_decoder(codec_path)
-        self.codec = CodecRuntime(decoder_path, provider=self.provider,
-                                  intra_op_threads=self.thread_plan.codec_threads)
-        self.codec.warm_up()
+        # The local model loads on a thread while the codec loads here: both are mostly native code that
+        # lets go of the GIL, and on two cores that halves the wait (the LLM's load is mostly its weights'
+        # repacking, the codec's its graph's optimisation).
+        local_load = _LocalModelLoad(local_model, self.provider, self.thread_plan) if local_model else None
+        try:
+            decoder_path = ensure_decoder(codec_path)
+            self.codec = CodecRuntime(decoder_path, provider=self.provider,
+                                      intra_op_threads=self.thread_plan.codec_threads)
+            self.codec.warm_up()
+        except BaseException:
+            if local_load is not None:
+                local_load.discard()
+            raise
         codec_loaded = time.perf_counter()
         self.load_timings = {"codec_load_s": codec_loaded - llm_ready, "llm_load_s": llm_ready - started}
-        if local_model is not None:
-            import llama_cpp
-
-            from miodesk.tts.llm import MioLLM
-
-            gpu_layers = llm_gpu_layers(self.provider, bool(llama_cpp.llama_supports_gpu_offload()))
-            local = MioLLM(local_model, n_threads=self.thread_plan.llm_threads,
-                           n_threads_batch=self.thread_plan.llm_batch_threads, n_gpu_layers=gpu_layers)
+        if local_load is not None and local_model is not None:
+            local = local_load.result()
             self.llm = local
-            self.llm_on_gpu = gpu_layers != 0
+            self.llm_on_gpu = local_load.gpu_layers != 0
             self.model_name = local_model.stem
             self.llm_location = "the GPU" if self.llm_on_gpu else "the CPU"
             model_detail = f"{local_model.name} ({local.architecture})"
-            self.load_timings["llm_load_s"] = time.perf_counter() - codec_loaded
+            self.load_timings["llm_load_s"] = local_load.seconds
+            self.load_timings["llm_wait_s"] = time.perf_counter() - codec_loaded  # beyond the codec's load
         log.info(
             "engine ready: model %s on %s, codec %s on %s, %s, %s",
             model_detail,
@@ -249,3 +253,44 @@ class SpeechEngine:
                 "tokens_per_s": len(codes) / max(generated - started, 1e-9),
             },
         )
+
+
+class _LocalModelLoad:
+    """MioLLM(model) loading on a thread of its own; `result()` waits for it (and raises its error)."""
+
+    def __init__(self, model: Path, provider: Provider, plan: ThreadPlan) -> None:
+        self.model, self.provider, self.plan = model, provider, plan
+        self.gpu_layers = 0
+        self.seconds = 0.0
+        self._llm: MioLLM | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="llm-load", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            import llama_cpp
+
+            from miodesk.tts.llm import MioLLM
+
+            self.gpu_layers = llm_gpu_layers(self.provider, bool(llama_cpp.llama_supports_gpu_offload()))
+            self._llm = MioLLM(self.model, n_threads=self.plan.llm_threads,
+                               n_threads_batch=self.plan.llm_batch_threads, n_gpu_layers=self.gpu_layers)
+        except BaseException as error:  # handed to result(), on the thread that asked for the engine
+            self._error = error
+        finally:
+            self.seconds = time.perf_counter() - started
+
+    def result(self) -> MioLLM:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._llm is not None
+        return self._llm
+
+    def discard(self) -> None:
+        """The engine failed elsewhere: free the model once it has loaded."""
+        self._thread.join()
+        if self._llm is not None:
+            self._llm.close()

@@ -60,6 +60,14 @@ def _install_log_callback() -> None:
     @llama_cpp.llama_log_callback
     def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         try:
+            # Loading a model sends ~70,000 debug lines (0.3 s of Python at start-up): unless they are
+            # logged, only note that the current message is no error and drop it.
+            if level in (0, 1, 2) or (level == _GGML_CONT and not _log_state["error"]
+                                      and _log_state["level"] == logging.DEBUG):
+                if not _llama_log.isEnabledFor(logging.DEBUG):
+                    if level != _GGML_CONT:
+                        _log_state["level"], _log_state["error"] = logging.DEBUG, False
+                    return
             with _log_lock:
                 if level != _GGML_CONT:
                     _log_state["level"] = _LEVELS.get(level, logging.DEBUG)

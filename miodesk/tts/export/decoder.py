@@ -20,6 +20,7 @@ from onnx import helper
 
 from miodesk.errors import ModelError
 from miodesk.tts.codec_config import CodecConfig, TransformerConfig
+from miodesk.tts.export import EXPORTER_VERSION, GRAPH_KIND
 from miodesk.tts.export.graph import (
     FLOAT,
     INT64,
@@ -36,9 +37,7 @@ from miodesk.tts.safetensors_io import SafeTensorsFile
 
 log = logging.getLogger(__name__)
 
-EXPORTER_VERSION = "1"
 OPSET = 17
-GRAPH_KIND = "miodesk.miocodec.decoder"  # metadata marker the runtime checks
 VOICE_DIM = 128
 LN_EPS = 1e-5
 GN_EPS = 1e-6

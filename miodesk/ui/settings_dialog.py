@@ -88,6 +88,16 @@ def speech_server_url(port: int) -> str:
     return f"http://{SERVER_HOST}:{port}/v1"
 
 
+def _pause_field(name: str, longest: float, step: float) -> tuple[QDoubleSpinBox, QLabel]:
+    """A pause in seconds (0 to `longest`, two decimals) and its label."""
+    box = QDoubleSpinBox()
+    box.setObjectName(name)
+    box.setRange(0.0, longest)
+    box.setSingleStep(step)
+    box.setDecimals(2)
+    return box, QLabel()
+
+
 def output_devices() -> list[str]:
     """Names of the audio outputs PortAudio sees (empty when it cannot list them)."""
     try:
@@ -364,20 +374,11 @@ class SettingsDialog(QDialog):
         self.dialogue_note.setObjectName("note")
         voices_form.addRow(self.dialogue_note)
         # Pauses: the silence after a sentence and after a paragraph (a heading: half again a paragraph's).
-        self.sentence_pause = QDoubleSpinBox()
-        self.sentence_pause.setObjectName("sentencePauseSpin")
-        self.sentence_pause.setRange(0.0, MAX_SENTENCE_PAUSE_S)
-        self.sentence_pause.setSingleStep(0.05)
-        self.sentence_pause_label = QLabel()
+        self.sentence_pause, self.sentence_pause_label = _pause_field("sentencePauseSpin", MAX_SENTENCE_PAUSE_S, 0.05)
         voices_form.addRow(self.sentence_pause_label, self.sentence_pause)
-        self.paragraph_pause = QDoubleSpinBox()
-        self.paragraph_pause.setObjectName("paragraphPauseSpin")
-        self.paragraph_pause.setRange(0.0, MAX_PARAGRAPH_PAUSE_S)
-        self.paragraph_pause.setSingleStep(0.1)
-        self.paragraph_pause_label = QLabel()
+        self.paragraph_pause, self.paragraph_pause_label = _pause_field("paragraphPauseSpin", MAX_PARAGRAPH_PAUSE_S,
+                                                                        0.1)
         voices_form.addRow(self.paragraph_pause_label, self.paragraph_pause)
-        for pause_box in (self.sentence_pause, self.paragraph_pause):
-            pause_box.setDecimals(2)
         self.pauses_note = QLabel()
         self.pauses_note.setWordWrap(True)
         self.pauses_note.setObjectName("note")

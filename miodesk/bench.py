@@ -2359,8 +2359,8 @@ def headline_ratios(report: dict[str, Any]) -> dict[str, float | None]:
     """The speed targets as ratios from one run (< 1: MioDesk better, or the pipeline adds nothing):
     warm time to first audio against Piper (English) and Kokoro (Japanese), cold start against Piper,
     and the end-to-end RTF against the LLM's own RTF alone at its best thread count."""
-    peers = {row["engine"]: row for row in report.get("peers", []) if row["engine"] != "miodesk"}
-    piper, kokoro = peers.get("piper", {}), peers.get("kokoro", {})
+    peers = {(row["engine"], row["language"]): row for row in report.get("peers", [])}
+    piper, kokoro = peers.get(("piper", "en"), {}), peers.get(("kokoro", "ja"), {})
     llm_rtfs = [run["llm_rtf"] for run in report.get("llm", {}).get("runs", []) if run.get("llm_rtf")]
     return {
         "ttfa_ratio_piper": piper.get("ttfa_ratio"),

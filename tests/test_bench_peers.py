@@ -100,7 +100,8 @@ def test_headline_ratios_hold_the_pipeline_to_the_llms_best_rtf() -> None:
 
     report = {"rtf": 0.42, "llm": {"runs": [{"llm_rtf": 0.5}, {"llm_rtf": 0.4}, {"llm_rtf": None}]},
               "peers": [{"engine": "miodesk", "language": "en", "ttfa_ratio": None},
-                        {"engine": "piper", "language": "en", "ttfa_ratio": 0.45, "cold_start_ratio": 0.9}]}
+                        {"engine": "piper", "language": "en", "ttfa_ratio": 0.45, "cold_start_ratio": 0.9},
+                        {"engine": "piper", "language": "ja", "ttfa_s": None}]}  # not run: English only
     assert headline_ratios(report) == {"ttfa_ratio_piper": 0.45, "ttfa_ratio_kokoro": None,
                                        "cold_ratio_piper": 0.9, "rtf_over_llm_alone": 1.05}
 

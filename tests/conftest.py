@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,11 @@ pytest_plugins = ["gui_fixtures"]
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 REPO_ROOT = Path(__file__).parent.parent
+
+# Module- and session-scoped fixtures are made before a test's own home (below) exists: they get this
+# session's home, never the user's folders (an opened codec keeps its optimised graph in the cache).
+os.environ["MIODESK_HOME"] = _SESSION_HOME = tempfile.mkdtemp(prefix="miodesk-tests-")
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -451,6 +451,17 @@ def test_the_optimised_graph_is_kept_reused_and_remade_when_damaged(random_codec
     np.testing.assert_array_equal(remade.decode(tokens, voice), expected)
 
 
+def test_without_a_cache_folder_the_graph_still_loads(random_codecs, monkeypatch):
+    def no_folder():
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("miodesk.paths.onnx_cache_dir", no_folder)
+    _, first = random_codecs["24k"]
+    runtime = CodecRuntime(first.onnx_path, provider="cpu", intra_op_threads=1)
+    tokens, voice = np.arange(8, dtype=np.int64), _voice(2)
+    np.testing.assert_array_equal(runtime.decode(tokens, voice), first.decode(tokens, voice))
+
+
 def test_a_cache_that_cannot_be_written_still_loads(random_codecs, monkeypatch):
     from miodesk.runtime import optimized_graph_path
 

@@ -138,9 +138,14 @@ class CodecRuntime:
 
         choice = Provider.parse(provider)
         self.threads = intra_op_threads
+        try:
+            optimized: Path | None = optimized_graph_path(self.onnx_path)
+        except OSError as error:  # no cache folder can be made (a read-only home): optimise at every load
+            log.info("no cache for the optimised graph: %s", error)
+            optimized = None
         self.session, self.provider, reasons = open_session(self.onnx_path, choice, intra_op_threads,
                                                             f"decoder graph {self.onnx_path.name}",
-                                                            optimized=optimized_graph_path(self.onnx_path))
+                                                            optimized=optimized)
         self._run_lock: AbstractContextManager[object] = (
             threading.Lock() if self.provider is Provider.DIRECTML else nullcontext()
         )

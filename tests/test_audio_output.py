@@ -6,6 +6,7 @@ permissions, a full disk and unwritable places."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -29,6 +31,7 @@ from mutagen.oggopus import OggOpus
 
 import miodesk.audio.output as output
 from miodesk.atomic import atomic_write_bytes
+from miodesk.audio.encoding import libsndfile_only
 from miodesk.audio.files import write_audio
 from miodesk.audio.output import (
     AudioFileWriter,
@@ -300,11 +303,10 @@ WITH_LIBRARY = [*((suffix, None) for suffix in CHAPTER_FORMATS),
 
 
 @pytest.fixture
-def library(request, monkeypatch) -> str | None:
+def library(request) -> Iterator[str | None]:
     """The encoder library a test asks for (None: whichever the format uses); libsndfile as without PyAV."""
-    if request.param == "libsndfile":
-        monkeypatch.setattr("miodesk.audio.encoding.aac_available", lambda: False)
-    return request.param
+    with libsndfile_only() if request.param == "libsndfile" else contextlib.nullcontext():
+        yield request.param
 
 
 @pytest.mark.parametrize(("suffix", "library"), WITH_LIBRARY, indirect=["library"])

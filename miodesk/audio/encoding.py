@@ -82,7 +82,7 @@ class Target(Protocol):
 
 def aac_available() -> bool:
     """PyAV (FFmpeg's encoders) is installed: AAC can be written, MP3 and Opus faster."""
-    return importlib.util.find_spec("av") is not None and not _libsndfile_only
+    return importlib.util.find_spec("av") is not None
 
 
 _libsndfile_only = False
@@ -90,7 +90,8 @@ _libsndfile_only = False
 
 @contextmanager
 def libsndfile_only() -> Iterator[None]:
-    """Encoders made meanwhile do without PyAV, as if it were not installed (the bench's "before")."""
+    """MP3 and Opus encoders made meanwhile use libsndfile, as without PyAV (the bench's "before" and the
+    tests of that path); AAC still needs PyAV."""
     global _libsndfile_only
     _libsndfile_only = True
     try:
@@ -252,7 +253,8 @@ class Encoder:
         self._stream: Any = None  # the PyAV stream: FFmpeg encodes
         self.frames_written = 0  # at `rate`
         self.aac_priming = 0
-        if codec == "aac" or (prefer_ffmpeg and codec in _FFMPEG_CONTAINERS and aac_available()):
+        ffmpeg_preferred = prefer_ffmpeg and not _libsndfile_only and codec in _FFMPEG_CONTAINERS
+        if codec == "aac" or (ffmpeg_preferred and aac_available()):
             self._open_ffmpeg(bit_rate, aac_container)
         elif codec in _SOUNDFILE_FORMATS:
             container, subtype = _SOUNDFILE_FORMATS[codec]

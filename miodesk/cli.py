@@ -88,10 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
     speak.add_argument("--codec", type=Path, help="MioCodec folder (config.yaml + model.safetensors) or decoder .onnx")
     speak.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
-    _add_compute_options(speak)
-    add_server_options(speak)
-    add_readings_option(speak)
-    _add_pause_options(speak)
+    _add_speaking_options(speak)
 
     read = commands.add_parser("read", help="read a document aloud, live (or render it with -o)")
     read.add_argument("file", help='the document (text, Markdown, HTML, EPUB, PDF, DOCX; "-" reads stdin)')
@@ -112,10 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--seed", type=int, help="sampling seed, for repeatable output")
     read.add_argument("--restart", action="store_true",
                       help="with -o: throw away what an interrupted render of the same settings kept")
-    _add_compute_options(read)
-    add_server_options(read)
-    add_readings_option(read)
-    _add_pause_options(read)
+    _add_speaking_options(read)
 
     export = commands.add_parser(
         "export", help="make an audiobook: a document to an audio file with chapters (and subtitles)",
@@ -143,10 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "for its text, with a long silence or a loop inside, is generated again)")
     export.add_argument("--model", type=Path, help="MioTTS GGUF file (default: from the models folder)")
     export.add_argument("--codec", type=Path, help="MioCodec folder or decoder .onnx")
-    _add_compute_options(export)
-    add_server_options(export)
-    add_readings_option(export)
-    _add_pause_options(export)
+    _add_speaking_options(export)
 
     text = commands.add_parser("text", help="print the text MioDesk would read from a document")
     text.add_argument("file", help='the document ("-" reads stdin)')
@@ -282,6 +273,15 @@ def _load_reading_text(argument: str):
         # Bytes, checked and decoded like a file's: a binary stream is refused, any encoding is read.
         return load_stream(getattr(sys.stdin, "buffer", None))
     return load_document(Path(argument))
+
+
+def _add_speaking_options(parser: argparse.ArgumentParser) -> None:
+    """What every command that makes speech from text takes: compute, the speech server, the readings
+    dictionary and the pauses (speak, read, export)."""
+    _add_compute_options(parser)
+    add_server_options(parser)
+    add_readings_option(parser)
+    _add_pause_options(parser)
 
 
 def _add_pause_options(parser: argparse.ArgumentParser) -> None:

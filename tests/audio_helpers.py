@@ -61,6 +61,18 @@ class MonitorRecorder:
         with self._lock:
             return np.concatenate([block for _, block in self._blocks]) if self._blocks else np.zeros(0)
 
+    def first_sound_after(self, when: float, level: float = 3e-3) -> float | None:
+        """Arrival time of the first 10 ms block after `when` whose RMS is above `level`."""
+        with self._lock:
+            blocks = [(t, b) for t, b in self._blocks if t > when]
+        for arrived, block in blocks:
+            if len(block) and float(np.sqrt(np.mean(block**2))) > level:
+                return arrived
+        return None
+
+    def silent_since(self, when: float, level: float = 3e-3) -> bool:
+        return self.first_sound_after(when, level) is None
+
     def around(self, when: float, seconds: float = 0.1) -> np.ndarray:
         """The recorded audio that arrived in [when, when + seconds]."""
         with self._lock:

@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-import numpy as np
 import pytest
 from audio_helpers import MonitorRecorder
 from conftest import REPO_ROOT
@@ -105,20 +104,6 @@ def press(display: str, keys: str = "ctrl+alt+shift+r") -> float:
     started = time.monotonic()
     subprocess.run(["xdotool", "key", keys], env=dict(os.environ, DISPLAY=display), check=True, timeout=20)
     return started
-
-
-class Speakers(MonitorRecorder):
-    def first_sound_after(self, when: float, level: float = 3e-3) -> float | None:
-        """Arrival time of the first 10 ms block after `when` whose RMS is above `level`."""
-        with self._lock:
-            blocks = [(t, b) for t, b in self._blocks if t > when]
-        for arrived, block in blocks:
-            if len(block) and float(np.sqrt(np.mean(block**2))) > level:
-                return arrived
-        return None
-
-    def silent_since(self, when: float, level: float = 3e-3) -> bool:
-        return self.first_sound_after(when, level) is None
 
 
 class TrayHost:
@@ -303,7 +288,7 @@ def test_twenty_presses_read_the_selection_of_another_app(app, qtbot, reader_x11
     window, controller = app.window, app.controller
     window.hide()  # in the tray: the window need not come to the front
     latencies: list[float] = []
-    with Speakers() as speakers:
+    with MonitorRecorder() as speakers:
         for number in range(1, PRESSES + 1):
             text = f"Selection number {number}. The tide was out when we arrived. " + LONG
             other_app.select(text)
@@ -343,7 +328,7 @@ def test_clipboard_shortcut_empty_selection_binary_and_huge(app, qtbot, reader_x
     # Nothing selected and nothing on the clipboard: a short notice, nothing read.
     other_app.select("")
     other_app.select("", "clipboard")
-    with Speakers() as speakers:
+    with MonitorRecorder() as speakers:
         pressed = press(xvfb_display)
         qtbot.waitUntil(lambda: "Nothing is selected" in notification(), timeout=10000)
         qtbot.wait(1500)
@@ -555,7 +540,7 @@ def test_read_selection_command_reaches_the_running_app_and_starts_one(desktop_d
 
     tray = TrayHost(desktop_display)  # the desktop has a system tray
     try:
-        with Speakers() as speakers:
+        with MonitorRecorder() as speakers:
             # None runs: the command starts MioDesk in the tray (no window) and reads.
             text = "Started by the command. It reads at once. " + LONG
             owner.select(text)
@@ -755,7 +740,7 @@ def test_portal_activation_reads_the_selection(app, qtbot, tmp_path, other_app, 
         page = ShortcutsPage(app.controller.settings, reader)
         assert page.state_lines[READ_SELECTION].text() == "Works in every app: the desktop assigned CTRL+ALT+SHIFT+r."
         other_app.select("Chosen on a Wayland desktop. The portal said so.")
-        with Speakers() as speakers:
+        with MonitorRecorder() as speakers:
             activated = time.monotonic()
             portal.activate(READ_SELECTION)
             qtbot.waitUntil(lambda: app.controller.state == "playing", timeout=30000)

@@ -22,7 +22,6 @@ from audio_helpers import MonitorRecorder, dominant_frequency, tone, voiced_runs
 from gui_fixtures import SAMPLE_EN, screenshot, write_sample
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
-from test_global_shortcuts import Speakers
 
 from miodesk.audio.player import FADE_FLOOR, AudioPlayer, Fade
 from miodesk.ui.sleep_timer import FADE_SECONDS, Countdown
@@ -190,7 +189,7 @@ def test_time_up_fades_out_and_stops_at_the_sentence_that_faded(app, qtbot, tmp_
     assert window.sleep_button.accessibleName() == "Sleep timer: 1 minute left"
     states: list[tuple[float, str]] = []
     controller.stateChanged.connect(lambda state: states.append((time.monotonic(), state)))
-    with Speakers() as speakers:
+    with MonitorRecorder() as speakers:
         window.actions_by_name["play"].trigger()
         qtbot.waitUntil(lambda: controller.state == "playing", timeout=60000)
         qtbot.wait(1000)
@@ -256,7 +255,7 @@ def test_end_of_chapter_stops_before_anything_of_the_next_chapter_is_heard(app, 
     assert window.sleep_button.accessibleName() == "Sleep timer: end of chapter"
     heard: list[tuple[float, int]] = []
     controller.utteranceStarted.connect(lambda index, start, end: heard.append((time.monotonic(), index)))
-    with Speakers() as speakers:
+    with MonitorRecorder() as speakers:
         window.actions_by_name["play"].trigger()
         qtbot.waitUntil(lambda: controller.state == "idle" and bool(heard), timeout=60000)
         stopped = time.monotonic()
@@ -281,7 +280,7 @@ def test_a_reader_who_acts_during_the_fade_is_awake(app, qtbot, tmp_path, pulse_
     open_document(qtbot, app, write_sample(tmp_path / "walk.md", SAMPLE_EN))
     timer.fade_seconds = FADE_S
     timer.set_seconds(2.0)
-    with Speakers() as speakers:
+    with MonitorRecorder() as speakers:
         window.actions_by_name["play"].trigger()
         qtbot.waitUntil(lambda: timer.fading, timeout=60000)
         qtbot.waitUntil(lambda: controller.pipeline.fade_state() == "fading", timeout=5000)

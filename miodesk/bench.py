@@ -205,6 +205,7 @@ def build_model(size: str, quant: str, tiny: bool = False, served: bool = False)
     target = bench_dir() / model_file_name(size, quant, tiny, served)
     name = target.name
     if target.is_file():
+        _with_audio_only_model(target, served)
         return target
     arch = shapes.pop("arch")
     offset, vocab = REAL_LAYOUTS[arch]
@@ -229,7 +230,17 @@ def build_model(size: str, quant: str, tiny: bool = False, served: bool = False)
         f16.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     log.info("built %s in %.1f s", target, time.perf_counter() - started)
+    _with_audio_only_model(target, served)
     return target
+
+
+def _with_audio_only_model(model: Path, served: bool) -> None:
+    """Make the audio-only model the app would have made after its first load, so the figures are those
+    of every later start (a server runs the whole file: its copy needs none)."""
+    from miodesk.tts.llm import make_audio_only_model
+
+    if not served:
+        make_audio_only_model(model)
 
 
 def model_file_name(size: str, quant: str, tiny: bool = False, served: bool = False) -> str:
@@ -844,10 +855,12 @@ def _median(values: list[float]) -> float:
 
 
 def bench_llm(model_path: Path, threads: list[int], tokens: int, repeats: int) -> dict[str, Any]:
-    """LLM decode speed (tokens/s, RTF at 25 tokens per second of audio) and prefill, per thread count."""
+    """LLM decode speed (tokens/s, RTF at 25 tokens per second of audio) and prefill, per thread count: on
+    the audio-only model the pipeline runs (where one is made), and on the whole file, restricted to audio
+    tokens and not (what a server samples from)."""
     import llama_cpp
 
-    from miodesk.tts.llm import MioLLM, SamplingParams
+    from miodesk.tts.llm import MioLLM
 
     started = time.perf_counter()
     llm = MioLLM(model_path, n_threads=threads[0])
@@ -856,34 +869,50 @@ def bench_llm(model_path: Path, threads: list[int], tokens: int, repeats: int) -
         "load_s": round(time.perf_counter() - started, 3),
         "n_vocab": llm.n_vocab,
         "architecture": llm.architecture,
+        "audio_only": llm.audio_only,
         "runs": [],
     }
     text = BENCH_TEXT_EN.split(". ")[0] + "."
+    variants = [(True,), (True, False)]  # restrict_to_audio on the model loaded first, then on the full one
+    if not llm.audio_only:
+        variants = [(True, False)]
     try:
-        for n in threads:
-            llama_cpp.llama_set_n_threads(llm._ctx, n, n)
-            for restrict in (True, False):
-                rates, prefill = [], []
-                for run in range(repeats + 1):  # the first run warms up
-                    gen = llm.generate(text, SamplingParams(max_tokens=tokens, seed=run), restrict_to_audio=restrict)
-                    for _ in gen:
-                        pass
-                    if run:
-                        rates.append(gen.tokens_per_second)
-                        prefill.append(gen.prompt_seconds)
-                rate = _median(rates)
-                result["runs"].append({
-                    "threads": n,
-                    "restrict_to_audio": restrict,
-                    "tokens_per_s": round(rate, 1),
-                    "llm_rtf": round(CODES_PER_SECOND / rate, 4) if rate else None,
-                    "prefill_ms": round(_median(prefill) * 1000, 1),
-                    "prompt_tokens": len(gen.prompt),
-                    "spread": round((max(rates) - min(rates)) / rate, 3) if rate else None,
-                })
+        for restricts in variants:
+            if result["runs"]:
+                llm.close()
+                llm = MioLLM(model_path, n_threads=threads[0], audio_only=False)
+            for n in threads:
+                llama_cpp.llama_set_n_threads(llm._ctx, n, n)
+                for restrict in restricts:
+                    result["runs"].append(_llm_run(llm, text, n, restrict, tokens, repeats))
     finally:
         llm.close()
     return result
+
+
+def _llm_run(llm: MioLLM, text: str, threads: int, restrict: bool, tokens: int, repeats: int) -> dict[str, Any]:
+    from miodesk.tts.llm import SamplingParams
+
+    rates, prefill = [], []
+    for run in range(repeats + 1):  # the first run warms up
+        gen = llm.generate(text, SamplingParams(max_tokens=tokens, seed=run), restrict_to_audio=restrict)
+        for _ in gen:
+            pass
+        if run:
+            rates.append(gen.tokens_per_second)
+            prefill.append(gen.prompt_seconds)
+    rate = _median(rates)
+    return {
+        "threads": threads,
+        "restrict_to_audio": restrict,
+        "model": "audio-only" if llm.audio_only else "full",
+        "output_rows": llm._gen_n_vocab,
+        "tokens_per_s": round(rate, 1),
+        "llm_rtf": round(CODES_PER_SECOND / rate, 4) if rate else None,
+        "prefill_ms": round(_median(prefill) * 1000, 1),
+        "prompt_tokens": len(gen.prompt),
+        "spread": round((max(rates) - min(rates)) / rate, 3) if rate else None,
+    }
 
 
 def bench_codec(
@@ -2343,7 +2372,9 @@ def _summarise(report: dict[str, Any]) -> None:
     if report["ttfa_s"] is not None:
         report["ttfa_s"] = round(report["ttfa_s"], 3)
     runs = report.get("llm", {}).get("runs", [])
-    chosen = [r for r in runs if r["restrict_to_audio"] and r["threads"] == llm_threads] or runs[:1]
+    pipeline_model = "audio-only" if report.get("llm", {}).get("audio_only") else "full"
+    chosen = [r for r in runs if r["restrict_to_audio"] and r["threads"] == llm_threads
+              and r.get("model", "full") == pipeline_model] or runs[:1]
     report["llm_tokens_per_s"] = chosen[0]["tokens_per_s"] if chosen else None
     if "llm_server" in report:  # codes per second of waiting for them, through the server
         report["llm_tokens_per_s"] = final.get("llm_tokens_per_s")
@@ -2361,7 +2392,10 @@ def headline_ratios(report: dict[str, Any]) -> dict[str, float | None]:
     and the end-to-end RTF against the LLM's own RTF alone at its best thread count."""
     peers = {(row["engine"], row["language"]): row for row in report.get("peers", [])}
     piper, kokoro = peers.get(("piper", "en"), {}), peers.get(("kokoro", "ja"), {})
-    llm_rtfs = [run["llm_rtf"] for run in report.get("llm", {}).get("runs", []) if run.get("llm_rtf")]
+    # The LLM alone as the pipeline runs it: restricted to audio tokens, on the model the pipeline loads
+    # (the fastest such run, so at its best thread count).
+    llm_rtfs = [run["llm_rtf"] for run in report.get("llm", {}).get("runs", [])
+                if run.get("llm_rtf") and run["restrict_to_audio"]]
     return {
         "ttfa_ratio_piper": piper.get("ttfa_ratio"),
         "ttfa_ratio_kokoro": kokoro.get("ttfa_ratio"),
@@ -2394,9 +2428,11 @@ def format_tables(report: dict[str, Any]) -> str:
     if "llm" in report:
         llm = report["llm"]
         lines += ["", f"LLM ({llm['architecture']}, {llm['file_mb']} MB, load {llm['load_s']:.2f} s)",
-                  f"{'threads':>7} {'audio-only':>10} {'tokens/s':>9} {'LLM RTF':>8} {'prefill ms':>10}"]
+                  f"{'model':>10} {'output rows':>11} {'threads':>7} {'audio-only':>10} {'tokens/s':>9} "
+                  f"{'LLM RTF':>8} {'prefill ms':>10}"]
         for r in llm["runs"]:
-            lines.append(f"{r['threads']:>7} {'yes' if r['restrict_to_audio'] else 'no':>10} "
+            lines.append(f"{r.get('model', 'full'):>10} {r.get('output_rows', llm['n_vocab']):>11,} {r['threads']:>7} "
+                         f"{'yes' if r['restrict_to_audio'] else 'no':>10} "
                          f"{r['tokens_per_s']:>9.1f} {r['llm_rtf'] or 0:>8.3f} {r['prefill_ms']:>10.1f}")
     if "codec" in report:
         lines += ["", "Codec (ms of compute per second of audio)",

@@ -64,6 +64,13 @@ def voices_dir() -> Path:
     return path
 
 
+def llm_cache_dir() -> Path:
+    """Speech models cut down to their audio vocabulary (`miodesk.tts.audio_only_model`)."""
+    path = cache_dir() / "llm"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def onnx_cache_dir() -> Path:
     """Decoder graphs built from codec weights, keyed by the source files' hash."""
     path = cache_dir() / "onnx"

@@ -34,7 +34,8 @@ def qwen3(qwen3_model: GeneratedModel):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def qwen3_nostop(qwen3_nostop_model: GeneratedModel):  # noqa: F811
-    with MioLLM(qwen3_nostop_model.path, n_threads=1) as llm:
+    # the full model: its unrestricted generations draw text tokens
+    with MioLLM(qwen3_nostop_model.path, n_threads=1, audio_only=False) as llm:
         yield llm
 
 
@@ -96,13 +97,13 @@ def test_prompt_is_the_rendered_chatml_template(qwen3: MioLLM, qwen3_model: Gene
     text = "Hello world, this is a test."
     assert qwen3.render_prompt(text) == CHATML.format(text=text)
     ids = qwen3.prompt_tokens(text)
-    assert ids == qwen3._llm.tokenize(CHATML.format(text=text).encode(), add_bos=False, special=True)
+    assert ids == qwen3._text_llm.tokenize(CHATML.format(text=text).encode(), add_bos=False, special=True)
     assert ids[0] == qwen3_model.im_start_id  # special tokens parsed, no BOS
     assert ids.count(qwen3_model.im_end_id) == 1
     assert qwen3_model.bos_id not in ids
     # byte-level BPE round-trips any text, Japanese included
     jp = "日本語のテキストです。"
-    assert qwen3._llm.detokenize(qwen3.prompt_tokens(jp), special=True).decode() == CHATML.format(text=jp)
+    assert qwen3._text_llm.detokenize(qwen3.prompt_tokens(jp), special=True).decode() == CHATML.format(text=jp)
 
 
 def test_fallback_chatml_without_template(gguf_dir: Path) -> None:  # noqa: F811

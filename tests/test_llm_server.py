@@ -70,10 +70,11 @@ def codec_and_voices_only(miodesk_home: Path, run_cli) -> Path:
 
 
 def in_process_codes(model_path: Path, text: str, seed: int, restrict: bool = False):
-    """The codes MioDesk's own llama.cpp sampler draws for `text` with `seed` (unrestricted: as a server)."""
+    """The codes MioDesk's own llama.cpp sampler draws for `text` with `seed` (unrestricted: as a server),
+    on the full model as a server runs it."""
     from miodesk.tts.llm import MioLLM
 
-    with MioLLM(model_path, n_threads=1) as llm:
+    with MioLLM(model_path, n_threads=1, audio_only=False) as llm:
         generation = llm.generate(text_for_model(text), SamplingParams(seed=seed), restrict_to_audio=restrict)
         codes = list(generation)
         return codes, generation.finish_reason, generation.n_skipped

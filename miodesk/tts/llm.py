@@ -9,6 +9,7 @@ non-EOG id, so no Python code touches the logits.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import re
@@ -22,6 +23,7 @@ import numpy as np
 
 from miodesk.errors import GenerationError, ModelError
 from miodesk.models.gguf_file import check_signature
+from miodesk.tts import audio_only_model
 from miodesk.tts.generation import FinishReason, GenerationGate, SamplingParams
 
 if TYPE_CHECKING:
@@ -146,6 +148,15 @@ def _compile_template(source: str):
     return env.from_string(source)
 
 
+def _ready_audio_only_model(model_path: Path) -> Path | None:
+    """The audio-only model made from `model_path`, when it exists."""
+    try:
+        derived = audio_only_model.cached_path(model_path)
+    except OSError:  # the cache folder cannot be made: the full model it is
+        return None
+    return derived if derived.is_file() else None
+
+
 # --- the model ----------------------------------------------------------------------------------
 
 
@@ -165,37 +176,25 @@ class MioLLM:
         n_gpu_layers: int = 0,
         n_ctx: int = 2048,
         n_threads_batch: int | None = None,
+        audio_only: bool = True,
     ) -> None:
         self.model_path = Path(model_path)
         _check_gguf_file(self.model_path)
         llama_cpp = _import_llama_cpp()
         self._lc = llama_cpp
-        _take_last_error()
-        try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                # Token decoding and prompt processing: a ThreadPlan's llm_threads and llm_batch_threads.
-                n_threads=n_threads,
-                n_threads_batch=n_threads_batch or n_threads,
-                n_gpu_layers=n_gpu_layers,
-                flash_attn=n_gpu_layers != 0,
-                logits_all=False,
-                verbose=False,
-            )
-        except Exception as e:  # llama-cpp-python raises ValueError/RuntimeError with a generic text
-            reason = _take_last_error() or " ".join(str(e).split()) or type(e).__name__
-            raise ModelError(
-                f"Cannot load speech model {self.model_path.name}: {reason} "
-                "(the file may be damaged, incomplete, or need a newer llama.cpp)"
-            ) from e
+        self._load_args = {"n_ctx": n_ctx, "n_threads": n_threads, "n_threads_batch": n_threads_batch or n_threads,
+                           "n_gpu_layers": n_gpu_layers, "flash_attn": n_gpu_layers != 0}
+        # Generation runs on the audio-only model where one has been made (see miodesk.tts.audio_only_model),
+        # the prompt's tokenizer staying with this file (loaded for its vocabulary only).
+        derived = _ready_audio_only_model(self.model_path) if audio_only else None
+        self._text_llm = self._load(self.model_path, vocab_only=derived is not None)
+        self._llm = self._text_llm  # the generation model
+        self._text_embeddings: audio_only_model.TextEmbeddings | None = None
 
         self.n_threads = n_threads
-        self.n_ctx = self._llm.n_ctx()
-        self._ctx = self._llm.ctx
-        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._text_llm.model)
         self.n_vocab: int = llama_cpp.llama_vocab_n_tokens(self._vocab)
-        meta = self._llm.metadata
+        meta = self._text_llm.metadata
         self.architecture: str = meta.get("general.architecture", "unknown")
         self.chat_template: str | None = meta.get("tokenizer.chat_template") or None
         self.add_bos: bool = meta.get("tokenizer.ggml.add_bos_token", "false").lower() == "true"
@@ -206,19 +205,81 @@ class MioLLM:
         try:
             self.audio_token_ids, self.eog_ids, self._im_end_id = self._scan_vocab()
         except ModelError:
-            self._llm.close()  # free the weights now: the caller may try another file
+            self._text_llm.close()  # free the weights now: the caller may try another file
             raise
         self._id_to_code: dict[int, int] = {tid: code for code, tid in enumerate(self.audio_token_ids)}
-        self._build_bias_array()
         log.debug(
             "%s: %s, vocab %d, audio tokens %d..%d, EOG %s, vocab scan %.0f ms",
             self.model_path.name, self.architecture, self.n_vocab, self.audio_token_ids[0],
             self.audio_token_ids[-1], sorted(self.eog_ids), (time.perf_counter() - t0) * 1000,
         )
+        # The ids generation samples and is fed: this file's, or the audio-only model's.
+        self._gen_id_to_code, self._gen_eog_ids, self._gen_n_vocab = self._id_to_code, self.eog_ids, self.n_vocab
+        if derived is not None and not self._use_audio_only_model(derived):
+            self._text_llm.close()
+            self._text_llm = self._llm = self._load(self.model_path, vocab_only=False)
+            self._vocab = llama_cpp.llama_model_get_vocab(self._text_llm.model)
+        if audio_only and self._text_embeddings is None:
+            audio_only_model.derive_in_background(self.model_path, self.audio_token_ids, self.end_ids)
+        self.n_ctx = self._llm.n_ctx()
+        self._ctx = self._llm.ctx
+        self._build_bias_array()
         self.gate = GenerationGate()
         self._active: dict[int, Generation] = {}  # the unfinished generation of each thread
         self._active_lock = threading.Lock()
         self._template: Template | None = None  # compiled chat template, built on first use
+
+    def _load(self, path: Path, vocab_only: bool):
+        """A llama-cpp-python model; a failure is a ModelError that says what llama.cpp said."""
+        _take_last_error()
+        args = dict(self._load_args)
+        if vocab_only:  # the tokenizer of a model whose generation runs on its audio-only model
+            args.update(n_ctx=16, n_threads=1, n_threads_batch=1, n_gpu_layers=0, flash_attn=False)
+        try:
+            return self._lc.Llama(model_path=str(path), vocab_only=vocab_only, logits_all=False, verbose=False,
+                                  **args)
+        except Exception as e:  # llama-cpp-python raises ValueError/RuntimeError with a generic text
+            reason = _take_last_error() or " ".join(str(e).split()) or type(e).__name__
+            raise ModelError(
+                f"Cannot load speech model {path.name}: {reason} "
+                "(the file may be damaged, incomplete, or need a newer llama.cpp)"
+            ) from e
+
+    @property
+    def end_ids(self) -> tuple[int, ...]:
+        """This file's end-of-generation ids in the order the audio-only model gives them ids."""
+        return tuple(sorted(self.eog_ids))
+
+    @property
+    def audio_only(self) -> bool:
+        """Whether generation runs on the audio-only model (a third fewer weights read per token)."""
+        return self._text_embeddings is not None
+
+    def _use_audio_only_model(self, derived: Path) -> bool:
+        """Load `derived` for generation; False (logged, the file removed) when it cannot serve this file."""
+        lc = self._lc
+        model = None
+        try:
+            model = self._load(derived, vocab_only=False)
+            vocab = lc.llama_model_get_vocab(model.model)
+            n_gen = lc.llama_vocab_n_tokens(vocab)
+            ends = range(N_AUDIO_CODES, n_gen)
+            if n_gen != N_AUDIO_CODES + len(self.eog_ids) or {
+                tid for tid in range(n_gen) if lc.llama_vocab_is_eog(vocab, tid)
+            } != set(ends):
+                raise ValueError("its vocabulary does not match this model's")
+            embeddings = audio_only_model.TextEmbeddings(self.model_path, model.metadata)
+        except (ModelError, ValueError, KeyError, OSError) as error:
+            log.warning("Not using the audio-only model %s: %s", derived.name, error)
+            if model is not None:
+                model.close()
+            with contextlib.suppress(OSError):
+                derived.unlink()  # remade in the background
+            return False
+        self._llm, self._text_embeddings = model, embeddings
+        self._gen_id_to_code = {code: code for code in range(N_AUDIO_CODES)}
+        self._gen_eog_ids, self._gen_n_vocab = frozenset(ends), n_gen
+        return True
 
     # -- vocabulary --------------------------------------------------------------------------
 
@@ -264,9 +325,10 @@ class MioLLM:
 
     def _build_bias_array(self) -> None:
         # -inf for every id that is neither audio nor EOG; built once, copied by llama.cpp per chain.
-        allowed = np.zeros(self.n_vocab, dtype=bool)
-        allowed[list(self.audio_token_ids)] = True
-        allowed[list(self.eog_ids)] = True
+        # The audio-only model has no other ids: no bias at all.
+        allowed = np.zeros(self._gen_n_vocab, dtype=bool)
+        allowed[list(self._gen_id_to_code)] = True
+        allowed[list(self._gen_eog_ids)] = True
         banned = np.flatnonzero(~allowed).astype(np.int32)
         arr = np.zeros(len(banned), dtype=[("token", "<i4"), ("bias", "<f4")])
         arr["token"] = banned
@@ -306,7 +368,7 @@ class MioLLM:
     def prompt_tokens(self, text: str) -> list[int]:
         """Token ids of the prompt for `text` (special tokens parsed, BOS only where the GGUF asks)."""
         prompt = self.render_prompt(text)
-        ids = list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        ids = list(self._text_llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
         if self.chat_template and self.add_bos and self.bos_id >= 0:
             bos_text = self._special_text(self.bos_id)
             if not (bos_text and prompt.startswith(bos_text)):
@@ -327,6 +389,8 @@ class MioLLM:
         Starting a new generation ends this thread's unfinished previous one; one of another thread
         is waited for (`gate`), when the first code is asked for.
         """
+        if not restrict_to_audio and self.audio_only:
+            raise ValueError("an unrestricted generation needs the full model: MioLLM(..., audio_only=False)")
         thread = threading.get_ident()
         with self._active_lock:
             previous = self._active.pop(thread, None)
@@ -356,9 +420,9 @@ class MioLLM:
         try:
             # The bias must come first: it uses a fast path while candidates are still in id order.
             if restrict and self._bias_c is not None:
-                add(lc.llama_sampler_init_logit_bias(self.n_vocab, len(self._bias_np), self._bias_c))
+                add(lc.llama_sampler_init_logit_bias(self._gen_n_vocab, len(self._bias_np), self._bias_c))
             if params.repeat_penalty != 1.0:
-                add(lc.llama_sampler_init_penalties(self.n_vocab, 64, params.repeat_penalty, 0.0, 0.0))
+                add(lc.llama_sampler_init_penalties(self._gen_n_vocab, 64, params.repeat_penalty, 0.0, 0.0))
             if params.temperature <= 0:
                 add(lc.llama_sampler_init_greedy())
                 return chain
@@ -389,6 +453,33 @@ class MioLLM:
         except Exception as e:
             raise GenerationError(f"The speech model failed while generating: {e}") from e
 
+    def _eval_prompt(self, prompt: list[int]) -> None:
+        """Read the prompt into a fresh context: as tokens, or as their embeddings on the audio-only
+        model (its vocabulary has no text tokens)."""
+        if self._text_embeddings is None:
+            self._eval(prompt)
+            return
+        lc, llm = self._lc, self._llm
+        rows = self._text_embeddings.rows(prompt)
+        step = llm.n_batch
+        batch = lc.llama_batch_init(step, rows.shape[1], 1)
+        try:
+            for start in range(0, len(prompt), step):
+                chunk = rows[start:start + step]
+                n = batch.n_tokens = len(chunk)
+                ctypes.memmove(batch.embd, chunk.ctypes.data, chunk.nbytes)
+                for i in range(n):
+                    batch.pos[i] = start + i
+                    batch.n_seq_id[i] = 1
+                    batch.seq_id[i][0] = 0
+                    batch.logits[i] = start + i == len(prompt) - 1
+                status = lc.llama_decode(self._ctx, batch)
+                if status != 0:
+                    raise GenerationError(f"The speech model failed while reading the prompt (llama_decode {status})")
+        finally:
+            lc.llama_batch_free(batch)
+        llm.n_tokens = len(prompt)  # where Llama.eval goes on from
+
     def close(self, timeout: float = 10.0) -> None:
         """Free the model now rather than at garbage collection: once this thread's generation is
         closed and another thread's has ended (after `timeout` seconds, garbage collection frees it)."""
@@ -407,6 +498,10 @@ class MioLLM:
             return
         try:
             llm.close()
+            if self._text_llm is not llm:
+                self._text_llm.close()
+            if self._text_embeddings is not None:
+                self._text_embeddings.close()
             self._llm = None  # type: ignore[assignment]
         finally:
             if gate is not None:
@@ -501,9 +596,9 @@ class Generation(Iterator[int]):
         try:
             t0 = time.perf_counter()
             llm._reset_context()
-            llm._eval(self.prompt)
+            llm._eval_prompt(self.prompt)
             self.prompt_seconds = time.perf_counter() - t0
-            ctx, sample, eog, id_to_code = llm._ctx, lc.llama_sampler_sample, llm.eog_ids, llm._id_to_code
+            ctx, sample, eog, id_to_code = llm._ctx, lc.llama_sampler_sample, llm._gen_eog_ids, llm._gen_id_to_code
             t0 = time.perf_counter()
             while True:
                 if cancel is not None and cancel.is_set():
@@ -530,3 +625,13 @@ class Generation(Iterator[int]):
             self.generate_seconds += time.perf_counter() - t0
         finally:
             lc.llama_sampler_free(chain)
+
+
+def make_audio_only_model(model_path: Path) -> Path:
+    """Make the audio-only model of `model_path` now unless it exists (the bench, model setup): the
+    next MioLLM of this file generates on it. Returns its path."""
+    dest = audio_only_model.cached_path(model_path)
+    if not dest.is_file():
+        with MioLLM(model_path, n_threads=1, audio_only=False) as full:
+            audio_only_model.derive(model_path, dest, full.audio_token_ids, full.end_ids)
+    return dest

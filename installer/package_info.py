@@ -39,7 +39,6 @@ EXCLUDES = [
     "tkinter", "_tkinter", "turtle", "IPython", "pydoc_data", "lib2to3",
     # test and build tools that share the build environment
     "pytest", "_pytest", "pytestqt", "pytest_timeout", "ruff", "PyInstaller", "setuptools", "pip",
-    "gguf",  # writes the benchmark's stand-in models: a test extra, not a runtime dependency
     # Qt: a Widgets app. QML/Quick, WebEngine, Multimedia, 3D, OpenGL, SQL, printing stay out.
     "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
     "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtPrintSupport", "PySide6.QtSql",

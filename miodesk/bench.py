@@ -235,12 +235,13 @@ def build_model(size: str, quant: str, tiny: bool = False, served: bool = False)
 
 
 def _with_audio_only_model(model: Path, served: bool) -> None:
-    """Make the audio-only model the app would have made after its first load, so the figures are those
-    of every later start (a server runs the whole file: its copy needs none)."""
-    from miodesk.tts.llm import make_audio_only_model
+    """Make the audio-only model the app makes at a model's first load, so the cold-start figures are
+    those of every later start (a server runs the whole file: its copy needs none)."""
+    from miodesk.tts import audio_only_model
+    from miodesk.tts.llm import MioLLM
 
-    if not served:
-        make_audio_only_model(model)
+    if not served and not audio_only_model.cached_path(model).is_file():
+        MioLLM(model, n_threads=1).close()
 
 
 def model_file_name(size: str, quant: str, tiny: bool = False, served: bool = False) -> str:
@@ -2395,7 +2396,7 @@ def headline_ratios(report: dict[str, Any]) -> dict[str, float | None]:
     # The LLM alone as the pipeline runs it: restricted to audio tokens, on the model the pipeline loads
     # (the fastest such run, so at its best thread count).
     llm_rtfs = [run["llm_rtf"] for run in report.get("llm", {}).get("runs", [])
-                if run.get("llm_rtf") and run["restrict_to_audio"]]
+                if run.get("llm_rtf") and run.get("restrict_to_audio", True)]
     return {
         "ttfa_ratio_piper": piper.get("ttfa_ratio"),
         "ttfa_ratio_kokoro": kokoro.get("ttfa_ratio"),

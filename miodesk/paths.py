@@ -71,6 +71,20 @@ def llm_cache_dir() -> Path:
     return path
 
 
+AUDIO_ONLY_SUFFIX = ".audio-only.gguf"
+
+
+def audio_only_copies(model_file: Path) -> list[Path]:
+    """The audio-only copies made from speech model file `model_file` (miodesk.tts.audio_only_model),
+    whatever their key: `<stem>.<key>.audio-only.gguf` in `llm_cache_dir()`. A copy of another file with
+    the same name is among them; it is only a cache, made again at that file's next load."""
+    import glob
+
+    stem = Path(model_file).stem
+    return [copy for copy in llm_cache_dir().glob(f"{glob.escape(stem)}.*{AUDIO_ONLY_SUFFIX}")
+            if copy.name[: -len(AUDIO_ONLY_SUFFIX)].rsplit(".", 1)[0] == stem]
+
+
 def onnx_cache_dir() -> Path:
     """Decoder graphs built from codec weights, keyed by the source files' hash."""
     path = cache_dir() / "onnx"

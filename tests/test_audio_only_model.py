@@ -24,9 +24,10 @@ TEXT = "Hello there, this is a test of the audio only model."
 
 
 def _derive(path: Path) -> Path:
-    with MioLLM(path, n_threads=1, audio_only=False) as full:
-        dest = audio_only_model.cached_path(path)
-        audio_only_model.derive(path, dest, full.audio_token_ids, full.end_ids)
+    """The audio-only model of `path`, made (as the first load of a model file does)."""
+    MioLLM(path, n_threads=1).close()
+    dest = audio_only_model.cached_path(path)
+    assert dest.is_file()
     return dest
 
 
@@ -103,30 +104,31 @@ def test_quantised_logits_are_bit_identical(arch: str, quant: str, tied: bool, t
             assert np.array_equal(_logits(full)[kept], _logits(fast))
 
 
-def test_the_first_load_makes_it_in_the_background_and_the_next_uses_it(tmp_path: Path,
-                                                                        miodesk_home: Path) -> None:
-    path = tmp_path / "bg.gguf"
+def test_the_first_load_makes_it_and_a_replaced_file_gets_a_new_one(tmp_path: Path, miodesk_home: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "first.gguf"
     write_test_gguf(path, "falcon-h1", weight_dtype="f32")
+    with MioLLM(path, n_threads=1, audio_only=False) as full:
+        expected = _codes(full, TEXT, seeds=[1])
     dest = audio_only_model.cached_path(path)
     assert not dest.exists()
-    with MioLLM(path, n_threads=1) as first:
-        assert not first.audio_only
-        expected = _codes(first, TEXT, seeds=[1])
-    audio_only_model.wait_for_background()
-    assert dest.is_file()
-    assert dest.parent == miodesk_home / "cache" / "llm"
-    with MioLLM(path, n_threads=1) as second:
-        assert second.audio_only
-        assert _codes(second, TEXT, seeds=[1]) == expected
+    with caplog.at_level(logging.INFO, logger="miodesk.tts.llm"), MioLLM(path, n_threads=1) as first:
+        assert first.audio_only
+        assert _codes(first, TEXT, seeds=[1]) == expected
         with pytest.raises(ValueError, match="full model"):
-            second.generate(TEXT, restrict_to_audio=False)
+            first.generate(TEXT, restrict_to_audio=False)
+    assert f"Made {dest.name}" in caplog.text
+    assert dest.parent == miodesk_home / "cache" / "llm"
+    made = dest.stat().st_mtime_ns
+    with MioLLM(path, n_threads=1) as second:  # kept: not made again
+        assert second.audio_only
+    assert dest.stat().st_mtime_ns == made
 
-    # The model file replaced (a new download): a new key; the next derivation removes the old copy.
+    # The model file replaced (a new download): a new key; making its copy removes the old one.
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     assert audio_only_model.cached_path(path) != dest
     with MioLLM(path, n_threads=1) as third:
-        assert not third.audio_only
-    audio_only_model.wait_for_background()
+        assert third.audio_only
     assert audio_only_model.cached_path(path).is_file() and not dest.exists()
 
 
@@ -143,16 +145,15 @@ def test_a_damaged_or_foreign_audio_only_model_falls_back_to_the_full_model(
         assert not llm.audio_only
         assert _codes(llm, TEXT, seeds=[2]) == expected
     assert "Not using the audio-only model" in caplog.text
-    audio_only_model.wait_for_background()  # remade
-    with MioLLM(path, n_threads=1) as llm:
+    assert not dest.exists()
+    with MioLLM(path, n_threads=1) as llm:  # made again
         assert llm.audio_only
 
     # Made from another model that happens to share the name and key: refused by its source size.
     other = tmp_path / "other" / "damaged.gguf"
     other.parent.mkdir()
     write_test_gguf(other, "qwen3", weight_dtype="f32", vocab_extra=40)
-    with MioLLM(other, n_threads=1, audio_only=False) as llm_other:
-        audio_only_model.derive(other, dest, llm_other.audio_token_ids, llm_other.end_ids)
+    _derive(other).replace(dest)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="miodesk.tts.llm"), MioLLM(path, n_threads=1) as llm:
         assert not llm.audio_only
@@ -175,7 +176,6 @@ def test_a_cache_that_cannot_be_written_leaves_the_full_model_working(
         with caplog.at_level(logging.WARNING), MioLLM(path, n_threads=1) as llm:
             assert not llm.audio_only
             assert _codes(llm, TEXT, seeds=[0])[0][0]
-            audio_only_model.wait_for_background()
     finally:
         cache.unlink()
-    assert "Traceback" not in caplog.text
+    assert "Could not make the audio-only model of ro.gguf" in caplog.text

@@ -34,7 +34,7 @@ def test_list_and_recommend(run_cli) -> None:
     assert rec.returncode == 0 and LLM in rec.stdout and "models download" in rec.stdout
 
 
-def test_download_verify_remove(run_cli, hub: FakeHub) -> None:
+def test_download_verify_remove(run_cli, hub: FakeHub, miodesk_home: Path) -> None:
     data = hashlib.sha256(b"x").digest() * 10_000
     hub.add("Aratako/MioTTS-GGUF", f"{LLM}.gguf", data)
     hub.add_raw("presets/en_male.pt", (GOLDEN / "presets" / "en_male.pt").read_bytes())
@@ -50,8 +50,14 @@ def test_download_verify_remove(run_cli, hub: FakeHub) -> None:
     assert next(line for line in listed.splitlines() if line.startswith(f"{LLM} ")).endswith("installed")
     verified = run_cli("models", "verify")
     assert verified.returncode == 0 and "2 installed model(s) checked (sha256)" in verified.stdout
+    # The audio-only copy the first load makes (miodesk.tts.audio_only_model) goes with the model.
+    cache = miodesk_home / "cache" / "llm"
+    cache.mkdir(parents=True, exist_ok=True)
+    copy, other = cache / f"{LLM}.0123456789ab.audio-only.gguf", cache / f"{LLM}-other.0123456789ab.audio-only.gguf"
+    copy.write_bytes(b"GGUF"), other.write_bytes(b"GGUF")
     removed = run_cli("models", "remove", LLM)
     assert removed.returncode == 0 and f"removed {LLM}, freed 320 KB" in removed.stdout
+    assert not copy.exists() and other.exists()
 
 
 def test_errors_are_one_line(run_cli, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ alignment (metadata "general.alignment", default 32), then the tensor data at th
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,6 +82,23 @@ _MAX_NAME_BYTES = 1 << 16
 
 
 @dataclass
+class GGUFTensor:
+    name: str
+    dimensions: list[int]  # ggml order: the row length first
+    ggml_type: int
+    offset: int  # from `GGUFLayout.data_start`
+    size: int  # bytes (0 for a type not in `GGML_BLOCKS`)
+
+
+@dataclass
+class GGUFMetadataEntry:
+    key: str
+    value_type: int
+    start: int  # the whole entry (key, type, value) lies in the file at [start, end)
+    end: int
+
+
+@dataclass
 class GGUFLayout:
     version: int
     tensor_count: int
@@ -90,6 +107,8 @@ class GGUFLayout:
     data_start: int
     required_size: int  # the smallest file that holds every tensor's data
     unknown_types: list[int]  # ggml types this table does not know (their sizes are not checked)
+    metadata: list[GGUFMetadataEntry] = field(default_factory=list)
+    tensors: list[GGUFTensor] = field(default_factory=list)
 
 
 class _Truncated(Exception):
@@ -189,19 +208,24 @@ def _read_layout(handle: BinaryIO, file_size: int, label: str) -> GGUFLayout:
     try:
         tensor_count, metadata_count = reader.u64(), reader.u64()
         alignment = DEFAULT_ALIGNMENT
+        entries: list[GGUFMetadataEntry] = []
         for _ in range(metadata_count):
+            start = handle.tell()
             key = reader.string()
             value_type = reader.u32()
             if key == b"general.alignment" and value_type == _UINT32:
                 alignment = reader.u32()
             else:
                 _skip_value(reader, value_type)
+            entries.append(GGUFMetadataEntry(key.decode("utf-8", "replace"), value_type, start, handle.tell()))
         if alignment <= 0:
             raise ValueError(f"alignment {alignment}")
         data_end = 0
         unknown: list[int] = []
+        tensors: list[GGUFTensor] = []
         for _ in range(tensor_count):
-            if len(reader.string()) > _MAX_NAME_BYTES:
+            name = reader.string()
+            if len(name) > _MAX_NAME_BYTES:
                 raise ValueError("a tensor name longer than 64 KiB")
             dimension_count = reader.u32()
             if dimension_count > _MAX_DIMENSIONS:
@@ -213,6 +237,7 @@ def _read_layout(handle: BinaryIO, file_size: int, label: str) -> GGUFLayout:
                 unknown.append(ggml_type)
                 size = 0
             data_end = max(data_end, offset + size)
+            tensors.append(GGUFTensor(name.decode("utf-8", "replace"), dimensions, ggml_type, offset, size))
         table_end = handle.tell()
     except _Truncated:
         raise incomplete from None
@@ -227,6 +252,8 @@ def _read_layout(handle: BinaryIO, file_size: int, label: str) -> GGUFLayout:
         data_start=data_start,
         required_size=data_start + data_end,
         unknown_types=sorted(set(unknown)),
+        metadata=entries,
+        tensors=tensors,
     )
 
 

@@ -106,6 +106,8 @@ class ModelRegistry:
             # Manifest first: from then on the model is not listed, even if a delete below fails.
             self.manifest.update(remove=model.name)
             targets = [model.folder, *(Path(p) for p in model.derived)]
+            if model.folder.is_dir():  # and the audio-only copies of its speech model
+                targets += [copy for gguf in model.folder.rglob("*.gguf") for copy in paths.audio_only_copies(gguf)]
         else:
             targets = []
         targets.append(stage)

@@ -12,9 +12,9 @@ file's `token_embd` and dequantises them as llama.cpp's get_rows does, and the p
 as embeddings. The logits of the kept rows are then bit-identical to the full model's, and so are the
 sampled codes (the tests compare them, same seed, on generated models of each architecture).
 
-The model is made once per model file (`derive`, in the background after a load with the full model,
-or when a model is installed) and kept in `paths.llm_cache_dir()` under a name keyed by the source's
-place, size and time. Anything wrong with it means loading the full model, never a failed load.
+The model is made at the first load of a model file (about as long as copying the file; the load
+after that reads no more than before) and kept in `paths.llm_cache_dir()` under a name keyed by the
+source's place, size and time. Anything wrong with it means loading the full model, never a failed load.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import logging
-import threading
+import struct
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,12 +31,12 @@ import numpy as np
 
 from miodesk import paths
 from miodesk.atomic import atomic_path
+from miodesk.models.gguf_file import GGUFTensor, read_layout
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the derived file's layout changes: older copies are then remade
 N_AUDIO = 12_800
-SUFFIX = ".audio-only.gguf"
 _META = "miodesk.audio_only."
 # Of the source's tokenizer only the kind is kept: its ids mean other tokens in the cut vocabulary (a
 # BOS, EOT or padding id there would mark an audio token special), and its text tokenizer stays with
@@ -45,8 +45,9 @@ _KEPT_TOKENIZER_KEYS = ("tokenizer.ggml.model", "tokenizer.ggml.pre")
 _CUT_TENSORS = ("token_embd.weight", "output.weight")
 _STALE_TEMP_S = 3600
 
-_deriving: set[Path] = set()  # sources with a background derivation under way in this process
-_deriving_lock = threading.Lock()
+# GGUF metadata value types, and llama.cpp's token types.
+_UINT32, _INT32, _BOOL, _STRING, _ARRAY, _UINT64 = 4, 5, 7, 8, 9, 10
+_CONTROL, _USER_DEFINED = 3, 4
 
 
 def cached_path(source: Path) -> Path:
@@ -55,17 +56,16 @@ def cached_path(source: Path) -> Path:
     stat = source.stat()
     key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{FORMAT}"
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return paths.llm_cache_dir() / f"{source.stem}.{digest}{SUFFIX}"
+    return paths.llm_cache_dir() / f"{source.stem}.{digest}{paths.AUDIO_ONLY_SUFFIX}"
 
 
-def _forget_older(kept: Path) -> None:
+def _forget_older(kept: Path, source: Path) -> None:
     """Remove audio-only models of the same file name made for another key (the file replaced or
     moved, an older layout), and temporary files of derivations that never finished."""
-    stem = kept.name[: -len(SUFFIX)].rsplit(".", 1)[0]
-    for older in kept.parent.glob(f"{glob.escape(stem)}.*{SUFFIX}"):
-        if older != kept and older.name[: -len(SUFFIX)].rsplit(".", 1)[0] == stem:
+    for older in paths.audio_only_copies(source):
+        if older != kept:
             older.unlink(missing_ok=True)
-    for stale in kept.parent.glob(f".{glob.escape(stem)}.*.tmp"):
+    for stale in kept.parent.glob(f".{glob.escape(Path(source).stem)}.*.tmp"):
         try:
             if time.time() - stale.stat().st_mtime > _STALE_TEMP_S:  # not another process's, still writing
                 stale.unlink()
@@ -73,92 +73,115 @@ def _forget_older(kept: Path) -> None:
             pass
 
 
-def derive(source: Path, dest: Path, audio_ids: Sequence[int], end_ids: Sequence[int]) -> None:
+def _string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return struct.pack("<Q", len(data)) + data
+
+
+def _entry(key: str, value_type: int, value: bytes) -> bytes:
+    return _string(key) + struct.pack("<I", value_type) + value
+
+
+def _array(item_type: int, items: list[bytes]) -> bytes:
+    return struct.pack("<IQ", item_type, len(items)) + b"".join(items)
+
+
+def _new_metadata(source: Path, vocab_key: str | None, token_texts: list[str], token_types: list[int],
+                  embd: GGUFTensor, data_start: int) -> list[bytes]:
+    """The entries the audio-only model has instead of the source's vocabulary."""
+    u32, u64 = (lambda v: struct.pack("<I", v)), (lambda v: struct.pack("<Q", v))
+    vocab_size = [_entry(vocab_key, _UINT32, u32(len(token_texts)))] if vocab_key else []
+    return vocab_size + [
+        _entry("tokenizer.ggml.tokens", _ARRAY, _array(_STRING, [_string(t) for t in token_texts])),
+        _entry("tokenizer.ggml.token_type", _ARRAY, _array(_INT32, [struct.pack("<i", t) for t in token_types])),
+        # A BPE vocabulary must have merges; this one is never used (MioDesk tokenizes with the source).
+        _entry("tokenizer.ggml.merges", _ARRAY, _array(_STRING, [_string("< |")])),
+        # Left unset, a BPE vocabulary's BOS and EOS default to id 11, an audio token here.
+        _entry("tokenizer.ggml.bos_token_id", _UINT32, u32(N_AUDIO)),
+        _entry("tokenizer.ggml.eos_token_id", _UINT32, u32(N_AUDIO)),
+        _entry("tokenizer.ggml.add_bos_token", _BOOL, b"\0"),
+        _entry("tokenizer.ggml.add_eos_token", _BOOL, b"\0"),
+        _entry(_META + "format", _UINT32, u32(FORMAT)),
+        _entry(_META + "source_size", _UINT64, u64(Path(source).stat().st_size)),
+        _entry(_META + "text_embd_offset", _UINT64, u64(data_start + embd.offset)),
+        _entry(_META + "text_embd_type", _UINT32, u32(embd.ggml_type)),
+        _entry(_META + "text_embd_rows", _UINT64, u64(embd.dimensions[1])),
+        _entry(_META + "text_embd_row_bytes", _UINT64, u64(embd.size // embd.dimensions[1])),
+        _entry(_META + "n_embd", _UINT64, u64(embd.dimensions[0])),
+    ]
+
+
+def _aligned(n: int, alignment: int) -> int:
+    return -(-n // alignment) * alignment
+
+
+def derive(source: Path, dest: Path, audio_ids: Sequence[int], end_ids: Sequence[int],
+           end_texts: Sequence[str]) -> None:
     """Write the audio-only model of `source` to `dest` (atomically).
 
     audio_ids: the source ids of codes 0..12799, in code order; end_ids: the source ids of the
-    end-of-generation tokens, in the order they take in the cut vocabulary.
+    end-of-generation tokens, in the order they take in the cut vocabulary, and their texts.
     """
-    import gguf
-
-    if len(audio_ids) != N_AUDIO or not end_ids:
+    if len(audio_ids) != N_AUDIO or not end_ids or len(end_ids) != len(end_texts):
         raise ValueError("an audio-only model needs the 12,800 audio tokens and at least one end token")
-    reader = gguf.GGUFReader(source)
-    arch = reader.fields["general.architecture"].contents()
+    source = Path(source)
+    layout = read_layout(source)
+    tensors = {t.name: t for t in layout.tensors}
+    embd = tensors.get("token_embd.weight")
+    if embd is None or len(embd.dimensions) != 2 or not embd.size:
+        raise ValueError("the model has no token embedding table of a known type")
     keep = np.asarray(list(audio_ids) + list(end_ids), dtype=np.int64)
-    source_types = reader.fields["tokenizer.ggml.token_type"].contents()
-    source_tokens = reader.fields["tokenizer.ggml.tokens"].contents()
-    embd = next(t for t in reader.tensors if t.name == "token_embd.weight")
+    vocab_keys = [e.key for e in layout.metadata if e.key.endswith(".vocab_size") and e.key.count(".") == 1]
+    vocab_key = vocab_keys[0] if vocab_keys else None  # without one, llama.cpp counts the tokens
+    texts = [f"<|s_{code}|>" for code in range(N_AUDIO)] + list(end_texts)
+    types = [_USER_DEFINED] * N_AUDIO + [_CONTROL] * len(end_ids)
 
-    with atomic_path(dest) as tmp:
-        writer = gguf.GGUFWriter(tmp, arch)
-        for field in reader.fields.values():
-            name = field.name
-            if name.startswith("GGUF.") or name == "general.architecture" or name == f"{arch}.vocab_size":
+    # The new tensor table: the cut tensors shrink to the kept rows, every offset realigned.
+    sizes: dict[str, int] = {}
+    for tensor in layout.tensors:
+        cut = tensor.name in _CUT_TENSORS and tensor.dimensions[-1] == embd.dimensions[1]
+        sizes[tensor.name] = tensor.size // tensor.dimensions[-1] * len(keep) if cut else tensor.size
+    table, offset = bytearray(), 0
+    offsets: dict[str, int] = {}
+    for tensor in layout.tensors:
+        dims = list(tensor.dimensions)
+        if sizes[tensor.name] != tensor.size:
+            dims[-1] = len(keep)
+        offsets[tensor.name] = offset
+        table += _string(tensor.name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
+        table += struct.pack("<IQ", tensor.ggml_type, offset)
+        offset = _aligned(offset + sizes[tensor.name], layout.alignment)
+
+    with open(source, "rb") as src, atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        kept = []
+        for entry in layout.metadata:
+            if entry.key == vocab_key or (entry.key.startswith("tokenizer.") and entry.key not in _KEPT_TOKENIZER_KEYS):
                 continue
-            if name.startswith("tokenizer.") and name not in _KEPT_TOKENIZER_KEYS:
-                continue
-            kind = field.types[0]
-            sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-            writer.add_key_value(name, field.contents(), kind, sub)
-        writer.add_vocab_size(len(keep))
-        writer.add_token_list([source_tokens[i] for i in keep])
-        writer.add_token_types([int(source_types[i]) for i in keep])
-        writer.add_token_merges(["< |"])  # a BPE vocabulary must have merges; this one is never used
-        writer.add_bos_token_id(N_AUDIO)  # left unset, a BPE vocabulary defaults BOS and EOS to id 11
-        writer.add_eos_token_id(N_AUDIO)
-        writer.add_add_bos_token(False)
-        writer.add_add_eos_token(False)
-        writer.add_uint32(_META + "format", FORMAT)
-        writer.add_uint64(_META + "source_size", Path(source).stat().st_size)
-        writer.add_uint64(_META + "text_embd_offset", int(embd.data_offset))
-        writer.add_uint32(_META + "text_embd_type", int(embd.tensor_type))
-        writer.add_uint64(_META + "text_embd_rows", int(embd.shape[-1]))
-        writer.add_uint64(_META + "text_embd_row_bytes", int(embd.data.shape[-1] * embd.data.dtype.itemsize))
-        writer.add_uint64(_META + "n_embd", int(embd.shape[0]))
-        for tensor in reader.tensors:
-            data = tensor.data
-            if tensor.name in _CUT_TENSORS:
-                data = np.ascontiguousarray(data[keep])
-            writer.add_tensor(tensor.name, data, raw_dtype=tensor.tensor_type)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-    _forget_older(dest)
-
-
-def derive_in_background(source: Path, audio_ids: Sequence[int], end_ids: Sequence[int]) -> threading.Thread | None:
-    """Make the audio-only model of `source` on a thread of its own, for the next load (one at a time
-    per source in this process). A failure (a full disk, a read-only cache) is logged: the full model
-    keeps working. Returns the thread, or None when one is already under way."""
-    source = Path(source).resolve()
-    with _deriving_lock:
-        if source in _deriving:
-            return None
-        _deriving.add(source)
-    audio, ends = tuple(audio_ids), tuple(end_ids)
-
-    def run() -> None:
-        try:
-            dest = cached_path(source)
-            derive(source, dest, audio, ends)
-            log.info("Made the audio-only speech model %s", dest.name)
-        except Exception as error:
-            log.warning("Could not make the audio-only model of %s: %s", source.name, error)
-        finally:
-            with _deriving_lock:
-                _deriving.discard(source)
-
-    thread = threading.Thread(target=run, name="audio-only-model", daemon=True)
-    thread.start()
-    return thread
-
-
-def wait_for_background(timeout: float = 60.0) -> None:
-    """Wait until this process's background derivations have ended (tests, the bench, model setup)."""
-    for thread in [t for t in threading.enumerate() if t.name == "audio-only-model"]:
-        thread.join(timeout)
+            src.seek(entry.start)
+            kept.append(src.read(entry.end - entry.start))
+        metadata = kept + _new_metadata(source, vocab_key, texts, types, embd, layout.data_start)
+        header = b"GGUF" + struct.pack("<IQQ", 3, len(layout.tensors), len(metadata))
+        head = header + b"".join(metadata) + bytes(table)
+        out.write(head + bytes(_aligned(len(head), layout.alignment) - len(head)))
+        data_start = out.tell()
+        for tensor in layout.tensors:
+            out.write(bytes(data_start + offsets[tensor.name] - out.tell()))  # alignment padding
+            start = layout.data_start + tensor.offset
+            if sizes[tensor.name] != tensor.size:
+                rows = np.memmap(source, dtype=np.uint8, mode="r", offset=start,
+                                 shape=(tensor.dimensions[-1], tensor.size // tensor.dimensions[-1]))
+                out.write(rows[keep].tobytes())
+                del rows
+            else:
+                src.seek(start)
+                left = tensor.size
+                while left:
+                    chunk = src.read(min(left, 16 << 20))
+                    if not chunk:
+                        raise ValueError(f"{source.name} ends inside tensor {tensor.name}")
+                    out.write(chunk)
+                    left -= len(chunk)
+    _forget_older(dest, source)
 
 
 class TextEmbeddings:

@@ -148,15 +148,6 @@ def _compile_template(source: str):
     return env.from_string(source)
 
 
-def _ready_audio_only_model(model_path: Path) -> Path | None:
-    """The audio-only model made from `model_path`, when it exists."""
-    try:
-        derived = audio_only_model.cached_path(model_path)
-    except OSError:  # the cache folder cannot be made: the full model it is
-        return None
-    return derived if derived.is_file() else None
-
-
 # --- the model ----------------------------------------------------------------------------------
 
 
@@ -184,10 +175,9 @@ class MioLLM:
         self._lc = llama_cpp
         self._load_args = {"n_ctx": n_ctx, "n_threads": n_threads, "n_threads_batch": n_threads_batch or n_threads,
                            "n_gpu_layers": n_gpu_layers, "flash_attn": n_gpu_layers != 0}
-        # Generation runs on the audio-only model where one has been made (see miodesk.tts.audio_only_model),
-        # the prompt's tokenizer staying with this file (loaded for its vocabulary only).
-        derived = _ready_audio_only_model(self.model_path) if audio_only else None
-        self._text_llm = self._load(self.model_path, vocab_only=derived is not None)
+        # Generation runs on the audio-only model of this file (see miodesk.tts.audio_only_model; made here
+        # at the first load), the prompt's tokenizer staying with this file, loaded for its vocabulary only.
+        self._text_llm = self._load(self.model_path, vocab_only=audio_only)
         self._llm = self._text_llm  # the generation model
         self._text_embeddings: audio_only_model.TextEmbeddings | None = None
 
@@ -215,12 +205,12 @@ class MioLLM:
         )
         # The ids generation samples and is fed: this file's, or the audio-only model's.
         self._gen_id_to_code, self._gen_eog_ids, self._gen_n_vocab = self._id_to_code, self.eog_ids, self.n_vocab
-        if derived is not None and not self._use_audio_only_model(derived):
-            self._text_llm.close()
-            self._text_llm = self._llm = self._load(self.model_path, vocab_only=False)
-            self._vocab = llama_cpp.llama_model_get_vocab(self._text_llm.model)
-        if audio_only and self._text_embeddings is None:
-            audio_only_model.derive_in_background(self.model_path, self.audio_token_ids, self.end_ids)
+        if audio_only:
+            derived = self._audio_only_model()
+            if derived is None or not self._use_audio_only_model(derived):
+                self._text_llm.close()
+                self._text_llm = self._llm = self._load(self.model_path, vocab_only=False)
+                self._vocab = llama_cpp.llama_model_get_vocab(self._text_llm.model)
         self.n_ctx = self._llm.n_ctx()
         self._ctx = self._llm.ctx
         self._build_bias_array()
@@ -255,6 +245,23 @@ class MioLLM:
         """Whether generation runs on the audio-only model (a third fewer weights read per token)."""
         return self._text_embeddings is not None
 
+    def _audio_only_model(self) -> Path | None:
+        """The audio-only model of this file, made now if there is none; None (logged) when it cannot be."""
+        dest: Path | None = None
+        try:
+            dest = audio_only_model.cached_path(self.model_path)
+            if not dest.is_file():
+                started = time.perf_counter()
+                texts = [self._token_text(tid).decode("utf-8", "replace") for tid in self.end_ids]
+                audio_only_model.derive(self.model_path, dest, self.audio_token_ids, self.end_ids, texts)
+                log.info("Made %s in %.2f s", dest.name, time.perf_counter() - started)
+            return dest
+        except (OSError, ValueError, ModelError) as error:
+            if dest is not None and dest.is_file():  # another process made it meanwhile
+                return dest
+            log.warning("Could not make the audio-only model of %s: %s", self.model_path.name, error)
+            return None
+
     def _use_audio_only_model(self, derived: Path) -> bool:
         """Load `derived` for generation; False (logged, the file removed) when it cannot serve this file."""
         lc = self._lc
@@ -274,7 +281,7 @@ class MioLLM:
             if model is not None:
                 model.close()
             with contextlib.suppress(OSError):
-                derived.unlink()  # remade in the background
+                derived.unlink()  # remade at the next load
             return False
         self._llm, self._text_embeddings = model, embeddings
         self._gen_id_to_code = {code: code for code in range(N_AUDIO_CODES)}
@@ -626,12 +633,3 @@ class Generation(Iterator[int]):
         finally:
             lc.llama_sampler_free(chain)
 
-
-def make_audio_only_model(model_path: Path) -> Path:
-    """Make the audio-only model of `model_path` now unless it exists (the bench, model setup): the
-    next MioLLM of this file generates on it. Returns its path."""
-    dest = audio_only_model.cached_path(model_path)
-    if not dest.is_file():
-        with MioLLM(model_path, n_threads=1, audio_only=False) as full:
-            audio_only_model.derive(model_path, dest, full.audio_token_ids, full.end_ids)
-    return dest

@@ -689,6 +689,7 @@ class _BenchEngine:
     def __init__(self, engine: SpeechEngine, force_lengths: bool, real_prompt_lengths: bool = True,
                  prompts: dict[str, str] | None = None) -> None:
         self.codec: Decoder = engine.codec
+        self.core_loan = engine.core_loan
         # On a server too: the bench's stand-in served there runs to the cap like the in-process one.
         self.llm: CodeGenerator = (_CappedLLM(engine.llm, real_prompt_lengths, prompts) if force_lengths
                                    else engine.llm)
@@ -1018,6 +1019,7 @@ class E2EConfig:
     ttfa_repeats: int = 0  # more time-to-first-audio samples (readings of the first sentence, stopped at its
     # first audio) after the measured reading, as the peers' TTFA is a median too
     cold_only: bool = False  # only process start → first audio of the warm-up text (more cold-start samples)
+    lend_codec_threads: bool = True  # the automatic split's LLM borrows the codec's idle threads (CoreLoan)
     # The speech model on a server (`SpeechEngine(llm_server=...)`); "" = in this process. The key travels
     # in the worker's environment (MIODESK_LLM_API_KEY), never on its command line.
     llm_base_url: str = ""
@@ -1112,7 +1114,13 @@ def _since_spawn(sink: NullSink, cfg: E2EConfig) -> float | None:
 
 
 def _reading_plan(cfg: E2EConfig) -> ThreadPlan:
-    """The threads of a pipelined reading with the split under test (clamped to this machine's cores)."""
+    """The threads of a pipelined reading with the split under test (clamped to this machine's cores). The
+    automatic split is the app's own plan, whose LLM borrows the codec's idle threads (unless
+    `lend_codec_threads` is off); any other split is taken as a user's choice, which lends nothing."""
+    automatic = ThreadPlan.for_reading()
+    if cfg.lend_codec_threads and (cfg.llm_threads, cfg.codec_threads) == (automatic.llm_threads,
+                                                                           automatic.codec_threads):
+        return automatic
     return ThreadPlan.for_reading(llm_threads=cfg.llm_threads, codec_threads=cfg.codec_threads)
 
 

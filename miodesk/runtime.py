@@ -82,6 +82,9 @@ def available_providers() -> set[Provider]:
 # --- threads --------------------------------------------------------------------------------------
 
 
+MAX_LLM_THREADS = 4  # llama.cpp's decoding is memory-bound: more threads than this gain little
+
+
 @dataclass(frozen=True)
 class ThreadPlan:
     """Threads of every model, decided once from the cores this process may use.
@@ -98,6 +101,16 @@ class ThreadPlan:
     codec_threads: int
     encoder_threads: int
     usable_cores: int  # what the plan was decided for; overrides are clamped to it
+    llm_threads_chosen: bool = False  # the user's number (settings, command line), not the automatic one
+
+    @property
+    def lendable_codec_threads(self) -> int:
+        """Codec threads the LLM may borrow between tokens while the codec waits for codes
+        (`miodesk.tts.generation.CoreLoan`): in a pipelined plan whose LLM could use more threads, unless
+        the user chose the LLM's number."""
+        if self.llm_threads_chosen:
+            return 0
+        return max(0, min(self.codec_threads, self.usable_cores - self.llm_threads, MAX_LLM_THREADS - self.llm_threads))
 
     @classmethod
     def decide(
@@ -115,10 +128,10 @@ class ThreadPlan:
         usable = max(1, usable_cores if usable_cores is not None else system.usable_cores())
         physical = max(1, physical_cores if physical_cores is not None else system.physical_cores())
         if pipelined:
-            automatic_llm = max(1, min(4, usable // 2))
+            automatic_llm = max(1, min(MAX_LLM_THREADS, usable // 2))
             automatic_codec = max(1, usable - automatic_llm)
         else:
-            automatic_llm = min(usable, 4)
+            automatic_llm = min(usable, MAX_LLM_THREADS)
             automatic_codec = usable
         # Making a voice runs beside the window (and maybe a reading): half the physical cores, and
         # never more than this process may use.
@@ -161,6 +174,7 @@ class ThreadPlan:
         1..usable cores: a thread pool of 99999 would never finish starting."""
         return replace(
             self,
+            llm_threads_chosen=self.llm_threads_chosen or bool(llm_threads and llm_threads > 0),
             llm_threads=self._clamped("llm_threads", llm_threads, self.llm_threads),
             codec_threads=self._clamped("codec_threads", codec_threads, self.codec_threads),
             encoder_threads=self._clamped("encoder_threads", encoder_threads, self.encoder_threads),

@@ -19,7 +19,7 @@ from miodesk.errors import GenerationError, TextError
 from miodesk.models import registry
 from miodesk.runtime import Provider, ThreadPlan
 from miodesk.text import MAX_MODEL_TEXT_CHARS, text_for_model
-from miodesk.tts.generation import DEFAULT_RETRY, FinishReason, RetryPolicy, generate_with_retries
+from miodesk.tts.generation import DEFAULT_RETRY, CoreLoan, FinishReason, RetryPolicy, generate_with_retries
 from miodesk.tts.pauses import Pauses
 from miodesk.tts.voices import Voice
 
@@ -96,6 +96,7 @@ class SpeechEngine:
         local_model = None if llm_server else (Path(model_path) if model_path else default_model_path())
         codec_path = Path(codec_path) if codec_path else default_codec_path()
 
+        self.core_loan: CoreLoan | None = None  # the codec's idle threads lent to the local LLM (pipelined)
         started = time.perf_counter()
         if llm_server is not None:
             # The server first: a dead one is reported before the codec's first graph build.
@@ -128,6 +129,10 @@ class SpeechEngine:
             local = local_load.result()
             self.llm = local
             self.llm_on_gpu = local_load.gpu_layers != 0
+            lent = self.thread_plan.lendable_codec_threads
+            if lent and not self.llm_on_gpu and self.codec.provider is Provider.CPU:
+                self.core_loan = CoreLoan(self.thread_plan.llm_threads, lent)
+                local.core_loan = self.core_loan
             self.model_name = local_model.stem
             self.llm_location = "the GPU" if self.llm_on_gpu else "the CPU"
             model_detail = f"{local_model.name} ({local.architecture})"

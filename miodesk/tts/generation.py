@@ -110,6 +110,37 @@ def priority_of_thread(priority: Priority) -> Iterator[None]:
         _thread_priority.value = previous
 
 
+class CoreLoan:
+    """The codec's cores, lent to the LLM while the codec waits for codes.
+
+    A pipelined reading gives the LLM and the codec their own threads (on two cores, one each). The
+    codec decodes in bursts and its core idles between them, while llama.cpp decodes faster on more
+    threads. So the LLM takes `lent` more threads for each token that starts while no decode is running,
+    and gives them back at the first token after one starts (a token takes a few milliseconds).
+    Thread counts do not change llama.cpp's results: the same seed gives the same codes either way.
+    """
+
+    def __init__(self, own: int, lent: int) -> None:
+        self.own, self.lent = own, lent
+        self._decodes = 0  # decodes running now (several readings may share the codec)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def decoding(self) -> Iterator[None]:
+        """Around a codec decode: the LLM's next token runs on its own threads only."""
+        with self._lock:
+            self._decodes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._decodes -= 1
+
+    def llm_threads(self) -> int:
+        """Threads for the LLM's next token."""
+        return self.own if self._decodes else self.own + self.lent
+
+
 GATE_POLL_S = 0.05  # how soon a waiting generation notices its cancel event
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from miodesk.errors import GenerationError, ModelError
 from miodesk.models.gguf_file import check_signature
 from miodesk.tts import audio_only_model
-from miodesk.tts.generation import FinishReason, GenerationGate, SamplingParams
+from miodesk.tts.generation import CoreLoan, FinishReason, GenerationGate, SamplingParams
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -215,6 +215,8 @@ class MioLLM:
         self._ctx = self._llm.ctx
         self._build_bias_array()
         self.gate = GenerationGate()
+        # Set by the engine of a pipelined reading: more threads for tokens while the codec is idle.
+        self.core_loan: CoreLoan | None = None
         self._active: dict[int, Generation] = {}  # the unfinished generation of each thread
         self._active_lock = threading.Lock()
         self._template: Template | None = None  # compiled chat template, built on first use
@@ -606,6 +608,7 @@ class Generation(Iterator[int]):
             llm._eval_prompt(self.prompt)
             self.prompt_seconds = time.perf_counter() - t0
             ctx, sample, eog, id_to_code = llm._ctx, lc.llama_sampler_sample, llm._gen_eog_ids, llm._gen_id_to_code
+            loan, threads, batch_threads = llm.core_loan, llm.n_threads, llm._load_args["n_threads_batch"]
             t0 = time.perf_counter()
             while True:
                 if cancel is not None and cancel.is_set():
@@ -628,8 +631,13 @@ class Generation(Iterator[int]):
                 else:
                     self.n_skipped += 1
                 if self.n_tokens < max_tokens and not (cancel is not None and cancel.is_set()):
+                    if loan is not None and loan.llm_threads() != threads:
+                        threads = loan.llm_threads()
+                        lc.llama_set_n_threads(ctx, threads, batch_threads)
                     llm._eval([tok])
             self.generate_seconds += time.perf_counter() - t0
         finally:
             lc.llama_sampler_free(chain)
+            if loan is not None and threads != llm.n_threads:
+                lc.llama_set_n_threads(llm._ctx, llm.n_threads, batch_threads)
 

@@ -28,6 +28,7 @@ one generation, and the model serves waiting generations in the order of their `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -49,6 +50,7 @@ from miodesk.text.segment import Utterance
 from miodesk.tts.generation import (
     DEFAULT_RETRY,
     CodeGenerator,
+    CoreLoan,
     FinishReason,
     Priority,
     RetryPolicy,
@@ -631,7 +633,9 @@ class ReadingSession:
                 if cancel.is_set():
                     return False
                 # No new codes, but the sink may be running low: decode what is already here.
-                if not self._write_pieces(decoder.push([], self._buffered_s()), cancel):
+                with self._decoding():
+                    pieces = decoder.push([], self._buffered_s())
+                if not self._write_pieces(pieces, cancel):
                     return False
                 continue
             # Take everything already generated: a backlog becomes one window, and an utterance whose
@@ -663,11 +667,12 @@ class ReadingSession:
                     return self._guarded(index, all_codes, voice, speed, cancel)
                 continue
             started = time.perf_counter()
-            if kind == _Message.END:
-                decoder.extend(codes)
-                pieces = [decoder.finish()]
-            else:
-                pieces = decoder.push(codes, self._buffered_s())
+            with self._decoding():
+                if kind == _Message.END:
+                    decoder.extend(codes)
+                    pieces = [decoder.finish()]
+                else:
+                    pieces = decoder.push(codes, self._buffered_s())
             elapsed = time.perf_counter() - started
             self.stats.codec_busy_s += elapsed
             if self.stats.first_window_ready_s is None and any(len(piece) for piece in pieces):
@@ -678,13 +683,19 @@ class ReadingSession:
             if kind == _Message.END:
                 return True
 
+    def _decoding(self) -> contextlib.AbstractContextManager[None]:
+        """Around a decode: the LLM hands back the codec's threads it borrows (`CoreLoan`)."""
+        loan: CoreLoan | None = getattr(self.engine, "core_loan", None)
+        return loan.decoding() if loan is not None else contextlib.nullcontext()
+
     # --- quality guard (codec thread) ---------------------------------------------------------------
 
     def _decode_whole(self, codes: list[int], voice: np.ndarray, speed: float) -> np.ndarray:
         started = time.perf_counter()
         decoder = StreamingDecoder(self.engine.codec, voice, speed, ChunkPlan(full=True))
         decoder.extend(codes)
-        audio = decoder.finish()
+        with self._decoding():
+            audio = decoder.finish()
         elapsed = time.perf_counter() - started
         self.stats.codec_busy_s += elapsed
         if self.stats.first_window_ready_s is None:

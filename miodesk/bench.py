@@ -1172,6 +1172,7 @@ def run_e2e_worker(cfg: E2EConfig) -> dict[str, Any]:
     }
     main["peak_rss_mb"] = _peak_rss_mb()
     main["llm_threads"], main["codec_threads"] = engine.thread_plan.llm_threads, engine.thread_plan.codec_threads
+    main["llm_threads_lent"] = engine.core_loan.lent if engine.core_loan else 0  # borrowed while the codec idles
     main["provider"] = engine.codec.provider
     main["llm_on"] = "server" if server is not None else "this process"
     if server is not None and cfg.force_lengths and cfg.real_prompt_lengths:

@@ -119,6 +119,9 @@ def _recommend() -> int:
     print(f"Total: ~{format_bytes(total)}")
     print(rec.reason)
     print(f"Download with: miodesk models download {' '.join(rec.names)}")
+    for name in rec.alternatives:
+        entry = get_entry(name)
+        print(f"Or, for {name} ({entry.size_text}, {entry.licence}): miodesk models download {name}")
     return 0
 
 

@@ -55,9 +55,15 @@ def test_preset_url_can_point_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_recommend_cpu_machine() -> None:
-    rec = recommend(MachineInfo(ram_mb=8192))
+    rec = recommend(MachineInfo(ram_mb=8192, cores=2))
     assert rec.names == ["MioTTS-0.1B-Q8_0", "MioCodec-25Hz-44.1kHz-v2", "jp_female", "jp_male", "en_female", "en_male"]
     assert "no GPU" in rec.reason and "commercially" in rec.reason
+    # The better-sounding 0.6B reads in real time on two cores: offered beside it, where memory allows.
+    assert rec.alternatives == ["MioTTS-0.6B-Q4_K_M"] and "MioTTS-0.6B-Q4_K_M (Apache-2.0)" in rec.reason
+    assert recommend(MachineInfo(ram_mb=8192, cores=1)).alternatives == []
+    assert recommend(MachineInfo(ram_mb=3072, cores=4)).alternatives == []
+    gpu = recommend(MachineInfo(ram_mb=32768, gpu_name="RTX 4090", gpu_memory_mb=24564, llm_gpu_offload=True, cores=8))
+    assert gpu.alternatives == []
 
 
 def test_recommend_gpu_machines() -> None:

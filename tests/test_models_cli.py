@@ -32,6 +32,10 @@ def test_list_and_recommend(run_cli) -> None:
     assert any(line.startswith("MioTTS-2.6B-Q4_K_M") and "~" in line for line in lines)
     rec = run_cli("models", "recommend")
     assert rec.returncode == 0 and LLM in rec.stdout and "models download" in rec.stdout
+    from miodesk.models.catalog import recommend
+
+    offered = "Or, for MioTTS-0.6B-Q4_K_M (" in rec.stdout and "miodesk models download MioTTS-0.6B-Q4_K_M" in rec.stdout
+    assert offered == bool(recommend().alternatives)  # this machine's cores and memory decide
 
 
 def test_download_verify_remove(run_cli, hub: FakeHub, miodesk_home: Path) -> None:

@@ -5,6 +5,7 @@ No Qt here: the CLI uses it directly, the desktop app through its controller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -245,7 +246,10 @@ class SpeechEngine:
             )
         if not codes:
             raise GenerationError("The speech model produced no speech for this text.")
-        samples = self.codec.decode(np.asarray(codes, dtype=np.int64), voice.vector, speed=speed)
+        # A reading beside this (the window while the server answers) lends the codec's threads to the LLM:
+        # not while this decode runs.
+        with self.core_loan.decoding() if self.core_loan is not None else contextlib.nullcontext():
+            samples = self.codec.decode(np.asarray(codes, dtype=np.int64), voice.vector, speed=speed)
         finished = time.perf_counter()
         return SpeechResult(
             samples=samples,

@@ -2418,11 +2418,16 @@ def headline_ratios(report: dict[str, Any]) -> dict[str, float | None]:
     # (the fastest such run, so at its best thread count).
     llm_rtfs = [run["llm_rtf"] for run in report.get("llm", {}).get("runs", [])
                 if run.get("llm_rtf") and run.get("restrict_to_audio", True)]
+    # The same without the prompts: the LLM-alone figure counts generated tokens only, while a reading's
+    # LLM time also reads each sentence's prompt.
+    final = report.get("end_to_end") or {}
+    tokens_rtf = (final["llm_rtf"] - final["prompt_rtf"]) if "prompt_rtf" in final else None
     return {
         "ttfa_ratio_piper": piper.get("ttfa_ratio"),
         "ttfa_ratio_kokoro": kokoro.get("ttfa_ratio"),
         "cold_ratio_piper": piper.get("cold_start_ratio"),
         "rtf_over_llm_alone": _ratio(report.get("rtf"), min(llm_rtfs)) if llm_rtfs else None,
+        "token_rtf_over_llm_alone": _ratio(tokens_rtf, min(llm_rtfs)) if llm_rtfs and tokens_rtf else None,
     }
 
 

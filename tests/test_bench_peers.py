@@ -103,7 +103,14 @@ def test_headline_ratios_hold_the_pipeline_to_the_llms_best_rtf() -> None:
                         {"engine": "piper", "language": "en", "ttfa_ratio": 0.45, "cold_start_ratio": 0.9},
                         {"engine": "piper", "language": "ja", "ttfa_s": None}]}  # not run: English only
     assert headline_ratios(report) == {"ttfa_ratio_piper": 0.45, "ttfa_ratio_kokoro": None,
-                                       "cold_ratio_piper": 0.9, "rtf_over_llm_alone": 1.05}
+                                       "cold_ratio_piper": 0.9, "rtf_over_llm_alone": 1.05,
+                                       "token_rtf_over_llm_alone": None}
+    # The reading's LLM time less its prompts, against the same LLM-alone figure (an unrestricted run,
+    # faster here, is not what a reading runs: it does not count).
+    report["end_to_end"] = {"llm_rtf": 0.42, "prompt_rtf": 0.02}
+    report["llm"]["runs"].append({"llm_rtf": 0.3, "restrict_to_audio": False})
+    assert headline_ratios(report)["token_rtf_over_llm_alone"] == 1.0
+    assert headline_ratios(report)["rtf_over_llm_alone"] == 1.05
 
 
 def test_peers_python_without_the_packages(run_cli) -> None:

@@ -99,6 +99,7 @@ class ReadingStats:
     first_decode_s: float | None = None
     audio_seconds: float = 0.0
     llm_busy_s: float = 0.0
+    prompt_s: float = 0.0  # of llm_busy_s: reading the sentences' prompts (prefill)
     codec_busy_s: float = 0.0
     max_lookahead: int = 0
     underruns: int = 0
@@ -130,6 +131,7 @@ class ReadingStats:
             },
             "rtf": round(self.rtf, 4),
             "llm_rtf": round(self.llm_busy_s / self.audio_seconds, 4) if self.audio_seconds else 0.0,
+            "prompt_rtf": round(self.prompt_s / self.audio_seconds, 4) if self.audio_seconds else 0.0,
             "codec_rtf": round(self.codec_busy_s / self.audio_seconds, 4) if self.audio_seconds else 0.0,
             "audio_s": round(self.audio_seconds, 3),
             "underruns": self.underruns,
@@ -568,6 +570,7 @@ class ReadingSession:
                     batch = []
         finally:
             self.stats.llm_busy_s += time.perf_counter() - started
+            self.stats.prompt_s += generation.prompt_seconds
         if batch:
             out.put((_Message.CODES, batch))
         reason = generation.finish_reason

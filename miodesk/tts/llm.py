@@ -3,8 +3,12 @@
 `MioLLM` loads a MioTTS GGUF with llama-cpp-python, finds the audio tokens ``<|s_0|>``..``<|s_12799|>``
 in its vocabulary (their ids differ per base model), renders the prompt from the GGUF's own chat
 template, and streams codes from `MioLLM.generate`. Sampling runs entirely in llama.cpp's C sampler
-chain; restricting the output to audio tokens is a C-side logit bias of -inf on every other
-non-EOG id, so no Python code touches the logits.
+chain, so no Python code touches the logits.
+
+Generation runs on the file's audio-only copy (`miodesk.tts.audio_only_model`), whose vocabulary is
+only what may be sampled; the prompt is tokenized by this file's own vocabulary and given as
+embeddings. Where that copy cannot be made or used, generation runs on the whole file and restricting
+the output to audio tokens is a C-side logit bias of -inf on every other non-EOG id.
 """
 
 from __future__ import annotations

@@ -35,13 +35,13 @@ from miodesk.models.gguf_file import GGUFTensor, read_layout
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the derived file's layout changes: older copies are then remade
+FORMAT = 2  # bump when the derived file's layout changes: older copies are then remade
 N_AUDIO = 12_800
 _META = "miodesk.audio_only."
-# Of the source's tokenizer only the kind is kept: its ids mean other tokens in the cut vocabulary (a
-# BOS, EOT or padding id there would mark an audio token special), and its text tokenizer stays with
-# the source, which MioLLM still loads (vocabulary only) to tokenize prompts.
-_KEPT_TOKENIZER_KEYS = ("tokenizer.ggml.model", "tokenizer.ggml.pre")
+# None of the source's tokenizer entries is kept: its ids mean other tokens in the cut vocabulary (a BOS,
+# EOT or padding id there would mark an audio token special), and its text tokenizer stays with the
+# source, which MioLLM still loads (vocabulary only) to tokenize prompts. The cut vocabulary is a plain
+# BPE one whatever the source's kind (a SentencePiece one would need byte tokens it does not have).
 _CUT_TENSORS = ("token_embd.weight", "output.weight")
 _STALE_TEMP_S = 3600
 
@@ -92,6 +92,8 @@ def _new_metadata(source: Path, vocab_key: str | None, token_texts: list[str], t
     u32, u64 = (lambda v: struct.pack("<I", v)), (lambda v: struct.pack("<Q", v))
     vocab_size = [_entry(vocab_key, _UINT32, u32(len(token_texts)))] if vocab_key else []
     return vocab_size + [
+        _entry("tokenizer.ggml.model", _STRING, _string("gpt2")),
+        _entry("tokenizer.ggml.pre", _STRING, _string("default")),
         _entry("tokenizer.ggml.tokens", _ARRAY, _array(_STRING, [_string(t) for t in token_texts])),
         _entry("tokenizer.ggml.token_type", _ARRAY, _array(_INT32, [struct.pack("<i", t) for t in token_types])),
         # A BPE vocabulary must have merges; this one is never used (MioDesk tokenizes with the source).
@@ -155,7 +157,7 @@ def derive(source: Path, dest: Path, audio_ids: Sequence[int], end_ids: Sequence
     with open(source, "rb") as src, atomic_path(dest) as tmp, open(tmp, "wb") as out:
         kept = []
         for entry in layout.metadata:
-            if entry.key == vocab_key or (entry.key.startswith("tokenizer.") and entry.key not in _KEPT_TOKENIZER_KEYS):
+            if entry.key == vocab_key or entry.key.startswith("tokenizer."):
                 continue
             src.seek(entry.start)
             kept.append(src.read(entry.end - entry.start))

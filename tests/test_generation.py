@@ -144,6 +144,7 @@ def _engine_with(generator: ScriptedGenerator) -> SpeechEngine:
     engine = SpeechEngine.__new__(SpeechEngine)
     engine.llm = generator  # type: ignore[assignment]
     engine.codec = FakeCodec()  # type: ignore[assignment]
+    engine.core_loan = None
     return engine
 
 

@@ -882,18 +882,19 @@ def bench_llm(model_path: Path, threads: list[int], tokens: int, repeats: int) -
         "runs": [],
     }
     text = BENCH_TEXT_EN.split(". ")[0] + "."
-    variants = [(True,), (True, False)]  # restrict_to_audio on the model loaded first, then on the full one
-    if not llm.audio_only:
-        variants = [(True, False)]
+
+    def runs(restricts: tuple[bool, ...]) -> None:
+        for n in threads:
+            llama_cpp.llama_set_n_threads(llm._ctx, n, n)
+            for restrict in restricts:
+                result["runs"].append(_llm_run(llm, text, n, restrict, tokens, repeats))
+
     try:
-        for restricts in variants:
-            if result["runs"]:
-                llm.close()
-                llm = MioLLM(model_path, n_threads=threads[0], audio_only=False)
-            for n in threads:
-                llama_cpp.llama_set_n_threads(llm._ctx, n, n)
-                for restrict in restricts:
-                    result["runs"].append(_llm_run(llm, text, n, restrict, tokens, repeats))
+        if llm.audio_only:  # the audio-only model can only sample audio: restricted runs, then the whole file
+            runs((True,))
+            llm.close()
+            llm = MioLLM(model_path, n_threads=threads[0], audio_only=False)
+        runs((True, False))
     finally:
         llm.close()
     return result

@@ -64,6 +64,16 @@ def voices_dir() -> Path:
     return path
 
 
+def source_key(source: Path, *made_with: str) -> str:
+    """A short key for a cache file made from `source`: its place, size and time, and what else the cache
+    depends on (`made_with`: a format, a library version, the processor). A changed file gets a new key."""
+    import hashlib
+
+    stat = source.stat()
+    key = "|".join([str(source.resolve()), str(stat.st_size), str(stat.st_mtime_ns), *made_with])
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
 def llm_cache_dir() -> Path:
     """Speech models cut down to their audio vocabulary (`miodesk.tts.audio_only_model`)."""
     path = cache_dir() / "llm"

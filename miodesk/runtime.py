@@ -222,15 +222,11 @@ def optimized_graph_path(graph: Path) -> Path:
     """Where the CPU session of `graph` keeps its optimised graph: in the cache's graph folder, named for
     the graph file (its place, size and time), this onnxruntime and this processor (an optimised graph
     may use the CPU's own kernels and layouts, so it is only valid where it was made)."""
-    import hashlib
-
     import onnxruntime as ort
 
     from miodesk import paths
 
-    stat = graph.stat()
-    key = f"{graph.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ort.__version__}|{system.cpu_model()}"
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    digest = paths.source_key(graph, ort.__version__, system.cpu_model())
     return paths.onnx_cache_dir() / f"{graph.stem}.cpu-{digest}.ort.onnx"
 
 

@@ -20,7 +20,6 @@ source's place, size and time. Anything wrong with it means loading the full mod
 from __future__ import annotations
 
 import glob
-import hashlib
 import logging
 import struct
 import time
@@ -53,10 +52,7 @@ _CONTROL, _USER_DEFINED = 3, 4
 def cached_path(source: Path) -> Path:
     """Where the audio-only model of `source` is kept (it may not exist yet)."""
     source = Path(source)
-    stat = source.stat()
-    key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{FORMAT}"
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return paths.llm_cache_dir() / f"{source.stem}.{digest}{paths.AUDIO_ONLY_SUFFIX}"
+    return paths.llm_cache_dir() / f"{source.stem}.{paths.source_key(source, str(FORMAT))}{paths.AUDIO_ONLY_SUFFIX}"
 
 
 def _forget_older(kept: Path, source: Path) -> None:

@@ -5,7 +5,6 @@ No Qt here: the CLI uses it directly, the desktop app through its controller.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -20,7 +19,14 @@ from miodesk.errors import GenerationError, TextError
 from miodesk.models import registry
 from miodesk.runtime import Provider, ThreadPlan
 from miodesk.text import MAX_MODEL_TEXT_CHARS, text_for_model
-from miodesk.tts.generation import DEFAULT_RETRY, CoreLoan, FinishReason, RetryPolicy, generate_with_retries
+from miodesk.tts.generation import (
+    DEFAULT_RETRY,
+    CoreLoan,
+    FinishReason,
+    RetryPolicy,
+    codec_decoding,
+    generate_with_retries,
+)
 from miodesk.tts.pauses import Pauses
 from miodesk.tts.voices import Voice
 
@@ -248,7 +254,7 @@ class SpeechEngine:
             raise GenerationError("The speech model produced no speech for this text.")
         # A reading beside this (the window while the server answers) lends the codec's threads to the LLM:
         # not while this decode runs.
-        with self.core_loan.decoding() if self.core_loan is not None else contextlib.nullcontext():
+        with codec_decoding(self.core_loan):
             samples = self.codec.decode(np.asarray(codes, dtype=np.int64), voice.vector, speed=speed)
         finished = time.perf_counter()
         return SpeechResult(

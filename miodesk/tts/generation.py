@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Protocol
@@ -139,6 +139,11 @@ class CoreLoan:
     def llm_threads(self) -> int:
         """Threads for the LLM's next token."""
         return self.own if self._decodes else self.own + self.lent
+
+
+def codec_decoding(loan: CoreLoan | None) -> AbstractContextManager[None]:
+    """Around a codec decode: the LLM hands back the codec's threads it borrows, if any (`CoreLoan`)."""
+    return loan.decoding() if loan is not None else nullcontext()
 
 
 GATE_POLL_S = 0.05  # how soon a waiting generation notices its cancel event

@@ -635,8 +635,9 @@ class Generation(Iterator[int]):
                 else:
                     self.n_skipped += 1
                 if self.n_tokens < max_tokens and not (cancel is not None and cancel.is_set()):
-                    if loan is not None and loan.llm_threads() != threads:
-                        threads = loan.llm_threads()
+                    wanted = loan.llm_threads() if loan is not None else threads
+                    if wanted != threads:
+                        threads = wanted
                         lc.llama_set_n_threads(ctx, threads, batch_threads)
                     llm._eval([tok])
             self.generate_seconds += time.perf_counter() - t0

@@ -50,11 +50,11 @@ from miodesk.text.segment import Utterance
 from miodesk.tts.generation import (
     DEFAULT_RETRY,
     CodeGenerator,
-    CoreLoan,
     FinishReason,
     Priority,
     RetryPolicy,
     SamplingParams,
+    codec_decoding,
     collect_codes,
     describe_failure,
     priority_of_thread,
@@ -688,8 +688,7 @@ class ReadingSession:
 
     def _decoding(self) -> contextlib.AbstractContextManager[None]:
         """Around a decode: the LLM hands back the codec's threads it borrows (`CoreLoan`)."""
-        loan: CoreLoan | None = getattr(self.engine, "core_loan", None)
-        return loan.decoding() if loan is not None else contextlib.nullcontext()
+        return codec_decoding(getattr(self.engine, "core_loan", None))
 
     # --- quality guard (codec thread) ---------------------------------------------------------------
 

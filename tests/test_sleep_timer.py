@@ -189,6 +189,14 @@ def test_time_up_fades_out_and_stops_at_the_sentence_that_faded(app, qtbot, tmp_
     assert window.sleep_button.accessibleName() == "Sleep timer: 1 minute left"
     states: list[tuple[float, str]] = []
     controller.stateChanged.connect(lambda state: states.append((time.monotonic(), state)))
+    # Seen in the tick that begins the fade: a later look may already see the next sentence's start.
+    fade_seen: list[tuple[float, int]] = []
+
+    def note_fade_start() -> None:
+        if timer.fading and not fade_seen:
+            fade_seen.append((time.monotonic(), controller.position))
+
+    timer.changed.connect(note_fade_start)
     with MonitorRecorder() as speakers:
         window.actions_by_name["play"].trigger()
         qtbot.waitUntil(lambda: controller.state == "playing", timeout=60000)
@@ -198,8 +206,7 @@ def test_time_up_fades_out_and_stops_at_the_sentence_that_faded(app, qtbot, tmp_
         qtbot.wait(1500)
         window.actions_by_name["play"].trigger()
         qtbot.waitUntil(lambda: timer.fading, timeout=30000)
-        fade_began = time.monotonic()
-        fading_from = controller.position
+        [(fade_began, fading_from)] = fade_seen
         screenshot(window, "sleep-timer-fading")
         qtbot.waitUntil(lambda: controller.state == "idle", timeout=20000)
         stopped = time.monotonic()

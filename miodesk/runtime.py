@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -218,31 +219,69 @@ def _session_options(ort: Any, threads: int) -> Any:
     return so
 
 
+OPTIMIZED_GRAPH = "graph.onnx"
+# The optimised graph's weights, in a file of their own beside it: onnxruntime maps that file at load
+# instead of parsing and copying 330 MB out of the graph (a third of the codec's load time).
+OPTIMIZED_WEIGHTS = "weights.bin"
+ABANDONED_BUILD_S = 3600.0  # a half-made optimised graph this old was left by a process that ended
+
+
 def optimized_graph_path(graph: Path) -> Path:
-    """Where the CPU session of `graph` keeps its optimised graph: in the cache's graph folder, named for
-    the graph file (its place, size and time), this onnxruntime and this processor (an optimised graph
-    may use the CPU's own kernels and layouts, so it is only valid where it was made)."""
+    """Where the CPU session of `graph` keeps its optimised graph: a folder in the cache's graph folder
+    holding the graph and its weights, named for the graph file (its place, size and time), this
+    onnxruntime and this processor (an optimised graph may use the CPU's own kernels and layouts, so it
+    is only valid where it was made)."""
     import onnxruntime as ort
 
     from miodesk import paths
 
-    digest = paths.source_key(graph, ort.__version__, system.cpu_model())
-    return paths.onnx_cache_dir() / f"{graph.stem}.cpu-{digest}.ort.onnx"
+    digest = paths.source_key(graph, ort.__version__, system.cpu_model(), OPTIMIZED_WEIGHTS)
+    return paths.onnx_cache_dir() / f"{graph.stem}.cpu-{digest}" / OPTIMIZED_GRAPH
 
 
 def _forget_older_optimized(kept: Path) -> None:
-    """Remove the optimised graphs of the same graph made for another key (an older onnxruntime, the
-    graph rebuilt): each is as big as the graph itself."""
+    """Remove what the same graph's optimisation left for another key (an older onnxruntime, the graph
+    rebuilt, the single-file form of earlier versions) and builds abandoned by a process that ended:
+    each is as big as the graph itself. A build another process has under way is left alone."""
+    import glob
+    import shutil
+
     stem = kept.name.split(".cpu-", 1)[0]
-    for older in kept.parent.glob(f"{stem}.cpu-*.ort.onnx"):
-        if older != kept:
-            older.unlink(missing_ok=True)
+    for older in kept.parent.glob(f"{glob.escape(stem)}.cpu-*"):
+        try:
+            if older == kept or (older.name.endswith(".partial")
+                                 and time.time() - older.stat().st_mtime < ABANDONED_BUILD_S):
+                continue
+            if older.is_dir():
+                shutil.rmtree(older, ignore_errors=True)  # in use by a running app on Windows: next time
+            else:
+                older.unlink(missing_ok=True)
+        except OSError as error:
+            log.info("cannot remove the old optimised graph %s: %s", older.name, error)
+
+
+def _keep_optimized(built: Path, folder: Path) -> None:
+    """Put the finished build folder `built` in the place of `folder`, whole or not at all: its files
+    are on the disk first (a weights file of zeros after a power cut would load, and decode noise),
+    then one rename makes them visible together. OSError when that cannot be done."""
+    import shutil
+
+    for part in built.iterdir():
+        with part.open("r+b") as written:
+            os.fsync(written.fileno())
+    if folder.exists():  # one that failed to load: out of the way first
+        aside = folder.with_name(f"{folder.name}.{os.getpid()}.damaged.partial")
+        os.replace(folder, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    os.replace(built, folder)  # fails when another process has just put its own in place: that one stays
 
 
 def _cpu_session(ort: Any, model_source: str | bytes, so: Any, threads: int, optimized: Path | None) -> Any:
     """The CPU session, from the optimised graph kept at `optimized` when there is one (its loading skips
-    the graph optimisations: a third of the codec's load time), else optimising `model_source` and
-    keeping the result there for next time. Without `optimized`, as onnxruntime does it."""
+    the graph optimisations and maps the weights), else optimising `model_source` and keeping the result
+    there for next time. Without `optimized`, as onnxruntime does it."""
+    import shutil
+
     cpu = ["CPUExecutionProvider"]
     if optimized is None:
         return ort.InferenceSession(model_source, so, providers=cpu)
@@ -251,26 +290,33 @@ def _cpu_session(ort: Any, model_source: str | bytes, so: Any, threads: int, opt
         ready.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             return ort.InferenceSession(str(optimized), ready, providers=cpu)
-        except Exception as error:  # damaged or from another build: made again below
-            log.warning("the optimised graph %s cannot be used (%s); making it again", optimized.name,
+        except Exception as error:  # damaged, its weights missing, or from another build: made again below
+            log.warning("the optimised graph %s cannot be used (%s); making it again", optimized.parent.name,
                         str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
-    partial = optimized.with_name(f"{optimized.name}.{os.getpid()}.partial")
-    so.optimized_model_filepath = str(partial)
+    folder = optimized.parent
+    built = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
     try:
-        session = ort.InferenceSession(model_source, so, providers=cpu)
-    except Exception as error:  # writing the optimised graph failed (a full disk), or the graph is bad
-        log.info("cannot keep the optimised graph %s: %s", optimized.name, str(error).strip()[:200])
-        partial.unlink(missing_ok=True)
-        so.optimized_model_filepath = ""
+        shutil.rmtree(built, ignore_errors=True)
+        built.mkdir(parents=True)
+    except OSError as error:  # a read-only cache: optimise at every load
+        log.info("cannot keep the optimised graph %s: %s", folder.name, error)
         return ort.InferenceSession(model_source, so, providers=cpu)
-    finally:
-        so.optimized_model_filepath = ""
+    building = _session_options(ort, threads)
+    building.optimized_model_filepath = str(built / optimized.name)
+    building.add_session_config_entry("session.optimized_model_external_initializers_file_name",
+                                      OPTIMIZED_WEIGHTS)
     try:
-        os.replace(partial, optimized)  # whole or not at all: another process may be reading it
-        _forget_older_optimized(optimized)
-    except OSError as error:  # a read-only cache or a full disk: next time optimises again
-        log.info("cannot keep the optimised graph %s: %s", optimized.name, error)
-        partial.unlink(missing_ok=True)
+        session = ort.InferenceSession(model_source, building, providers=cpu)
+    except Exception as error:  # writing the optimised graph failed (a full disk), or the graph is bad
+        log.info("cannot keep the optimised graph %s: %s", folder.name, str(error).strip()[:200])
+        shutil.rmtree(built, ignore_errors=True)
+        return ort.InferenceSession(model_source, so, providers=cpu)
+    try:
+        _keep_optimized(built, folder)
+        _forget_older_optimized(folder)
+    except OSError as error:  # a full disk or another process's copy in place: next time loads that one
+        log.info("cannot keep the optimised graph %s: %s", folder.name, error)
+        shutil.rmtree(built, ignore_errors=True)
     return session
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -421,22 +422,39 @@ def test_blocked_attention_matches_dense_and_reference(window_size: int, tmp_pat
 
 # --- the optimised graph kept for the next start -------------------------------------------------
 def test_the_optimised_graph_is_kept_reused_and_remade_when_damaged(random_codecs, caplog):
-    """The first CPU session keeps its optimised graph in the cache; the next load uses it (no optimising),
-    decodes bit for bit the same; a damaged one is made again; one for an older key is removed."""
+    """The first CPU session keeps its optimised graph in the cache, its weights in a file beside it; the
+    next load uses it (no optimising) and decodes bit for bit the same; a damaged graph or weights file is
+    made again; what older versions or another key left, and abandoned builds, are removed."""
+    import os
+    import shutil
+
     from miodesk import paths
-    from miodesk.runtime import optimized_graph_path
+    from miodesk.runtime import OPTIMIZED_WEIGHTS, optimized_graph_path
 
     _, first = random_codecs["v2_44k"]
     source = first.onnx_path
     kept = optimized_graph_path(source)
-    stale = kept.with_name(f"{source.stem}.cpu-000000000000.ort.onnx")  # as an older onnxruntime left it
-    stale.write_bytes(b"old")
-    kept.unlink(missing_ok=True)
+    cache = kept.parent.parent
+    single_file = cache / f"{source.stem}.cpu-000000000000.ort.onnx"  # as an earlier version left it
+    single_file.write_bytes(b"old")
+    other_key = cache / f"{source.stem}.cpu-111111111111"  # as an older onnxruntime left it
+    other_key.mkdir(exist_ok=True)
+    (other_key / "graph.onnx").write_bytes(b"old")
+    abandoned = cache / f"{kept.parent.name}.999999.partial"  # a build whose process ended an hour ago
+    abandoned.mkdir(exist_ok=True)
+    os.utime(abandoned, (time.time() - 7200, time.time() - 7200))
+    under_way = cache / f"{kept.parent.name}.999998.partial"  # another process building now
+    under_way.mkdir(exist_ok=True)
+    shutil.rmtree(kept.parent, ignore_errors=True)
     tokens, voice = np.arange(24, dtype=np.int64) * 97 % 12800, _voice(3)
 
     made = CodecRuntime(source, provider="cpu", intra_op_threads=1)
-    assert kept.is_file() and kept.parent == paths.onnx_cache_dir() and not stale.exists()
-    assert not list(kept.parent.glob("*.partial"))
+    weights = kept.with_name(OPTIMIZED_WEIGHTS)
+    assert kept.is_file() and cache == paths.onnx_cache_dir()
+    assert weights.stat().st_size > 10 * kept.stat().st_size  # the weights are not inside the graph
+    assert not single_file.exists() and not other_key.exists() and not abandoned.exists()
+    assert [p.name for p in cache.glob("*.partial")] == [under_way.name]
+    under_way.rmdir()
     stamp = kept.stat().st_mtime_ns
     reused = CodecRuntime(source, provider="cpu", intra_op_threads=1)
     assert kept.stat().st_mtime_ns == stamp  # read, not written again
@@ -444,11 +462,15 @@ def test_the_optimised_graph_is_kept_reused_and_remade_when_damaged(random_codec
     expected = made.decode(tokens, voice)
     np.testing.assert_array_equal(reused.decode(tokens, voice), expected)
 
-    kept.write_bytes(b"not a graph")
-    with caplog.at_level(logging.WARNING, logger="miodesk.runtime"):
-        remade = CodecRuntime(source, provider="cpu", intra_op_threads=1)
-    assert "cannot be used" in caplog.text and kept.stat().st_size > 1000
-    np.testing.assert_array_equal(remade.decode(tokens, voice), expected)
+    for damaged, what in ((kept, b"not a graph"), (weights, weights.read_bytes()[:1000])):
+        damaged.write_bytes(what)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="miodesk.runtime"):
+            remade = CodecRuntime(source, provider="cpu", intra_op_threads=1)
+        assert "cannot be used" in caplog.text, damaged.name
+        assert kept.stat().st_size > 1000 and weights.stat().st_size > 10 * kept.stat().st_size
+        assert not list(cache.glob("*.partial"))
+        np.testing.assert_array_equal(remade.decode(tokens, voice), expected)
 
 
 def test_without_a_cache_folder_the_graph_still_loads(random_codecs, monkeypatch):
@@ -463,14 +485,16 @@ def test_without_a_cache_folder_the_graph_still_loads(random_codecs, monkeypatch
 
 
 def test_a_cache_that_cannot_be_written_still_loads(random_codecs, monkeypatch):
+    import shutil
+
     from miodesk.runtime import optimized_graph_path
 
     _, first = random_codecs["24k"]
     kept = optimized_graph_path(first.onnx_path)
-    kept.unlink(missing_ok=True)
+    shutil.rmtree(kept.parent, ignore_errors=True)
     monkeypatch.setattr("miodesk.runtime.os.replace", lambda *_: (_ for _ in ()).throw(OSError(28, "No space")))
     runtime = CodecRuntime(first.onnx_path, provider="cpu", intra_op_threads=1)
-    assert not kept.exists() and not list(kept.parent.glob("*.partial"))
+    assert not kept.parent.exists() and not list(kept.parent.parent.glob("*.partial"))
     tokens, voice = np.arange(8, dtype=np.int64), _voice(1)
     np.testing.assert_array_equal(runtime.decode(tokens, voice), first.decode(tokens, voice))
 

@@ -338,13 +338,13 @@ def _document_to_read(args: argparse.Namespace, split_quotes: bool = False) -> t
     return document, utterances
 
 
-def _reading_engine(args: argparse.Namespace, server):
+def _reading_engine(args: argparse.Namespace, server, codec_in_background: bool = False):
     from miodesk.runtime import ThreadPlan
     from miodesk.tts.engine import SpeechEngine
 
     return SpeechEngine(model_path=args.model, codec_path=args.codec, provider=args.provider,
                         thread_plan=ThreadPlan.for_reading(),  # the LLM runs ahead while the codec decodes
-                        llm_server=server)
+                        llm_server=server, codec_in_background=codec_in_background)
 
 
 def _export_request(args: argparse.Namespace, document: Document, utterances: list[Utterance],
@@ -407,8 +407,13 @@ def run_read(args: argparse.Namespace) -> int:
     server = _llm_server(args)
     document, utterances = _document_to_read(args)
     voice, voices = _voices_by_language(args, utterances, main_language(utterances))
-    engine = _reading_engine(args, server)
-    sink = AudioPlayer(engine.sample_rate, device=args.device, volume=args.volume)
+    # The first sentence's codes are generated while the codec finishes loading: sooner to first sound.
+    engine = _reading_engine(args, server, codec_in_background=True)
+    try:
+        sink = AudioPlayer(engine.sample_rate, device=args.device, volume=args.volume)
+    except BaseException:
+        engine.wait_for_codec()
+        raise
     errors: list[str] = []
     show = _reading_printer(errors)
     session = ReadingSession(
@@ -437,6 +442,7 @@ def run_read(args: argparse.Namespace) -> int:
     finally:
         session.stop()
         sink.close()
+        engine.wait_for_codec()
     if errors:
         raise MioDeskError(
             f"{errors[0]} (stopped at character {session.position}; continue with --from-char {session.position})"

@@ -9,6 +9,7 @@ import os
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,9 +118,15 @@ class CodecRuntime:
     `decode` may be called from several threads at once (the window's reading and the speech server):
     it keeps no state between calls, and onnxruntime's `InferenceSession.run` is thread-safe, except
     under DirectML, which cannot run one session on two threads; there the runs take turns.
+
+    With `open_now=False` the constructor reads only the graph's metadata (sample rate, sizes) and the
+    session, the slow part, is opened by a later `open()`, which the caller may run on another thread
+    while it gets on with the speech model: `session`, `provider`, `fallback_reason` and `decode` wait
+    for it, and raise its error (ModelError) when it failed.
     """
 
-    def __init__(self, onnx_path: Path, provider: Provider | str = Provider.AUTO, *, intra_op_threads: int) -> None:
+    def __init__(self, onnx_path: Path, provider: Provider | str = Provider.AUTO, *, intra_op_threads: int,
+                 open_now: bool = True) -> None:
         self.onnx_path = Path(onnx_path)
         meta = read_decoder_metadata(self.onnx_path)
         try:
@@ -135,29 +142,73 @@ class CodecRuntime:
             raise ModelError(f"{self.onnx_path.name} has invalid decoder metadata.") from None
         self.variant = meta.get("variant", "")
         self.istft_in_graph = meta.get("istft", "graph") == "graph"
-
-        choice = Provider.parse(provider)
+        self.requested_provider = Provider.parse(provider)
         self.threads = intra_op_threads
+        self._session: Any = None
+        self._provider = Provider.CPU
+        self._fallback_reason = ""
+        self._run_lock: AbstractContextManager[object] = nullcontext()
+        self._opened = threading.Event()
+        self._open_error: BaseException | None = None
+        if open_now:
+            self.open()
+
+    def open(self) -> None:
+        """Open the session (once; ModelError when no provider can load the graph)."""
+        if self._opened.is_set():
+            self._raise_open_error()
+            return
+        try:
+            self._open_session()
+        except BaseException as error:
+            self._open_error = error
+            raise
+        finally:
+            self._opened.set()
+
+    def _open_session(self) -> None:
+        choice = self.requested_provider
         try:
             optimized: Path | None = optimized_graph_path(self.onnx_path)
         except OSError as error:  # no cache folder can be made (a read-only home): optimise at every load
             log.info("no cache for the optimised graph: %s", error)
             optimized = None
-        self.session, self.provider, reasons = open_session(self.onnx_path, choice, intra_op_threads,
-                                                            f"decoder graph {self.onnx_path.name}",
-                                                            optimized=optimized)
-        self._run_lock: AbstractContextManager[object] = (
-            threading.Lock() if self.provider is Provider.DIRECTML else nullcontext()
-        )
+        self._session, self._provider, reasons = open_session(self.onnx_path, choice, self.threads,
+                                                              f"decoder graph {self.onnx_path.name}",
+                                                              optimized=optimized)
+        if self._provider is Provider.DIRECTML:
+            self._run_lock = threading.Lock()
         # why a faster provider was not used ("" when the requested one runs); for doctor/UI
-        self.fallback_reason = "; ".join(reasons) if choice is not Provider.CPU else ""
-        if self.fallback_reason:
+        self._fallback_reason = "; ".join(reasons) if choice is not Provider.CPU else ""
+        if self._fallback_reason:
             # An explicit request that cannot be met is a WARNING. Under "auto" it is INFO: every
             # CPU-only Linux install has onnxruntime-gpu (see pyproject), so CUDA failing is normal.
             level = logging.INFO if choice is Provider.AUTO else logging.WARNING
-            log.log(level, "Codec decoder runs on %s: %s.", self.provider.upper(), self.fallback_reason)
-        log.info("Codec decoder %s on %s, %d intra-op threads", self.onnx_path.name, self.provider,
-                 intra_op_threads)
+            log.log(level, "Codec decoder runs on %s: %s.", self._provider.upper(), self._fallback_reason)
+        log.info("Codec decoder %s on %s, %d intra-op threads", self.onnx_path.name, self._provider, self.threads)
+
+    def _wait_opened(self) -> None:
+        self._opened.wait()
+        self._raise_open_error()
+
+    def _raise_open_error(self) -> None:
+        if self._open_error is not None:
+            raise self._open_error.with_traceback(None)
+
+    @property
+    def session(self) -> Any:
+        self._wait_opened()
+        return self._session
+
+    @property
+    def provider(self) -> Provider:
+        self._wait_opened()
+        return self._provider
+
+    @property
+    def fallback_reason(self) -> str:
+        self._wait_opened()
+        return self._fallback_reason
 
     # ------------------------------------------------------------------------------------------
     def stft_length_for(self, n_tokens: int, speed: float = 1.0) -> int:
@@ -196,8 +247,9 @@ class CodecRuntime:
         tok, vec = self._check(tokens, voice, speed)
         length = max(1, frames if frames is not None else self.stft_length_for(len(tok), float(speed)))
         feeds = {"tokens": tok, "voice": vec, "stft_length": np.array(length, dtype=np.int64)}
+        session = self.session  # waits for a session opened on another thread
         with self._run_lock:
-            out = self.session.run(None, feeds)[0]
+            out = session.run(None, feeds)[0]
         if not self.istft_in_graph:
             out = istft(out, self.n_fft, self.hop_length)
         return np.ascontiguousarray(out, dtype=np.float32).reshape(-1)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CODES_PER_SECOND = 25
+CODEC_LOAD_WAIT_S = 120.0  # the longest a codec's background load is waited for at exit
 
 
 def llm_gpu_layers(provider: Provider | str, offload_supported: bool) -> int:
@@ -88,10 +89,16 @@ class SpeechEngine:
         codec_threads: int | None = None,
         thread_plan: ThreadPlan | None = None,
         llm_server: ServerConfig | None = None,
+        codec_in_background: bool = False,
     ) -> None:
         """`thread_plan` gives every model its threads (default: one utterance at a time, where the LLM
         and the codec take turns, so each may use every core); `llm_threads` and `codec_threads`
-        (settings, command line) override it, clamped to this machine's cores."""
+        (settings, command line) override it, clamped to this machine's cores.
+
+        With `codec_in_background` the engine is ready once the local speech model is: the codec goes
+        on loading on a thread of its own, so a reading can start generating meanwhile and only its
+        first decode waits (a codec that fails to load then fails that decode, with the same message).
+        Without a local model (`llm_server`) the codec is loaded before the engine is ready."""
         from miodesk.tts.codec import CodecRuntime, ensure_decoder
 
         self.provider = Provider.parse(provider)
@@ -116,44 +123,77 @@ class SpeechEngine:
             self.llm_location = f"the server {llm_server.label()} ({remote.server_kind})"
             model_detail = f"{remote.model_name} ({remote.server_kind})"
         llm_ready = time.perf_counter()
+        self.load_timings: dict[str, float] = {"llm_load_s": llm_ready - started}
 
-        # The local model loads on a thread while the codec loads here: both are mostly native code that
-        # lets go of the GIL, and on two cores that halves the wait (the LLM's load is mostly its weights'
-        # repacking, the codec's its graph's optimisation).
+        # The local model loads on a thread while the codec loads here (or on a thread of its own, in
+        # the background): both are mostly native code that lets go of the GIL, and on two cores that
+        # halves the wait (the LLM's load is mostly its weights' repacking, the codec's its weights'
+        # packing for onnxruntime's kernels).
         local_load = _LocalModelLoad(local_model, self.provider, self.thread_plan) if local_model else None
+        lent = self.thread_plan.lendable_codec_threads
+        # Made before either loads: a codec loading in the background holds it as a decode would.
+        loan = CoreLoan(self.thread_plan.llm_threads, lent) if lent and local_load is not None else None
         try:
             decoder_path = ensure_decoder(codec_path)
             self.codec = CodecRuntime(decoder_path, provider=self.provider,
-                                      intra_op_threads=self.thread_plan.codec_threads)
-            self.codec.warm_up()
+                                      intra_op_threads=self.thread_plan.codec_threads, open_now=False)
         except BaseException:
             if local_load is not None:
                 local_load.discard()
             raise
+        self.codec_loading: threading.Thread | None = None
+        self.codec_ready_at: float | None = None  # time.time() when the codec was ready to decode
+        if codec_in_background and local_load is not None:
+            self.codec_loading = threading.Thread(target=self._open_codec, args=(loan, llm_ready, True),
+                                                  name="codec-load", daemon=True)
+            self.codec_loading.start()
+        else:
+            try:
+                self._open_codec(loan, llm_ready, False)
+            except BaseException:
+                if local_load is not None:
+                    local_load.discard()
+                raise
         codec_loaded = time.perf_counter()
-        self.load_timings = {"codec_load_s": codec_loaded - llm_ready, "llm_load_s": llm_ready - started}
         if local_load is not None and local_model is not None:
             local = local_load.result()
             self.llm = local
             self.llm_on_gpu = local_load.gpu_layers != 0
-            lent = self.thread_plan.lendable_codec_threads
-            if lent and not self.llm_on_gpu and self.codec.provider is Provider.CPU:
-                self.core_loan = CoreLoan(self.thread_plan.llm_threads, lent)
-                local.core_loan = self.core_loan
+            if loan is not None and not self.llm_on_gpu:
+                self.core_loan = loan
+                local.core_loan = loan
             self.model_name = local_model.stem
             self.llm_location = "the GPU" if self.llm_on_gpu else "the CPU"
             model_detail = f"{local_model.name} ({local.architecture})"
             self.load_timings["llm_load_s"] = local_load.seconds
             self.load_timings["llm_wait_s"] = time.perf_counter() - codec_loaded  # beyond the codec's load
-        log.info(
-            "engine ready: model %s on %s, codec %s on %s, %s, %s",
-            model_detail,
-            self.llm_location,
-            decoder_path.name,
-            self.codec.provider,
-            self.load_timings,
-            self.thread_plan,
-        )
+        log.info("engine ready: model %s on %s, codec %s%s, %s, %s", model_detail, self.llm_location,
+                 decoder_path.name, " (loading)" if self.codec_loading else f" on {self.codec.provider}",
+                 self.load_timings, self.thread_plan)
+
+    def _open_codec(self, loan: CoreLoan | None, since: float, in_background: bool) -> None:
+        """Open the codec's session and warm it up; the LLM borrows none of its threads meanwhile (the
+        load uses them), nor ever when the codec runs on a GPU. In the background an error is kept by
+        the codec for its first decode to raise (the user hears of it there, once)."""
+        try:
+            with codec_decoding(loan):
+                self.codec.open()
+                self.codec.warm_up()
+                if loan is not None and self.codec.provider is not Provider.CPU:
+                    loan.withdraw()
+        except Exception as error:
+            if not in_background:
+                raise
+            log.info("the codec failed to load; its first decode will say so: %s", error)
+            return
+        self.load_timings["codec_load_s"] = time.perf_counter() - since
+        self.codec_ready_at = time.time()
+
+    def wait_for_codec(self, timeout: float = CODEC_LOAD_WAIT_S) -> None:
+        """Wait for a codec loading in the background, before the process exits (one that ends in the
+        middle of onnxruntime's load can crash on the way out)."""
+        if self.codec_loading is not None:
+            self.codec_loading.join(timeout)
 
     @property
     def model_label(self) -> str:

@@ -136,6 +136,10 @@ class CoreLoan:
             with self._lock:
                 self._decodes -= 1
 
+    def withdraw(self) -> None:
+        """Lend nothing from now on (the codec turned out to run on a GPU: its threads are not spare)."""
+        self.lent = 0
+
     def llm_threads(self) -> int:
         """Threads for the LLM's next token."""
         return self.own if self._decodes else self.own + self.lent

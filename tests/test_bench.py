@@ -81,6 +81,9 @@ def test_bench_json_quick_on_tiny_models(miodesk_home: Path) -> None:
     assert "error" not in startup["window"], startup["window"]
     assert 0 < startup["process_start_to_window_shown_s"] < 60
     assert startup["llm_load_s"] > 0 and startup["codec_load_s"] > 0
+    # the workers start from compiled modules, as an installed app does (not recompiling MioDesk each time)
+    assert report["bytecode"] == "compiled, as installed"
+    assert list((REPO_ROOT / "miodesk" / "tts" / "__pycache__").glob("engine.*.pyc"))
     # the generated models are cached: a second run does not build them again
     cached = sorted(p.name for p in (miodesk_home / "cache" / "bench").iterdir())
     assert any(name.endswith(".gguf") for name in cached) and any(name.endswith(".onnx") for name in cached)

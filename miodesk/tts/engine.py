@@ -156,7 +156,11 @@ class SpeechEngine:
                 raise
         codec_loaded = time.perf_counter()
         if local_load is not None and local_model is not None:
-            local = local_load.result()
+            try:
+                local = local_load.result()
+            except BaseException:
+                self.wait_for_codec()  # not exiting in the middle of onnxruntime's load
+                raise
             self.llm = local
             self.llm_on_gpu = local_load.gpu_layers != 0
             if loan is not None and not self.llm_on_gpu:
@@ -174,7 +178,7 @@ class SpeechEngine:
     def _open_codec(self, loan: CoreLoan | None, since: float, in_background: bool) -> None:
         """Open the codec's session and warm it up; the LLM borrows none of its threads meanwhile (the
         load uses them), nor ever when the codec runs on a GPU. In the background an error is kept by
-        the codec for its first decode to raise (the user hears of it there, once)."""
+        the codec for its first decode to raise, which is where the user hears of it."""
         try:
             with codec_decoding(loan):
                 self.codec.open()

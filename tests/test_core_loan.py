@@ -100,3 +100,26 @@ def test_a_pipelined_reading_lends_the_codec_threads(tmp_path: Path) -> None:
     assert session.wait(120)
     plain.close()
     assert np.array_equal(soundfile.read(tmp_path / "loan.wav")[0], soundfile.read(tmp_path / "plain.wav")[0])
+
+
+def test_a_prompt_read_during_a_decode_keeps_to_the_llm_threads(model: Path) -> None:
+    """A prompt takes every core (the batch threads) unless a decode runs, or the codec loads: then only
+    the LLM's own, not one that would wait on the codec's core at every step. Results are the same."""
+    with MioLLM(model, n_threads=1, n_threads_batch=2) as llm:
+        expected = list(llm.generate("A prompt read.", SamplingParams(seed=2, max_tokens=12)))
+        loan = CoreLoan(own=1, lent=1)
+        llm.core_loan = loan
+        seen: list[int] = []
+        real_eval_prompt = llm._eval_prompt
+
+        def noted(prompt: list[int]) -> None:
+            seen.append(llama_cpp.llama_n_threads_batch(llm._ctx))
+            real_eval_prompt(prompt)
+
+        llm._eval_prompt = noted  # type: ignore[method-assign]
+        idle = list(llm.generate("A prompt read.", SamplingParams(seed=2, max_tokens=12)))
+        with loan.decoding():
+            during = list(llm.generate("A prompt read.", SamplingParams(seed=2, max_tokens=12)))
+        assert seen == [2, 1]
+        assert idle == during == expected
+        assert llama_cpp.llama_n_threads_batch(llm._ctx) == 2  # every core again for the next prompt

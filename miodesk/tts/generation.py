@@ -144,6 +144,12 @@ class CoreLoan:
         """Threads for the LLM's next token."""
         return self.own if self._decodes else self.own + self.lent
 
+    def prompt_threads(self, all_threads: int) -> int:
+        """Threads for reading a prompt, which otherwise takes `all_threads` (every core): its own only
+        while a decode runs (or the codec loads), whose core a thread of it would wait for at every
+        step, and keep that core from the codec meanwhile."""
+        return self.own if self._decodes else all_threads
+
 
 def codec_decoding(loan: CoreLoan | None) -> AbstractContextManager[None]:
     """Around a codec decode: the LLM hands back the codec's threads it borrows, if any (`CoreLoan`)."""

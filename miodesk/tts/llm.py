@@ -608,11 +608,18 @@ class Generation(Iterator[int]):
         chain = llm._make_sampler(self.params, self._restrict)
         try:
             t0 = time.perf_counter()
-            llm._reset_context()
-            llm._eval_prompt(self.prompt)
-            self.prompt_seconds = time.perf_counter() - t0
             ctx, sample, eog, id_to_code = llm._ctx, lc.llama_sampler_sample, llm._gen_eog_ids, llm._gen_id_to_code
             loan, threads, batch_threads = llm.core_loan, llm.n_threads, llm._load_args["n_threads_batch"]
+            prompt_threads = loan.prompt_threads(batch_threads) if loan is not None else batch_threads
+            if prompt_threads != batch_threads:
+                lc.llama_set_n_threads(ctx, threads, prompt_threads)
+            try:
+                llm._reset_context()
+                llm._eval_prompt(self.prompt)
+            finally:
+                if prompt_threads != batch_threads:
+                    lc.llama_set_n_threads(ctx, threads, batch_threads)
+            self.prompt_seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
             while True:
                 if cancel is not None and cancel.is_set():

@@ -119,14 +119,14 @@ class CodecRuntime:
     it keeps no state between calls, and onnxruntime's `InferenceSession.run` is thread-safe, except
     under DirectML, which cannot run one session on two threads; there the runs take turns.
 
-    With `open_now=False` the constructor reads only the graph's metadata (sample rate, sizes) and the
-    session, the slow part, is opened by a later `open()`, which the caller may run on another thread
+    With `load_now=False` the constructor reads only the graph's metadata (sample rate, sizes) and the
+    session, the slow part, is opened by a later `load()`, which the caller may run on another thread
     while it gets on with the speech model: `session`, `provider`, `fallback_reason` and `decode` wait
     for it, and raise its error (ModelError) when it failed.
     """
 
     def __init__(self, onnx_path: Path, provider: Provider | str = Provider.AUTO, *, intra_op_threads: int,
-                 open_now: bool = True) -> None:
+                 load_now: bool = True) -> None:
         self.onnx_path = Path(onnx_path)
         meta = read_decoder_metadata(self.onnx_path)
         try:
@@ -150,10 +150,10 @@ class CodecRuntime:
         self._run_lock: AbstractContextManager[object] = nullcontext()
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
-        if open_now:
-            self.open()
+        if load_now:
+            self.load()
 
-    def open(self) -> None:
+    def load(self) -> None:
         """Open the session (once; ModelError when no provider can load the graph)."""
         if self._opened.is_set():
             self._raise_open_error()

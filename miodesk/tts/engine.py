@@ -136,7 +136,7 @@ class SpeechEngine:
         try:
             decoder_path = ensure_decoder(codec_path)
             self.codec = CodecRuntime(decoder_path, provider=self.provider,
-                                      intra_op_threads=self.thread_plan.codec_threads, open_now=False)
+                                      intra_op_threads=self.thread_plan.codec_threads, load_now=False)
         except BaseException:
             if local_load is not None:
                 local_load.discard()
@@ -181,7 +181,7 @@ class SpeechEngine:
         the codec for its first decode to raise, which is where the user hears of it."""
         try:
             with codec_decoding(loan):
-                self.codec.open()
+                self.codec.load()
                 self.codec.warm_up()
                 if loan is not None and self.codec.provider is not Provider.CPU:
                     loan.withdraw()

@@ -395,10 +395,7 @@ def run_export_command(args: argparse.Namespace) -> int:
 
 
 def run_read(args: argparse.Namespace) -> int:
-    from miodesk.audio.player import AudioPlayer
     from miodesk.reading_state import main_language
-    from miodesk.tts.reader import ReadingSession
-    from miodesk.tts.streaming import ChunkPlan
 
     if args.output is not None:
         return _render_reading(args)
@@ -410,10 +407,19 @@ def run_read(args: argparse.Namespace) -> int:
     # The first sentence's codes are generated while the codec finishes loading: sooner to first sound.
     engine = _reading_engine(args, server, codec_in_background=True)
     try:
-        sink = AudioPlayer(engine.sample_rate, device=args.device, volume=args.volume)
-    except BaseException:
+        return _play_reading(args, engine, document, utterances, voice, voices)
+    finally:
         engine.wait_for_codec()
-        raise
+
+
+def _play_reading(args: argparse.Namespace, engine, document: Document, utterances: list[Utterance],
+                  voice: Voice, voices: dict[str, Voice]) -> int:
+    """`read` through the speakers: the sentences printed as they start, Ctrl+C stops with the place."""
+    from miodesk.audio.player import AudioPlayer
+    from miodesk.tts.reader import ReadingSession
+    from miodesk.tts.streaming import ChunkPlan
+
+    sink = AudioPlayer(engine.sample_rate, device=args.device, volume=args.volume)
     errors: list[str] = []
     show = _reading_printer(errors)
     session = ReadingSession(
@@ -442,7 +448,6 @@ def run_read(args: argparse.Namespace) -> int:
     finally:
         session.stop()
         sink.close()
-        engine.wait_for_codec()
     if errors:
         raise MioDeskError(
             f"{errors[0]} (stopped at character {session.position}; continue with --from-char {session.position})"

@@ -156,7 +156,7 @@ class CodecRuntime:
     def load(self) -> None:
         """Open the session (once; ModelError when no provider can load the graph)."""
         if self._opened.is_set():
-            self._raise_open_error()
+            self._wait_opened()  # raises the first attempt's error
             return
         try:
             self._open_session()
@@ -189,9 +189,6 @@ class CodecRuntime:
 
     def _wait_opened(self) -> None:
         self._opened.wait()
-        self._raise_open_error()
-
-    def _raise_open_error(self) -> None:
         if self._open_error is not None:
             raise self._open_error.with_traceback(None)
 

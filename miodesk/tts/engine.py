@@ -133,27 +133,22 @@ class SpeechEngine:
         lent = self.thread_plan.lendable_codec_threads
         # Made before either loads: a codec loading in the background holds it as a decode would.
         loan = CoreLoan(self.thread_plan.llm_threads, lent) if lent and local_load is not None else None
+        self.codec_loading: threading.Thread | None = None
+        self.codec_ready_at: float | None = None  # time.time() when the codec was ready to decode
         try:
             decoder_path = ensure_decoder(codec_path)
             self.codec = CodecRuntime(decoder_path, provider=self.provider,
                                       intra_op_threads=self.thread_plan.codec_threads, load_now=False)
+            if codec_in_background and local_load is not None:
+                self.codec_loading = threading.Thread(target=self._open_codec_in_background, args=(loan, llm_ready),
+                                                      name="codec-load", daemon=True)
+                self.codec_loading.start()
+            else:
+                self._open_codec(loan, llm_ready)
         except BaseException:
             if local_load is not None:
                 local_load.discard()
             raise
-        self.codec_loading: threading.Thread | None = None
-        self.codec_ready_at: float | None = None  # time.time() when the codec was ready to decode
-        if codec_in_background and local_load is not None:
-            self.codec_loading = threading.Thread(target=self._open_codec, args=(loan, llm_ready, True),
-                                                  name="codec-load", daemon=True)
-            self.codec_loading.start()
-        else:
-            try:
-                self._open_codec(loan, llm_ready, False)
-            except BaseException:
-                if local_load is not None:
-                    local_load.discard()
-                raise
         codec_loaded = time.perf_counter()
         if local_load is not None and local_model is not None:
             try:
@@ -175,23 +170,24 @@ class SpeechEngine:
                  decoder_path.name, " (loading)" if self.codec_loading else f" on {self.codec.provider}",
                  self.load_timings, self.thread_plan)
 
-    def _open_codec(self, loan: CoreLoan | None, since: float, in_background: bool) -> None:
+    def _open_codec(self, loan: CoreLoan | None, since: float) -> None:
         """Open the codec's session and warm it up; the LLM borrows none of its threads meanwhile (the
-        load uses them), nor ever when the codec runs on a GPU. In the background an error is kept by
-        the codec for its first decode to raise, which is where the user hears of it."""
-        try:
-            with codec_decoding(loan):
-                self.codec.load()
-                self.codec.warm_up()
-                if loan is not None and self.codec.provider is not Provider.CPU:
-                    loan.withdraw()
-        except Exception as error:
-            if not in_background:
-                raise
-            log.info("the codec failed to load; its first decode will say so: %s", error)
-            return
+        load uses them), nor ever when the codec runs on a GPU."""
+        with codec_decoding(loan):
+            self.codec.load()
+            self.codec.warm_up()
+            if loan is not None and self.codec.provider is not Provider.CPU:
+                loan.withdraw()
         self.load_timings["codec_load_s"] = time.perf_counter() - since
         self.codec_ready_at = time.time()
+
+    def _open_codec_in_background(self, loan: CoreLoan | None, since: float) -> None:
+        """`_open_codec` on the codec's own thread: an error is kept by the codec for its first decode to
+        raise, which is where the user hears of it."""
+        try:
+            self._open_codec(loan, since)
+        except Exception as error:
+            log.info("the codec failed to load; its first decode will say so: %s", error)
 
     def wait_for_codec(self, timeout: float = CODEC_LOAD_WAIT_S) -> None:
         """Wait for a codec loading in the background, before the process exits (one that ends in the

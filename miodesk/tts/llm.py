@@ -606,19 +606,14 @@ class Generation(Iterator[int]):
     ) -> Generator[int, None, None]:
         lc = llm._lc
         chain = llm._make_sampler(self.params, self._restrict)
+        ctx, sample, eog, id_to_code = llm._ctx, lc.llama_sampler_sample, llm._gen_eog_ids, llm._gen_id_to_code
+        loan, threads, batch_threads = llm.core_loan, llm.n_threads, llm._load_args["n_threads_batch"]
         try:
             t0 = time.perf_counter()
-            ctx, sample, eog, id_to_code = llm._ctx, lc.llama_sampler_sample, llm._gen_eog_ids, llm._gen_id_to_code
-            loan, threads, batch_threads = llm.core_loan, llm.n_threads, llm._load_args["n_threads_batch"]
-            prompt_threads = loan.prompt_threads(batch_threads) if loan is not None else batch_threads
-            if prompt_threads != batch_threads:
-                lc.llama_set_n_threads(ctx, threads, prompt_threads)
-            try:
-                llm._reset_context()
-                llm._eval_prompt(self.prompt)
-            finally:
-                if prompt_threads != batch_threads:
-                    lc.llama_set_n_threads(ctx, threads, batch_threads)
+            if loan is not None:  # while the codec works, the prompt keeps to the LLM's own threads
+                lc.llama_set_n_threads(ctx, threads, loan.prompt_threads(batch_threads))
+            llm._reset_context()
+            llm._eval_prompt(self.prompt)
             self.prompt_seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
             while True:
@@ -650,6 +645,6 @@ class Generation(Iterator[int]):
             self.generate_seconds += time.perf_counter() - t0
         finally:
             lc.llama_sampler_free(chain)
-            if loan is not None and threads != llm.n_threads:
-                lc.llama_set_n_threads(llm._ctx, llm.n_threads, batch_threads)
+            if loan is not None:  # its own threads for tokens, every core for the next prompt
+                lc.llama_set_n_threads(ctx, llm.n_threads, batch_threads)
 

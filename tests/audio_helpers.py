@@ -57,6 +57,22 @@ class MonitorRecorder:
         self._process.wait(timeout=5)
         self._reader.join(timeout=5)
 
+    def catch_up(self, seconds: float, timeout: float = 5.0) -> None:
+        """Record on until the recording holds `seconds` past now.
+
+        A sleep is not enough: under load the recorder's pipe lags behind the server, and what it had
+        not passed on when it is stopped would be missing from the end.
+        """
+        wanted_until = time.monotonic() + seconds
+        deadline = wanted_until + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                started = self._blocks[0][0] if self._blocks else wanted_until
+                recorded = sum(len(block) for _, block in self._blocks)
+            if recorded >= (wanted_until - started) * self.sample_rate and time.monotonic() >= wanted_until:
+                return
+            time.sleep(0.01)
+
     def audio(self) -> np.ndarray:
         with self._lock:
             return np.concatenate([block for _, block in self._blocks]) if self._blocks else np.zeros(0)

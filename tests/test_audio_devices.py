@@ -30,7 +30,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from audio_helpers import JackRecorder, MonitorRecorder, dominant_frequency, tone, voiced_runs, windows_found
+from audio_helpers import (
+    JackRecorder,
+    MonitorRecorder,
+    aligned_similarity,
+    dominant_frequency,
+    tone,
+    voiced_runs,
+    windows_found,
+)
 from conftest import GOLDEN, REPO_ROOT, CliResult, assert_one_line_error
 from gguf_fixtures import make_model
 
@@ -218,7 +226,7 @@ def test_miodesk_read_on_a_48khz_only_device_plays_the_same_speech_as_a_rendered
     with JackRecorder(jack_48k_device.server, DEVICE_RATE) as recorder:
         # Upper case: names match case-insensitively.
         result = run_miodesk(jack_48k_device.env, "read", "-", "--device", "ALSA_48K", "--stats", *common, stdin=text)
-        time.sleep(0.3)
+        recorder.catch_up(0.3)
     assert result.returncode == 0, result.stderr.decode()
     stats = json.loads(result.stdout.decode().splitlines()[-1])
     assert stats["underruns"] == 0
@@ -234,7 +242,11 @@ def test_miodesk_read_on_a_48khz_only_device_plays_the_same_speech_as_a_rendered
     spoken = voiced_runs(expected, DEVICE_RATE)
     recorded = voiced_runs(recording, DEVICE_RATE)
     end = int(spoken[-1][1] * DEVICE_RATE)
-    assert windows_found(heard, expected[end - 4800 : end], window=2400, slack=2048) == 1.0
+    # Looked for on its own (a period the server dropped earlier under load shifts it), near where it belongs.
+    last_word_end = expected[end - 4800 : end]
+    offset, _ = aligned_similarity(heard, expected)
+    near_the_end = heard[max(0, offset + end - 4800 - DEVICE_RATE) : offset + end + DEVICE_RATE]
+    assert aligned_similarity(near_the_end, last_word_end)[1] >= 0.98, (len(heard), offset, len(expected), end)
     length_expected = spoken[-1][1] - spoken[0][0]
     length_recorded = recorded[-1][1] - recorded[0][0]
     assert abs(length_recorded - length_expected) < 0.05 * length_expected, (length_recorded, length_expected)

@@ -176,7 +176,7 @@ def test_a_48khz_only_device_plays_44khz_audio_at_the_right_pitch_and_length(jac
     name = device.alsa_name if host_api == "alsa" else device.jack_name
     with JackRecorder(device.server, DEVICE_RATE) as recorder:
         played = run_child(device.env, "play", name, *map(str, FREQUENCIES))
-        time.sleep(0.3)
+        recorder.catch_up(0.3)
     recording = recorder.audio()
 
     # The device really refuses the codec's rate, and the player found the one it takes.
@@ -259,7 +259,7 @@ def test_miodesk_read_on_a_48khz_only_device_plays_the_same_speech_as_a_rendered
 def test_a_unicode_device_is_found_by_any_part_of_its_name_and_plays(unicode_device, query):
     with MonitorRecorder(44100, source=f"{unicode_device.sink}.monitor") as recorder:
         played = run_child(unicode_device.env, "play", query, "523.25", encoding="cp1252")
-        time.sleep(0.2)
+        recorder.catch_up(0.2)
     assert played["name"] == UNICODE_NAME
     assert played["device_rate"] == 44100  # PulseAudio takes the codec's rate: no resampling
     assert played["played_all"] and played["underruns"] == 0

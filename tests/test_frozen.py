@@ -452,7 +452,7 @@ def test_reads_a_sentence_live_to_the_speakers(frozen: FrozenBuild, frozen_env: 
     with MonitorRecorder(44100) as recorder:
         result = run_frozen(frozen, frozen_env, "read", document, "--voice", VOICE, "--model", speech_model,
                             "--codec", CODEC, "--provider", "cpu", "--seed", "4", "--stats")
-        time.sleep(0.3)
+        recorder.catch_up(0.3)
         recording = recorder.audio()
     assert result.returncode == 0, result.stderr
     assert "[0] Hello there." in result.stdout and "This is MioDesk reading a sentence aloud." in result.stdout

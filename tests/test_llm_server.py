@@ -129,7 +129,7 @@ def test_read_live_through_a_real_server(run_cli, llm_server, codec_and_voices_o
     doc.write_text(DOCUMENT, encoding="utf-8")
     with MonitorRecorder(44100) as recorder:
         result = run_cli("read", doc, "--seed", 4, "--stats", *server_flags(llm_server))
-        time.sleep(0.3)
+        recorder.catch_up(0.3)
         recording = recorder.audio()
     assert result.returncode == 0, result.stderr
     stats = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("{")))

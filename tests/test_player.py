@@ -40,7 +40,7 @@ def test_plays_in_order_without_gaps_and_fires_markers_when_audible(pulse_sink):
                     assert player.write(signal[start : start + 4410])
             player.end_of_audio()
             assert player.wait_until_played(timeout=10)
-            time.sleep(0.2)
+            recorder.catch_up(0.2)
         finally:
             player.close()
         recording = recorder.audio()
@@ -75,7 +75,7 @@ def test_pause_is_instant_and_resume_continues_the_same_sample(pulse_sink):
             writer.join()
             player.end_of_audio()
             assert player.wait_until_played(timeout=10)
-            time.sleep(0.2)
+            recorder.catch_up(0.2)
         finally:
             player.close()
         recording = recorder.audio()

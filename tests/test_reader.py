@@ -69,7 +69,7 @@ def test_reads_live_in_order_with_only_the_designed_pauses(engine, pulse_sink):
         try:
             session.start()
             assert session.wait(120)
-            time.sleep(0.3)
+            recorder.catch_up(0.3)
         finally:
             session.stop()
             player.close()

@@ -111,7 +111,7 @@ def test_fade_falls_evenly_to_silence_stays_silent_and_resume_restores_full_gain
             player.write(tone(450.0, 0.5, amplitude=0.8))
             player.end_of_audio()
             assert player.wait_until_played(timeout=10)
-            time.sleep(0.2)
+            recorder.catch_up(0.2)
         finally:
             player.close()
         recording = recorder.audio()
@@ -134,7 +134,8 @@ def test_fade_falls_evenly_to_silence_stays_silent_and_resume_restores_full_gain
     after = levels[begin + int(1.05 / window_s) :]
     back = int(np.argmax(after > 0.05))
     assert back * window_s > 1.0  # the tone went on for ~1.4 s more, unheard
-    assert np.all(after[:back] < 1e-3), float(after[:back].max())
+    # (The window just before `back` may straddle the new tone's first samples.)
+    assert np.all(after[: back - 1] < 1e-3), float(after[: back - 1].max())
     assert float(np.median(after[back + 2 : back + 15])) == pytest.approx(full, rel=0.05)
 
 
@@ -162,7 +163,7 @@ def test_fade_at_a_marker_starts_exactly_there_asked_ahead_or_once_queued(pulse_
             player.fade_out(0.02, at_marker=("spoken", 2))  # asked again: the same fade
             player.end_of_audio()
             assert player.wait_until_played(timeout=10)
-            time.sleep(0.2)
+            recorder.catch_up(0.2)
         finally:
             player.close()
         recording = recorder.audio()

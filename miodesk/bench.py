@@ -1280,6 +1280,76 @@ def measure_window_startup(repeats: int) -> dict[str, Any]:
             "samples_s": [round(t, 3) for t in times], "platform": platform}
 
 
+@contextlib.contextmanager
+def _miodesk_home(home: Path) -> Iterator[None]:
+    """MioDesk's folders under `home` for what this process writes there (the bench's own stay where they are)."""
+    before = os.environ.get("MIODESK_HOME")
+    os.environ["MIODESK_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MIODESK_HOME"]
+        else:
+            os.environ["MIODESK_HOME"] = before
+
+
+def measure_window_play(cfg: E2EConfig, repeats: int) -> dict[str, Any]:
+    """Process start → the first sentence heard after Play, in the window: `miodesk doc.txt` launched as a
+    user would, Play pressed (as the button does) once the window is shown and the document loaded.
+
+    The bench's models and a voice are set in a private MIODESK_HOME. Its first launch is not counted: it
+    fills the cache an installed app has (the codec's optimised graph). "Heard" is the moment the window
+    highlights the sentence, so the device's output latency is in it, which `cold_start_to_audio_s` (first
+    audio handed to the device) leaves out. Needs an audio output; without one the result says why.
+    """
+    import tempfile
+
+    from miodesk.settings import VOICE_MODE_SINGLE, Settings, save_settings
+    from miodesk.tts.voices import Voice, VoiceStore
+    from miodesk.ui.app import (
+        PLAY_PROBE_MARK,
+        PROBE_FAILED_MARK,
+        STARTUP_PROBE_ENV,
+        STARTUP_PROBE_MARK,
+        STARTUP_PROBE_PLAY,
+        has_display,
+    )
+
+    command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "miodesk"]
+    env = {**os.environ, STARTUP_PROBE_ENV: STARTUP_PROBE_PLAY}
+    platform = "display" if has_display() else "offscreen"
+    if platform == "offscreen":
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    shown, heard = [], []
+    with tempfile.TemporaryDirectory(prefix="miodesk-bench-home-") as folder:
+        home = Path(folder)
+        with _miodesk_home(home):
+            save_settings(Settings(model_path=cfg.model, codec_path=cfg.codec, provider=cfg.provider,
+                                   voice_mode=VOICE_MODE_SINGLE, voice="bench"))
+            VoiceStore().save(Voice("bench", _voice_vector(cfg.voice)))
+        document = home / "document.txt"
+        document.write_text(bench_text("en", 2), encoding="utf-8")
+        env["MIODESK_HOME"] = folder
+        for launch in range(repeats + 1):
+            started = time.time()
+            completed = subprocess.run([*command, str(document)], capture_output=True, text=True, encoding="utf-8",
+                                       errors="replace", env=env, timeout=180)
+            marks = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in completed.stdout.splitlines()
+                     if line.startswith("miodesk-") and " " in line}
+            if PROBE_FAILED_MARK in marks:
+                return {"error": f"the window could not play: {marks[PROBE_FAILED_MARK]}"}
+            if completed.returncode != 0 or PLAY_PROBE_MARK not in marks:
+                tail = (completed.stderr or completed.stdout).strip().splitlines()[-2:]
+                return {"error": f"the window heard nothing ({completed.returncode}): {' | '.join(tail)}"}
+            if launch:  # the first launch filled the cache
+                shown.append(float(marks[STARTUP_PROBE_MARK]) - started)
+                heard.append(float(marks[PLAY_PROBE_MARK]) - started)
+    return {"process_start_to_first_sentence_heard_s": round(_median(heard), 3),
+            "process_start_to_window_shown_s": round(_median(shown), 3),
+            "samples_s": [round(t, 3) for t in heard], "platform": platform}
+
+
 def parse_splits(text: str, cores: int) -> list[tuple[int, int]]:
     """"1+1,2+1" → [(1, 1), (2, 1)]; "auto" → every llm+codec split worth trying on `cores` cores."""
     if text == "auto":
@@ -2311,6 +2381,13 @@ def run_bench(args: argparse.Namespace) -> int:
         window = measure_window_startup(repeats=1 if tiny else 3)
         report.setdefault("startup", {})["window"] = window
         report["startup"]["process_start_to_window_shown_s"] = window.get("process_start_to_window_shown_s")
+        if server is None and local_model is not None:  # (the window's LLM server would be its settings')
+            print("startup: process start → first sentence heard after Play in the window ...", file=sys.stderr,
+                  flush=True)
+            played = measure_window_play(base, repeats=1 if tiny else 3)
+            report["startup"]["window_play"] = played
+            report["startup"]["process_start_to_first_sentence_heard_s"] = played.get(
+                "process_start_to_first_sentence_heard_s")
 
     if peers:
         _add_peers(report, args, peers, base, cores, repeats=1 if tiny else 2 if quick else 3)
@@ -2516,6 +2593,8 @@ def format_tables(report: dict[str, Any]) -> str:
                      f"codec load {st.get('codec_load_s')} s, LLM load {st.get('llm_load_s')} s, "
                      f"process start → engine ready {st.get('process_start_to_engine_ready_s')} s, "
                      f"codec ready {st.get('process_start_to_codec_ready_s')} s")
+        if "window_play" in st:
+            lines.append(f"Window: process start → first sentence heard after Play {_window_play(st['window_play'])}")
     lines += ["", "Headline: " + ", ".join(f"{k} {report.get(k)}" for k in (
         "ttfa_s", "rtf", "underruns", "peak_rss_mb", "llm_tokens_per_s", "codec_ms_per_audio_s"))]
     if "dictionary" in report:
@@ -2603,6 +2682,14 @@ def _startup_window(startup: dict[str, Any]) -> str:
     if startup.get("process_start_to_window_shown_s") is None:
         return "not measured"
     return f"{startup['process_start_to_window_shown_s']} s (median, {window.get('platform')})"
+
+
+def _window_play(played: dict[str, Any]) -> str:
+    if "error" in played:
+        return f"not measured ({played['error']})"
+    return (f"{played['process_start_to_first_sentence_heard_s']} s (median; window shown "
+            f"{played['process_start_to_window_shown_s']} s, Play pressed once the document loaded; "
+            f"the device's latency included)")
 
 
 def _fmt(value: float | None, digits: int) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import llm_server_fixtures
 import numpy as np
 import pytest
+from audio_helpers import MonitorRecorder, voiced_runs
 from conftest import CliResult, assert_one_line_error
 from llm_server_fixtures import API_KEY, free_port, start_llm_server
 
@@ -53,12 +54,14 @@ def one_report(result: CliResult) -> dict:
     return json.loads(lines[0])
 
 
-def test_bench_json_quick_on_tiny_models(miodesk_home: Path) -> None:
+def test_bench_json_quick_on_tiny_models(miodesk_home: Path, pulse_sink) -> None:
     env = dict(os.environ, MIODESK_HOME=str(miodesk_home))
-    completed = subprocess.run(
-        [sys.executable, "-m", "miodesk.bench", "--json", "--quick", "--tiny"],
-        capture_output=True, text=True, encoding="utf-8", env=env, cwd=REPO_ROOT, timeout=240,
-    )
+    # Only the window plays to a device (the other readings go to the bench's null sink).
+    with MonitorRecorder() as speakers:
+        completed = subprocess.run(
+            [sys.executable, "-m", "miodesk.bench", "--json", "--quick", "--tiny"],
+            capture_output=True, text=True, encoding="utf-8", env=env, cwd=REPO_ROOT, timeout=240,
+        )
     assert completed.returncode == 0, completed.stderr[-2000:]
     lines = [line for line in completed.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, completed.stdout  # exactly one JSON object
@@ -81,6 +84,12 @@ def test_bench_json_quick_on_tiny_models(miodesk_home: Path) -> None:
     assert "error" not in startup["window"], startup["window"]
     assert 0 < startup["process_start_to_window_shown_s"] < 60
     assert startup["llm_load_s"] > 0 and startup["codec_load_s"] > 0
+    # the app, launched with a document, read it aloud after Play: its first sentence was heard
+    played = startup["window_play"]
+    assert "error" not in played, played
+    assert 0 < played["process_start_to_window_shown_s"] < played["process_start_to_first_sentence_heard_s"] < 120
+    assert startup["process_start_to_first_sentence_heard_s"] == played["process_start_to_first_sentence_heard_s"]
+    assert voiced_runs(speakers.audio()), "the window's reading never reached the speakers"
     # the workers start from compiled modules, as an installed app does (not recompiling MioDesk each time)
     assert report["bytecode"] == "compiled, as installed"
     assert list((REPO_ROOT / "miodesk" / "tts" / "__pycache__").glob("engine.*.pyc"))

@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# `miodesk bench` sets this to time process start → window shown: the app prints the moment and quits.
+# `miodesk bench` sets this to time the start: the app prints the moments (a mark and time.time()) and
+# quits. Any value: once the window is shown. STARTUP_PROBE_PLAY: it then presses Play on the document
+# it opened, as soon as that is loaded, and quits once the first sentence is heard (highlighted).
 STARTUP_PROBE_ENV = "MIODESK_STARTUP_PROBE"
+STARTUP_PROBE_PLAY = "play"
 STARTUP_PROBE_MARK = "miodesk-window-shown"
+PLAY_PROBE_MARK = "miodesk-first-sentence-heard"
+PROBE_FAILED_MARK = "miodesk-probe-failed"
 
 
 @dataclass
@@ -129,23 +134,52 @@ class FileOpenEvents(QObject):
 
 
 class StartupProbe(QObject):
-    """For the bench: once the window is on screen (first expose, painted), print the time and quit."""
+    """For the bench: once the window is on screen (first expose, painted), print the time; then quit, or
+    with `press_play` press Play on the opened document and quit once its first sentence is heard."""
 
-    def __init__(self, app: QApplication, window: MainWindow) -> None:
+    def __init__(self, app: QApplication, parts: AppParts, press_play: bool = False) -> None:
         super().__init__(app)
-        self.app, self.window = app, window
+        self.app, self.parts, self.press_play = app, parts, press_play
+        self._played = self._ended = False
         app.installEventFilter(self)  # before show(): some platforms expose the window at once
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (event.type() == QEvent.Type.Expose and watched is self.window.windowHandle()
-                and self.window.windowHandle().isExposed()):
+        handle = self.parts.window.windowHandle()
+        if event.type() == QEvent.Type.Expose and watched is handle and handle.isExposed():
             self.app.removeEventFilter(self)
             QTimer.singleShot(0, self.report)  # after this expose has been painted
         return False
 
     def report(self) -> None:
         print(STARTUP_PROBE_MARK, time.time(), flush=True)
-        self.app.quit()
+        if not self.press_play:
+            self.app.quit()
+            return
+        controller = self.parts.controller
+        controller.utteranceStarted.connect(self._heard)
+        controller.errorOccurred.connect(self._failed)
+        controller.documentFailed.connect(self._failed)
+        if controller.loaded is None:
+            controller.documentLoaded.connect(lambda _loaded: self._play())
+        else:
+            self._play()
+
+    def _play(self) -> None:
+        if not self._played:  # once: a later document (none is expected) is not played again
+            self._played = True
+            self.parts.window.toggle_play()  # what the Play button and Space do
+
+    def _heard(self, *_sentence: int) -> None:
+        self._end(f"{PLAY_PROBE_MARK} {time.time()}")
+
+    def _failed(self, message: str) -> None:
+        self._end(f"{PROBE_FAILED_MARK} {' '.join(message.split())}")
+
+    def _end(self, line: str) -> None:
+        if not self._ended:  # the first sentence heard or the first error: what follows is not measured
+            self._ended = True
+            print(line, flush=True)
+            self.parts.window.quit()  # the app's own way out: the reading stops, the device closes
 
 
 def bring_to_front(window: MainWindow) -> None:
@@ -213,9 +247,10 @@ def run_app(argv: list[str] | None = None) -> int:
     server.readRequested.connect(reader.read)
     server.start()
     FileOpenEvents(app, parts)
-    probing = bool(os.environ.get(STARTUP_PROBE_ENV))
-    if probing:
-        StartupProbe(app, parts.window)
+    probe = os.environ.get(STARTUP_PROBE_ENV, "")
+    probing = bool(probe) and probe != STARTUP_PROBE_PLAY  # playing, the models load as they always do
+    if probe:
+        StartupProbe(app, parts, press_play=probe == STARTUP_PROBE_PLAY)
     parts.tray.show()
     if not (read and parts.tray.available()):  # `--read-selection` with none running starts in the tray
         parts.window.show()

@@ -248,7 +248,7 @@ def run_app(argv: list[str] | None = None) -> int:
     server.start()
     FileOpenEvents(app, parts)
     probe = os.environ.get(STARTUP_PROBE_ENV, "")
-    probing = bool(probe) and probe != STARTUP_PROBE_PLAY  # playing, the models load as they always do
+    probing_window_only = bool(probe) and probe != STARTUP_PROBE_PLAY  # playing, models load as they always do
     if probe:
         StartupProbe(app, parts, press_play=probe == STARTUP_PROBE_PLAY)
     parts.tray.show()
@@ -258,7 +258,7 @@ def run_app(argv: list[str] | None = None) -> int:
     reader.start()  # the global shortcuts
     if read:
         reader.read(read)
-    if not probing:
+    if not probing_window_only:
         QTimer.singleShot(300, lambda: start_first_run_if_needed(parts))
     try:
         code = app.exec()

@@ -1280,6 +1280,9 @@ def measure_window_startup(repeats: int) -> dict[str, Any]:
             "samples_s": [round(t, 3) for t in times], "platform": platform}
 
 
+WINDOW_PLAY_VOLUME = 0.05  # -26 dB: the window's reading in the bench is heard, but only just
+
+
 @contextlib.contextmanager
 def _miodesk_home(home: Path) -> Iterator[None]:
     """MioDesk's folders under `home` for what this process writes there (the bench's own stay where they are)."""
@@ -1301,7 +1304,8 @@ def measure_window_play(cfg: E2EConfig, repeats: int) -> dict[str, Any]:
     The bench's models and a voice are set in a private MIODESK_HOME. Its first launch is not counted: it
     fills the cache an installed app has (the codec's optimised graph). "Heard" is the moment the window
     highlights the sentence, so the device's output latency is in it, which `cold_start_to_audio_s` (first
-    audio handed to the device) leaves out. Needs an audio output; without one the result says why.
+    audio handed to the device) leaves out. Needs an audio output; without one the result says why. It plays
+    quietly (WINDOW_PLAY_VOLUME): the stand-ins' random weights make noise, not speech.
     """
     import tempfile
 
@@ -1326,7 +1330,7 @@ def measure_window_play(cfg: E2EConfig, repeats: int) -> dict[str, Any]:
         home = Path(folder)
         with _miodesk_home(home):
             save_settings(Settings(model_path=cfg.model, codec_path=cfg.codec, provider=cfg.provider,
-                                   voice_mode=VOICE_MODE_SINGLE, voice="bench"))
+                                   voice_mode=VOICE_MODE_SINGLE, voice="bench", volume=WINDOW_PLAY_VOLUME))
             VoiceStore().save(Voice("bench", _voice_vector(cfg.voice)))
         document = home / "document.txt"
         document.write_text(bench_text("en", 2), encoding="utf-8")

@@ -1249,6 +1249,19 @@ def worker_result(stdout: str) -> dict[str, Any] | None:
     return json.loads(lines[-1]) if lines else None
 
 
+def _app_launch(probe: str) -> tuple[list[str], dict[str, str], str]:
+    """`miodesk` launched as a user would, with the app's startup probe set to `probe`: the command, its
+    environment and the Qt platform ("offscreen" without a display: no window manager, a little faster)."""
+    from miodesk.ui.app import STARTUP_PROBE_ENV, has_display
+
+    command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "miodesk"]
+    env = {**os.environ, STARTUP_PROBE_ENV: probe}
+    platform = "display" if has_display() else "offscreen"
+    if platform == "offscreen":
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    return command, env, platform
+
+
 def measure_window_startup(repeats: int) -> dict[str, Any]:
     """Process start → main window shown (exposed and painted), `miodesk` launched as a user would.
 
@@ -1257,13 +1270,9 @@ def measure_window_startup(repeats: int) -> dict[str, Any]:
     """
     import tempfile
 
-    from miodesk.ui.app import STARTUP_PROBE_ENV, STARTUP_PROBE_MARK, has_display
+    from miodesk.ui.app import STARTUP_PROBE_MARK
 
-    command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "miodesk"]
-    env = {**os.environ, STARTUP_PROBE_ENV: "1"}
-    platform = "display" if has_display() else "offscreen"
-    if platform == "offscreen":
-        env["QT_QPA_PLATFORM"] = "offscreen"
+    command, env, platform = _app_launch(probe="1")
     times = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="miodesk-bench-home-") as home:
@@ -1273,8 +1282,8 @@ def measure_window_startup(repeats: int) -> dict[str, Any]:
                                        env=env, timeout=120)
         marks = [line.split() for line in completed.stdout.splitlines() if line.startswith(STARTUP_PROBE_MARK)]
         if completed.returncode != 0 or not marks:
-            tail = (completed.stderr or completed.stdout).strip().splitlines()[-2:]
-            return {"error": f"the app did not show its window ({completed.returncode}): {' | '.join(tail)}"}
+            tail = _tail(completed.stderr, completed.stdout, lines=2)
+            return {"error": f"the app did not show its window ({completed.returncode}): {tail}"}
         times.append(float(marks[-1][1]) - started)
     return {"process_start_to_window_shown_s": round(_median(times), 3),
             "samples_s": [round(t, 3) for t in times], "platform": platform}
@@ -1311,20 +1320,9 @@ def measure_window_play(cfg: E2EConfig, repeats: int) -> dict[str, Any]:
 
     from miodesk.settings import VOICE_MODE_SINGLE, Settings, save_settings
     from miodesk.tts.voices import Voice, VoiceStore
-    from miodesk.ui.app import (
-        PLAY_PROBE_MARK,
-        PROBE_FAILED_MARK,
-        STARTUP_PROBE_ENV,
-        STARTUP_PROBE_MARK,
-        STARTUP_PROBE_PLAY,
-        has_display,
-    )
+    from miodesk.ui.app import PLAY_PROBE_MARK, PROBE_FAILED_MARK, STARTUP_PROBE_MARK, STARTUP_PROBE_PLAY
 
-    command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "miodesk"]
-    env = {**os.environ, STARTUP_PROBE_ENV: STARTUP_PROBE_PLAY}
-    platform = "display" if has_display() else "offscreen"
-    if platform == "offscreen":
-        env["QT_QPA_PLATFORM"] = "offscreen"
+    command, env, platform = _app_launch(probe=STARTUP_PROBE_PLAY)
     shown, heard = [], []
     with tempfile.TemporaryDirectory(prefix="miodesk-bench-home-") as folder:
         home = Path(folder)
@@ -1344,8 +1342,8 @@ def measure_window_play(cfg: E2EConfig, repeats: int) -> dict[str, Any]:
             if PROBE_FAILED_MARK in marks:
                 return {"error": f"the window could not play: {marks[PROBE_FAILED_MARK]}"}
             if completed.returncode != 0 or PLAY_PROBE_MARK not in marks:
-                tail = (completed.stderr or completed.stdout).strip().splitlines()[-2:]
-                return {"error": f"the window heard nothing ({completed.returncode}): {' | '.join(tail)}"}
+                tail = _tail(completed.stderr, completed.stdout, lines=2)
+                return {"error": f"the window heard nothing ({completed.returncode}): {tail}"}
             if launch:  # the first launch filled the cache
                 shown.append(float(marks[STARTUP_PROBE_MARK]) - started)
                 heard.append(float(marks[PLAY_PROBE_MARK]) - started)
